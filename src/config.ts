@@ -1,0 +1,196 @@
+import { z } from 'zod';
+
+/** The hosted NVIDIA API catalog, used when a key is set and no self-hosted NIM URL is. */
+export const HOSTED_CATALOG_URL = 'https://integrate.api.nvidia.com/v1';
+
+export type Truncate = 'NONE' | 'START' | 'END';
+export type Provider = 'nim' | 'local';
+
+export interface NimEndpointConfig {
+  /** Base URL as given (normalised later by the NIM client, which warns about a missing /v1). */
+  url: string;
+  /** True when no URL was given and the hosted catalog is used. */
+  hosted: boolean;
+  /** Undefined: discovered from GET {url}/models at start (self-hosted) or the catalog default. */
+  model: string | undefined;
+  apiKey: string | undefined;
+}
+
+export type EmbeddingsConfig =
+  | ({ provider: 'nim'; truncate: Truncate; dimensions: number | undefined; batchSize: number } & NimEndpointConfig)
+  | { provider: 'local'; dimensions: number };
+
+export type LlmConfig =
+  | ({
+      provider: 'nim';
+      maxTokens: number;
+      temperature: number | undefined;
+      topP: number | undefined;
+      seed: number | undefined;
+    } & NimEndpointConfig)
+  | { provider: 'local' };
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  embeddings: EmbeddingsConfig;
+  llm: LlmConfig;
+  nim: {
+    timeoutMs: number;
+    maxRetries: number;
+    embeddingsConcurrency: number;
+    llmConcurrency: number;
+    maxRequestsPerMinute: number;
+  };
+  retrieval: { k: number };
+  chunking: { size: number; overlap: number };
+  hnsw: { m: number; efConstruction: number; efSearch: number };
+  snapshots: { everyChunks: number; intervalMs: number };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const blankToUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const optionalString = z.preprocess(blankToUndefined, z.string().trim().optional());
+const number = () =>
+  z.coerce.number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a number' : undefined) });
+const int = (min: number, max: number) => number().int('must be a whole number').min(min).max(max);
+const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
+  z.preprocess(blankToUndefined, schema.default(fallback as never));
+const optionalNumber = <T extends z.ZodType<number>>(schema: T) => z.preprocess(blankToUndefined, schema.optional());
+const url = z.preprocess(
+  blankToUndefined,
+  z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://nim-embed:8000/v1' })
+    .optional(),
+);
+const provider = z.preprocess(
+  (value) => (typeof value === 'string' ? blankToUndefined(value.trim().toLowerCase()) : value),
+  z.enum(['nim', 'local']).optional(),
+);
+
+const envSchema = z.object({
+  PORT: withDefault(int(0, 65535), 8080),
+  HOST: withDefault(z.string().trim().min(1), '127.0.0.1'),
+  DATA_DIR: withDefault(z.string().trim().min(1), './data'),
+  LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  NVIDIA_API_KEY: optionalString,
+  NIM_EMBEDDINGS_URL: url,
+  NIM_EMBEDDINGS_MODEL: optionalString,
+  NIM_LLM_URL: url,
+  NIM_LLM_MODEL: optionalString,
+  EMBEDDINGS_PROVIDER: provider,
+  LLM_PROVIDER: provider,
+  EMBEDDINGS_TRUNCATE: withDefault(
+    z.preprocess((v) => (typeof v === 'string' ? v.trim().toUpperCase() : v), z.enum(['NONE', 'START', 'END'])),
+    'NONE',
+  ),
+  EMBEDDINGS_DIMENSIONS: optionalNumber(int(1, 16384)),
+  EMBEDDINGS_BATCH_SIZE: withDefault(int(1, 50), 50),
+  LOCAL_EMBEDDINGS_DIMENSIONS: withDefault(int(64, 8192), 1024),
+  LLM_MAX_TOKENS: withDefault(int(1, 131072), 1024),
+  LLM_TEMPERATURE: optionalNumber(number().min(0).max(2)),
+  LLM_TOP_P: optionalNumber(number().min(0).max(1)),
+  LLM_SEED: optionalNumber(int(-(2 ** 53) + 1, 2 ** 53 - 1)),
+  NIM_TIMEOUT_MS: withDefault(int(100, 600_000), 60_000),
+  NIM_MAX_RETRIES: withDefault(int(0, 10), 4),
+  EMBEDDINGS_MAX_CONCURRENCY: withDefault(int(1, 256), 8),
+  LLM_MAX_CONCURRENCY: withDefault(int(1, 4096), 256),
+  NIM_MAX_REQUESTS_PER_MINUTE: withDefault(int(0, 100_000), 0),
+  RETRIEVER_K: withDefault(int(1, 100), 4),
+  CHUNK_SIZE: withDefault(int(50, 100_000), 1000),
+  CHUNK_OVERLAP: withDefault(int(0, 50_000), 150),
+  HNSW_M: withDefault(int(4, 96), 16),
+  HNSW_EF_CONSTRUCTION: withDefault(int(10, 2000), 200),
+  HNSW_EF_SEARCH: withDefault(int(10, 5000), 128),
+  SNAPSHOT_EVERY_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
+  SNAPSHOT_INTERVAL_MS: withDefault(int(1000, 86_400_000), 300_000),
+});
+
+type Env = z.infer<typeof envSchema>;
+
+/** Every environment variable the service reads (deployment files are checked against this list). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
+function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const variable = issue.path.join('.');
+    return `${variable}: ${issue.message}`;
+  });
+}
+
+function chooseProvider(explicit: Provider | undefined, url: string | undefined, apiKey: string | undefined): Provider {
+  if (explicit) return explicit;
+  return url || apiKey ? 'nim' : 'local';
+}
+
+function endpoint(url: string | undefined, model: string | undefined, apiKey: string | undefined): NimEndpointConfig {
+  return { url: url ?? HOSTED_CATALOG_URL, hosted: url === undefined, model, apiKey };
+}
+
+/** Reads and validates the environment once; every problem is reported together, each naming its variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error));
+  const env: Env = parsed.data;
+
+  const problems: string[] = [];
+  const embeddingsProvider = chooseProvider(env.EMBEDDINGS_PROVIDER, env.NIM_EMBEDDINGS_URL, env.NVIDIA_API_KEY);
+  const llmProvider = chooseProvider(env.LLM_PROVIDER, env.NIM_LLM_URL, env.NVIDIA_API_KEY);
+  if (embeddingsProvider === 'nim' && !env.NIM_EMBEDDINGS_URL && !env.NVIDIA_API_KEY) {
+    problems.push('EMBEDDINGS_PROVIDER: "nim" needs NIM_EMBEDDINGS_URL (self-hosted NIM) or NVIDIA_API_KEY (hosted catalog)');
+  }
+  if (llmProvider === 'nim' && !env.NIM_LLM_URL && !env.NVIDIA_API_KEY) {
+    problems.push('LLM_PROVIDER: "nim" needs NIM_LLM_URL (self-hosted NIM) or NVIDIA_API_KEY (hosted catalog)');
+  }
+  if (env.CHUNK_OVERLAP >= env.CHUNK_SIZE) {
+    problems.push(`CHUNK_OVERLAP: must be smaller than CHUNK_SIZE (${env.CHUNK_SIZE})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    host: env.HOST,
+    port: env.PORT,
+    dataDir: env.DATA_DIR,
+    logLevel: env.LOG_LEVEL,
+    embeddings:
+      embeddingsProvider === 'nim'
+        ? {
+            provider: 'nim',
+            ...endpoint(env.NIM_EMBEDDINGS_URL, env.NIM_EMBEDDINGS_MODEL, env.NVIDIA_API_KEY),
+            truncate: env.EMBEDDINGS_TRUNCATE,
+            dimensions: env.EMBEDDINGS_DIMENSIONS,
+            batchSize: env.EMBEDDINGS_BATCH_SIZE,
+          }
+        : { provider: 'local', dimensions: env.LOCAL_EMBEDDINGS_DIMENSIONS },
+    llm:
+      llmProvider === 'nim'
+        ? {
+            provider: 'nim',
+            ...endpoint(env.NIM_LLM_URL, env.NIM_LLM_MODEL, env.NVIDIA_API_KEY),
+            maxTokens: env.LLM_MAX_TOKENS,
+            temperature: env.LLM_TEMPERATURE,
+            topP: env.LLM_TOP_P,
+            seed: env.LLM_SEED,
+          }
+        : { provider: 'local' },
+    nim: {
+      timeoutMs: env.NIM_TIMEOUT_MS,
+      maxRetries: env.NIM_MAX_RETRIES,
+      embeddingsConcurrency: env.EMBEDDINGS_MAX_CONCURRENCY,
+      llmConcurrency: env.LLM_MAX_CONCURRENCY,
+      maxRequestsPerMinute: env.NIM_MAX_REQUESTS_PER_MINUTE,
+    },
+    retrieval: { k: env.RETRIEVER_K },
+    chunking: { size: env.CHUNK_SIZE, overlap: env.CHUNK_OVERLAP },
+    hnsw: { m: env.HNSW_M, efConstruction: env.HNSW_EF_CONSTRUCTION, efSearch: env.HNSW_EF_SEARCH },
+    snapshots: { everyChunks: env.SNAPSHOT_EVERY_CHUNKS, intervalMs: env.SNAPSHOT_INTERVAL_MS },
+  };
+}

@@ -1,0 +1,28 @@
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+/** Secrets never reach a log line, whatever logs them. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'headers.authorization',
+  'apiKey',
+  '*.apiKey',
+  'NVIDIA_API_KEY',
+  '*.NVIDIA_API_KEY',
+  'NGC_API_KEY',
+  '*.NGC_API_KEY',
+];
+
+export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
+  return {
+    level,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+  };
+}
+
+/** JSON lines, except pretty-printed for a person at a terminal (never in production). */
+export function createLogger(level: string): Logger {
+  const pretty = Boolean(process.stdout.isTTY) && process.env.NODE_ENV !== 'production';
+  return pino(loggerOptions(level, pretty));
+}
