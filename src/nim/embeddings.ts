@@ -1,0 +1,143 @@
+import { Embeddings } from '@langchain/core/embeddings';
+import type { Truncate } from '../config.js';
+import type { NimClient } from './nim-client.js';
+import { NimError } from './nim-error.js';
+
+/** The NIM embeddings API takes at most this many inputs in one request. */
+export const NIM_MAX_BATCH = 50;
+
+export type InputType = 'query' | 'passage';
+
+export interface NVIDIAEmbeddingsOptions {
+  client: NimClient;
+  model: string;
+  truncate: Truncate;
+  /** Sent only when set, for models whose output size is selectable. */
+  dimensions?: number | undefined;
+  batchSize?: number;
+}
+
+export interface EmbedOptions {
+  signal?: AbortSignal | undefined;
+}
+
+interface EmbeddingsResponse {
+  data?: Array<{ index?: number; embedding?: unknown }>;
+}
+
+/** One input was longer than the model takes with truncate NONE; `inputIndex` says which. */
+export class InputTooLongError extends NimError {
+  constructor(
+    readonly inputIndex: number,
+    readonly tokenLimit: number | undefined,
+    original: NimError,
+  ) {
+    const limit = tokenLimit === undefined ? '' : ` (limit ${tokenLimit} tokens)`;
+    super({
+      kind: 'input-too-long',
+      model: original.model,
+      url: original.url,
+      nimMessage: original.nimMessage,
+      upstreamStatus: original.upstreamStatus,
+      detail: `input ${inputIndex} is longer than embedding model ${original.model} accepts${limit}: ${original.nimMessage}`,
+      cause: original,
+    });
+    this.name = 'InputTooLongError';
+  }
+}
+
+/** The token limit a NIM names in its "input too long" message, when it names one. */
+export function tokenLimitOf(message: string): number | undefined {
+  const match = /(?:maximum|max|limit)[^0-9]{0,40}(\d+)/i.exec(message) ?? /(\d+)\s*tokens?\s*(?:max|limit)/i.exec(message);
+  return match?.[1] ? Number(match[1]) : undefined;
+}
+
+/**
+ * LangChain embeddings over a NIM `/embeddings` endpoint. Queries go out as `input_type: "query"`,
+ * documents as `"passage"`, in requests of at most 50 inputs whose concurrency the NimClient bounds;
+ * results are put back in input order by each item's `index`.
+ */
+export class NVIDIAEmbeddings extends Embeddings {
+  readonly model: string;
+  private readonly client: NimClient;
+  private readonly truncate: Truncate;
+  private readonly dimensions: number | undefined;
+  private readonly batchSize: number;
+
+  constructor(options: NVIDIAEmbeddingsOptions) {
+    // Retries and concurrency live in NimClient, so LangChain's own caller must not retry again.
+    super({ maxRetries: 0 });
+    this.client = options.client;
+    this.model = options.model;
+    this.truncate = options.truncate;
+    this.dimensions = options.dimensions;
+    this.batchSize = Math.min(options.batchSize ?? NIM_MAX_BATCH, NIM_MAX_BATCH);
+  }
+
+  async embedQuery(text: string, options: EmbedOptions = {}): Promise<number[]> {
+    const [vector] = await this.embedBatch([text], 'query', options);
+    return vector as number[];
+  }
+
+  async embedDocuments(texts: string[], options: EmbedOptions = {}): Promise<number[][]> {
+    const batches: Promise<number[][]>[] = [];
+    for (let start = 0; start < texts.length; start += this.batchSize) {
+      const batch = texts.slice(start, start + this.batchSize);
+      batches.push(this.embedLocated(batch, start, options));
+    }
+    return (await Promise.all(batches)).flat();
+  }
+
+  /** Embeds a batch; if one input is too long, finds which by halving, and names it by its overall index. */
+  private async embedLocated(batch: string[], offset: number, options: EmbedOptions): Promise<number[][]> {
+    try {
+      return await this.embedBatch(batch, 'passage', options);
+    } catch (error) {
+      if (!(error instanceof NimError) || error.kind !== 'input-too-long' || error instanceof InputTooLongError) {
+        throw error;
+      }
+      if (batch.length === 1) throw new InputTooLongError(offset, tokenLimitOf(error.nimMessage), error);
+      const half = Math.ceil(batch.length / 2);
+      await this.embedLocated(batch.slice(0, half), offset, options);
+      await this.embedLocated(batch.slice(half), offset + half, options);
+      throw error;
+    }
+  }
+
+  private async embedBatch(input: string[], inputType: InputType, options: EmbedOptions): Promise<number[][]> {
+    const body = {
+      input,
+      model: this.model,
+      input_type: inputType,
+      encoding_format: 'float',
+      truncate: this.truncate,
+      ...(this.dimensions !== undefined ? { dimensions: this.dimensions } : {}),
+    };
+    const response = await this.client.postJson<EmbeddingsResponse>('/embeddings', body, {
+      model: this.model,
+      signal: options.signal,
+    });
+    return this.inInputOrder(response, input.length);
+  }
+
+  private inInputOrder(response: EmbeddingsResponse, expected: number): number[][] {
+    const data = response.data;
+    const fail = (why: string) =>
+      new NimError({ kind: 'nim-bad-response', model: this.model, url: this.client.baseUrl, nimMessage: why });
+    if (!Array.isArray(data) || data.length !== expected) {
+      throw fail(`expected ${expected} embeddings, got ${Array.isArray(data) ? data.length : 'none'}`);
+    }
+    const vectors = new Array<number[]>(expected);
+    data.forEach((item, position) => {
+      const index = item.index ?? position;
+      if (!Array.isArray(item.embedding) || index < 0 || index >= expected || vectors[index]) {
+        throw fail(`embedding item ${position} has a bad index or vector`);
+      }
+      if (this.dimensions !== undefined && item.embedding.length !== this.dimensions) {
+        throw fail(`embedding has ${item.embedding.length} dimensions, ${this.dimensions} were asked for`);
+      }
+      vectors[index] = item.embedding as number[];
+    });
+    return vectors;
+  }
+}

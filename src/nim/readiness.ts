@@ -1,0 +1,48 @@
+import type { NimClient } from './nim-client.js';
+
+export interface ProviderStatus {
+  provider: 'nim' | 'local';
+  model: string;
+  url?: string;
+  ready: boolean;
+  detail: string;
+}
+
+export type ProviderProbe = () => Promise<ProviderStatus>;
+
+const PROBE_TIMEOUT_MS = 3000;
+const CACHE_MS = 5000;
+
+/**
+ * Whether a NIM can serve a model. A failure seen on a real call that says the model itself is
+ * unusable (retired, not entitled, degraded, bad key) makes it not ready until a call succeeds.
+ * A self-hosted NIM is also asked `GET /v1/health/ready` (503 while its model loads); the hosted
+ * catalog is not probed, so readiness checks spend none of a rate-limited key's budget.
+ */
+export function nimProbe(client: NimClient, model: string, hosted: boolean): ProviderProbe {
+  let cached: { at: number; status: ProviderStatus } | undefined;
+  const status = (ready: boolean, detail: string): ProviderStatus => ({ provider: 'nim', model, url: client.baseUrl, ready, detail });
+  const probe = async (): Promise<ProviderStatus> => {
+    const failure = client.modelFailure(model);
+    if (failure) return status(false, failure.detail);
+    if (hosted) return status(true, 'hosted catalog: no failing call seen');
+    try {
+      const response = await fetch(`${client.baseUrl}/health/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      await response.body?.cancel();
+      return response.ok
+        ? status(true, 'NIM is ready')
+        : status(false, `NIM answered ${response.status} to GET /v1/health/ready (still loading the model?)`);
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      return status(false, `NIM cannot be reached: ${cause}`);
+    }
+  };
+  return async () => {
+    if (!cached || performance.now() - cached.at > CACHE_MS) cached = { at: performance.now(), status: await probe() };
+    return cached.status;
+  };
+}
+
+export const localProbe =
+  (model: string, detail: string): ProviderProbe =>
+  async () => ({ provider: 'local', model, ready: true, detail });

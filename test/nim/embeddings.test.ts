@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { InputTooLongError, NVIDIAEmbeddings } from '../../src/nim/embeddings.js';
+import { NimClient } from '../../src/nim/nim-client.js';
+import { NimError } from '../../src/nim/nim-error.js';
+import { emulatedEmbedding, NimEmulator } from '../support/nim-emulator.js';
+import { silentLogger, unusedPort } from '../support/test-app.js';
+
+const MODEL = 'NV-Embed-QA';
+
+function client(emulator: NimEmulator, overrides: Partial<ConstructorParameters<typeof NimClient>[0]> = {}) {
+  return new NimClient({
+    baseUrl: emulator.url,
+    apiKey: 'nvapi-test',
+    timeoutMs: 2000,
+    maxRetries: 3,
+    maxConcurrency: 4,
+    pace: async () => undefined,
+    logger: silentLogger,
+    retryBaseDelayMs: 10,
+    ...overrides,
+  });
+}
+
+describe('NVIDIAEmbeddings against the NIM emulator', () => {
+  let emulator: NimEmulator;
+  let embeddings: NVIDIAEmbeddings;
+
+  before(async () => {
+    emulator = await NimEmulator.start({ apiKey: 'nvapi-test', reverseEmbeddingOrder: true });
+  });
+  after(() => emulator.stop());
+  beforeEach(() => {
+    emulator.reset();
+    embeddings = new NVIDIAEmbeddings({ client: client(emulator), model: MODEL, truncate: 'NONE' });
+  });
+
+  it('embeds a query as input_type "query" with the exact request body the NIM protocol expects', async () => {
+    const vector = await embeddings.embedQuery('What is the weather like?');
+    assert.deepEqual(vector, emulatedEmbedding('What is the weather like?', 1024));
+    const [request] = emulator.requestsTo('/v1/embeddings');
+    assert.equal(request?.headers.authorization, 'Bearer nvapi-test');
+    assert.equal(request?.headers['content-type'], 'application/json');
+    assert.deepEqual(request?.body, {
+      input: ['What is the weather like?'],
+      model: MODEL,
+      input_type: 'query',
+      encoding_format: 'float',
+      truncate: 'NONE',
+    });
+  });
+
+  it('embeds documents as "passage" in requests of at most 50, in input order whatever order the NIM returns', async () => {
+    const texts = Array.from({ length: 120 }, (_, index) => `passage number ${index} about topic ${index % 9}`);
+    const vectors = await embeddings.embedDocuments(texts);
+    assert.equal(vectors.length, 120);
+    texts.forEach((text, index) => assert.deepEqual(vectors[index], emulatedEmbedding(text, 1024), `vector ${index}`));
+    const sizes = emulator.requestsTo('/v1/embeddings').map((request) => request.body.input.length);
+    assert.deepEqual(sizes.sort((a, b) => b - a), [50, 50, 20]);
+    for (const request of emulator.requestsTo('/v1/embeddings')) assert.equal(request.body.input_type, 'passage');
+  });
+
+  it('sends dimensions only when configured', async () => {
+    const sized = new NVIDIAEmbeddings({ client: client(emulator), model: MODEL, truncate: 'END', dimensions: 256 });
+    const vector = await sized.embedQuery('hello');
+    assert.equal(vector.length, 256);
+    assert.equal(emulator.requestsTo('/v1/embeddings')[0]?.body.dimensions, 256);
+    assert.equal(emulator.requestsTo('/v1/embeddings')[0]?.body.truncate, 'END');
+    await embeddings.embedQuery('hello');
+    assert.equal('dimensions' in (emulator.requestsTo('/v1/embeddings')[1]?.body ?? {}), false);
+  });
+
+  it('retries a 429, waiting out Retry-After, then succeeds', async () => {
+    emulator.failNext({ path: '/v1/embeddings', status: 429, retryAfter: '1', times: 1 });
+    const started = performance.now();
+    const vector = await embeddings.embedQuery('patience');
+    const waited = performance.now() - started;
+    assert.equal(vector.length, 1024);
+    assert.equal(emulator.requestsTo('/v1/embeddings').length, 2);
+    assert.ok(waited >= 950, `waited only ${waited} ms`);
+  });
+
+  it('retries 5xx with backoff and gives up after maxRetries with a 502 naming the model', async () => {
+    emulator.failNext({ path: '/v1/embeddings', status: 500, body: { error: 'worker crashed' }, times: 10 });
+    await assert.rejects(embeddings.embedQuery('x'), (error: unknown) => {
+      assert.ok(error instanceof NimError);
+      assert.equal(error.status, 502);
+      assert.equal(error.kind, 'nim-unavailable');
+      assert.match(error.detail, /NV-Embed-QA/);
+      assert.match(error.detail, /worker crashed/);
+      return true;
+    });
+    assert.equal(emulator.requestsTo('/v1/embeddings').length, 4);
+  });
+
+  it('does not retry a 400 other than an over-long input', async () => {
+    emulator.failNext({ path: '/v1/embeddings', status: 400, body: { error: 'bad things' } });
+    await assert.rejects(embeddings.embedQuery('x'), (error: unknown) => error instanceof NimError && error.kind === 'nim-rejected-request');
+    assert.equal(emulator.requestsTo('/v1/embeddings').length, 1);
+  });
+
+  it('names the over-long input and the token limit when truncate is NONE', async () => {
+    const texts = Array.from({ length: 60 }, (_, index) => `short text ${index}`);
+    texts[37] = Array.from({ length: 600 }, (_, index) => `word${index}`).join(' ');
+    await assert.rejects(embeddings.embedDocuments(texts), (error: unknown) => {
+      assert.ok(error instanceof InputTooLongError);
+      assert.equal(error.inputIndex, 37);
+      assert.equal(error.tokenLimit, 512);
+      assert.equal(error.status, 422);
+      assert.match(error.detail, /input 37/);
+      assert.match(error.detail, /exceeds maximum allowed token size 512/);
+      return true;
+    });
+  });
+
+  it('lets the NIM truncate when truncate is END', async () => {
+    const truncating = new NVIDIAEmbeddings({ client: client(emulator), model: MODEL, truncate: 'END' });
+    const long = Array.from({ length: 600 }, (_, index) => `word${index}`).join(' ');
+    const [vector] = await truncating.embedDocuments([long]);
+    assert.equal(vector?.length, 1024);
+  });
+
+  it('times out a hanging NIM with a 504', async () => {
+    const impatient = new NVIDIAEmbeddings({
+      client: client(emulator, { timeoutMs: 200, maxRetries: 0 }),
+      model: MODEL,
+      truncate: 'NONE',
+    });
+    emulator.failNext({ path: '/v1/embeddings', hang: true });
+    await assert.rejects(impatient.embedQuery('x'), (error: unknown) => error instanceof NimError && error.status === 504);
+  });
+
+  it('reports an unreachable NIM as 503', async () => {
+    const nowhere = new NimClient({
+      baseUrl: `http://127.0.0.1:${await unusedPort()}/v1`,
+      apiKey: undefined,
+      timeoutMs: 500,
+      maxRetries: 1,
+      maxConcurrency: 1,
+      pace: async () => undefined,
+      logger: silentLogger,
+      retryBaseDelayMs: 5,
+    });
+    const unreachable = new NVIDIAEmbeddings({ client: nowhere, model: MODEL, truncate: 'NONE' });
+    await assert.rejects(unreachable.embedQuery('x'), (error: unknown) => {
+      assert.ok(error instanceof NimError);
+      assert.equal(error.status, 503);
+      assert.equal(error.kind, 'nim-unreachable');
+      assert.match(error.detail, /ECONNREFUSED/);
+      return true;
+    });
+  });
+
+  it('keeps at most maxConcurrency requests in flight', async () => {
+    const slow = await NimEmulator.start({ embedLatencyMs: 30 });
+    try {
+      const bounded = new NVIDIAEmbeddings({
+        client: client(slow, { apiKey: undefined, maxConcurrency: 2 }),
+        model: MODEL,
+        truncate: 'NONE',
+        batchSize: 5,
+      });
+      await bounded.embedDocuments(Array.from({ length: 40 }, (_, index) => `text ${index}`));
+      assert.equal(slow.requestsTo('/v1/embeddings').length, 8);
+      assert.equal(slow.peakEmbeddingConcurrency, 2);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
