@@ -1,0 +1,598 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { EmbeddingsInterface } from '@langchain/core/embeddings';
+import { Document, type DocumentInterface } from '@langchain/core/documents';
+import { VectorStore } from '@langchain/core/vectorstores';
+import { Mutex } from 'async-mutex';
+import hnswlib from 'hnswlib-node';
+import type { Logger } from 'pino';
+import { compileFilter, type Metadata, type MetadataFilter, type MetadataPredicate } from './metadata-filter.js';
+import type { Mutation, StoredDocument } from './mutation-codec.js';
+import {
+  INDEX_FILE,
+  listSnapshots,
+  prepareSnapshotDir,
+  publishSnapshot,
+  readSnapshotEntries,
+  snapshotName,
+  type SnapshotEntry,
+} from './snapshot.js';
+import { listSegments, readSegment, segmentName, WriteAheadLog } from './write-ahead-log.js';
+
+const { HierarchicalNSW } = hnswlib;
+type Index = InstanceType<typeof HierarchicalNSW>;
+
+export interface HnswParameters {
+  m: number;
+  efConstruction: number;
+  efSearch: number;
+}
+
+export interface CollectionOptions {
+  name: string;
+  dir: string;
+  hnsw: HnswParameters;
+  embeddings: EmbeddingsInterface;
+  logger: Logger;
+  /** Vector size fixed for the whole store (from its manifest); undefined until the first vector. */
+  dimensions: () => number | undefined;
+  /** Called before the first vector of the store is written, to fix the store's dimensions. */
+  fixDimensions: (dimensions: number) => Promise<void>;
+  /** Chunks written since the last snapshot that trigger the next one. */
+  snapshotEveryChunks: number;
+}
+
+/** A document to store: its chunks are spans of its text, each with a vector or none yet. */
+export interface DocumentWrite {
+  id: string;
+  text: string;
+  metadata: Metadata;
+  contentHash: string;
+  spans: Array<[number, number]>;
+  vectors: Array<number[] | undefined>;
+}
+
+export type WriteStatus = 'created' | 'updated' | 'unchanged';
+
+export type UpsertResult =
+  | { applied: true; outcomes: Array<{ id: string; status: WriteStatus; chunks: number }> }
+  /** Documents changed under us and need vectors for chunks no longer held: embed these and retry. */
+  | { applied: false; missing: Array<{ write: number; chunk: number }> };
+
+export interface ChunkHit {
+  document: StoredDocument;
+  chunk: number;
+  text: string;
+  score: number;
+}
+
+export interface SearchOptions {
+  filter?: MetadataPredicate | undefined;
+  minScore?: number | undefined;
+}
+
+interface ChunkRef {
+  document: StoredDocument;
+  chunk: number;
+}
+
+/** Insert work done between two yields to the event loop, so searches keep flowing during big writes. */
+const SLICE_MS = 8;
+/** Below this many matching chunks a filtered search is answered exactly, by brute force. */
+const EXACT_FILTER_LIMIT = 2000;
+const PROGRESS_EVERY = 5000;
+
+export const chunkHash = (text: string) => createHash('sha1').update(text).digest('base64');
+/** Identifies a document's content and how it was cut into chunks: equal hashes, equal chunks. */
+export const contentHash = (text: string, chunking: string) =>
+  createHash('sha256').update(chunking).update('\n').update(text).digest('base64');
+const chunkText = (document: StoredDocument, chunk: number) => {
+  const [start, end] = document.spans[chunk] as [number, number];
+  return document.text.slice(start, end);
+};
+const now = () => new Date().toISOString();
+
+class CollectionDroppedError extends Error {}
+
+/**
+ * One collection: an HNSW index (hnswlib-node, cosine) plus its documents, durable through a
+ * write-ahead log that is fsynced before a write returns and periodic snapshots. Writes are
+ * serialised by one lock; searches never take it, so they neither wait for writes nor snapshots.
+ * A write's chunks become visible to searches all at once, when the write is applied in full.
+ */
+export class HnswCollection extends VectorStore {
+  declare FilterType: MetadataFilter;
+
+  readonly name: string;
+  private readonly options: CollectionOptions;
+  private index: Index | undefined;
+  private readonly documents = new Map<string, StoredDocument>();
+  private readonly labelsOf = new Map<string, number[]>();
+  private readonly chunkAt = new Map<number, ChunkRef>();
+  /** Chunk-text hash → a live label whose vector can be reused instead of embedding again. */
+  private readonly vectorSource = new Map<string, number>();
+  /** Labels inserted by a write still being applied: in the index, invisible to searches. */
+  private readonly pending = new Set<number>();
+  private nextLabel = 0;
+  private readonly lock = new Mutex();
+  private wal!: WriteAheadLog;
+  private chunksSinceSnapshot = 0;
+  private snapshotting: Promise<void> | undefined;
+  private sortedIds: string[] | undefined;
+  private dropped = false;
+
+  private constructor(options: CollectionOptions) {
+    super(options.embeddings, {});
+    this.options = options;
+    this.name = options.name;
+  }
+
+  _vectorstoreType(): string {
+    return 'hnsw-durable';
+  }
+
+  /** Opens (or creates) a collection: loads the newest snapshot and replays the log written after it. */
+  static async open(options: CollectionOptions): Promise<HnswCollection> {
+    const collection = new HnswCollection(options);
+    await mkdir(options.dir, { recursive: true });
+    await collection.recover();
+    return collection;
+  }
+
+  get documentCount(): number {
+    return this.documents.size;
+  }
+
+  get chunkCount(): number {
+    return this.chunkAt.size;
+  }
+
+  private async recover(): Promise<void> {
+    const { dir, logger } = this.options;
+    const started = performance.now();
+    const snapshots = await listSnapshots(dir);
+    const latest = snapshots.at(-1);
+    if (latest !== undefined) await this.loadSnapshot(join(dir, snapshotName(latest)));
+
+    const covered = latest ?? 0;
+    const segments = await listSegments(dir);
+    await Promise.all(segments.filter((segment) => segment <= covered).map((segment) => rm(join(dir, segmentName(segment)), { force: true })));
+    const toReplay = segments.filter((segment) => segment > covered);
+    let replayed = 0;
+    for (const segment of toReplay) {
+      const { mutations, droppedBytes } = await readSegment(dir, segment, segment === toReplay.at(-1));
+      if (droppedBytes > 0) {
+        logger.warn({ collection: this.name, segment, droppedBytes }, 'dropped a torn, unacknowledged write at the end of the log');
+      }
+      for (const mutation of mutations) {
+        await this.apply(mutation);
+        replayed += 1;
+      }
+    }
+    this.wal = await WriteAheadLog.open(dir, toReplay.at(-1) ?? covered + 1);
+    this.maybeSnapshot();
+    logger.info(
+      {
+        collection: this.name,
+        documents: this.documents.size,
+        chunks: this.chunkAt.size,
+        snapshot: latest ?? null,
+        replayedMutations: replayed,
+        ms: Math.round(performance.now() - started),
+      },
+      'collection opened',
+    );
+  }
+
+  private async loadSnapshot(snapshotDir: string): Promise<void> {
+    const header = await readSnapshotEntries(snapshotDir, (entry) => this.remember(entry.document, entry.labels));
+    this.nextLabel = header.nextLabel;
+    if (header.dimensions !== null) {
+      const index = new HierarchicalNSW('cosine', header.dimensions);
+      await index.readIndex(join(snapshotDir, INDEX_FILE), true);
+      index.setEf(this.options.hnsw.efSearch);
+      this.index = index;
+    }
+  }
+
+  private remember(document: StoredDocument, labels: number[]): void {
+    this.documents.set(document.id, document);
+    this.labelsOf.set(document.id, labels);
+    labels.forEach((label, chunk) => {
+      this.chunkAt.set(label, { document, chunk });
+      this.vectorSource.set(chunkHash(chunkText(document, chunk)), label);
+    });
+    this.sortedIds = undefined;
+  }
+
+  private forget(id: string): void {
+    const document = this.documents.get(id);
+    if (!document) return;
+    const labels = this.labelsOf.get(id) ?? [];
+    labels.forEach((label, chunk) => {
+      this.index?.markDelete(label);
+      this.chunkAt.delete(label);
+      const hash = chunkHash(chunkText(document, chunk));
+      if (this.vectorSource.get(hash) === label) this.vectorSource.delete(hash);
+    });
+    this.documents.delete(id);
+    this.labelsOf.delete(id);
+    this.sortedIds = undefined;
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  getDocument(id: string): StoredDocument | undefined {
+    return this.documents.get(id);
+  }
+
+  chunkCountOf(id: string): number {
+    return this.labelsOf.get(id)?.length ?? 0;
+  }
+
+  /** Documents ordered by id, starting after `after`; stable under concurrent writes. */
+  listDocuments(limit: number, after?: string): { documents: StoredDocument[]; next: string | undefined } {
+    this.sortedIds ??= [...this.documents.keys()].sort();
+    const ids = this.sortedIds;
+    let start = 0;
+    if (after !== undefined) {
+      let low = 0;
+      let high = ids.length;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if ((ids[middle] as string) <= after) low = middle + 1;
+        else high = middle;
+      }
+      start = low;
+    }
+    const page = ids.slice(start, start + limit);
+    const documents = page.map((id) => this.documents.get(id) as StoredDocument);
+    return { documents, next: start + limit < ids.length ? page.at(-1) : undefined };
+  }
+
+  /** A stored vector for this chunk text, if any live chunk has the same text. */
+  reusableVector(text: string): number[] | undefined {
+    const label = this.vectorSource.get(chunkHash(text));
+    return label === undefined || !this.index ? undefined : this.index.getPoint(label);
+  }
+
+  /** The k nearest chunks to a vector, best first, with cosine similarity as score (higher = closer). */
+  searchVector(vector: number[], k: number, options: SearchOptions = {}): ChunkHit[] {
+    const index = this.index;
+    const live = this.chunkAt.size;
+    if (!index || live === 0 || k <= 0) return [];
+    const want = Math.min(k, live);
+    const { filter } = options;
+    const visible =
+      filter || this.pending.size > 0
+        ? (label: number) => {
+            if (this.pending.has(label)) return false;
+            const ref = this.chunkAt.get(label);
+            return ref !== undefined && (!filter || filter(ref.document.metadata));
+          }
+        : undefined;
+    index.setEf(Math.max(this.options.hnsw.efSearch, want));
+    const found = index.searchKnn(vector, want, visible);
+    let hits = found.neighbors.map((label, position) => ({ label, score: 1 - (found.distances[position] as number) }));
+    if (filter && hits.length < want) hits = this.exactFilteredSearch(vector, want, filter, hits);
+    return hits
+      .filter((hit) => options.minScore === undefined || hit.score >= options.minScore)
+      .map(({ label, score }) => {
+        const { document, chunk } = this.chunkAt.get(label) as ChunkRef;
+        return { document, chunk, text: chunkText(document, chunk), score: Math.max(-1, Math.min(1, score)) };
+      });
+  }
+
+  /**
+   * The graph walk found fewer than k matches: when few chunks match at all, score every match
+   * exactly, so a filtered search returns k hits whenever k matching chunks exist.
+   */
+  private exactFilteredSearch(
+    vector: number[],
+    want: number,
+    filter: MetadataPredicate,
+    approximate: Array<{ label: number; score: number }>,
+  ): Array<{ label: number; score: number }> {
+    const matching: number[] = [];
+    for (const [id, document] of this.documents) {
+      if (!filter(document.metadata)) continue;
+      for (const label of this.labelsOf.get(id) ?? []) if (!this.pending.has(label)) matching.push(label);
+      if (matching.length > EXACT_FILTER_LIMIT) return approximate;
+    }
+    if (matching.length <= approximate.length) return approximate;
+    const query = normalized(vector);
+    const index = this.index as Index;
+    return matching
+      .map((label) => ({ label, score: dot(query, index.getPoint(label)) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, want);
+  }
+
+  // ---- writes --------------------------------------------------------------------------------
+
+  /**
+   * Stores documents, replacing any with the same id. Under the write lock it decides, against the
+   * current state, what each document needs: nothing (same content and metadata), a metadata
+   * update (same content), or new chunks, whose vectors come from the write or from a live chunk
+   * of equal text. If a vector is missing because the store changed meanwhile, nothing is written
+   * and the caller is told which chunks to embed.
+   */
+  async upsert(writes: DocumentWrite[]): Promise<UpsertResult> {
+    return this.exclusive(async () => {
+      const mutations: Mutation[] = [];
+      const outcomes: Array<{ id: string; status: WriteStatus; chunks: number }> = [];
+      const missing: Array<{ write: number; chunk: number }> = [];
+      const stamp = now();
+      let label = this.nextLabel;
+      writes.forEach((write, position) => {
+        const current = this.documents.get(write.id);
+        if (current && current.contentHash === write.contentHash) {
+          const sameMetadata = JSON.stringify(current.metadata) === JSON.stringify(write.metadata);
+          if (!sameMetadata) mutations.push({ op: 'metadata', id: write.id, metadata: write.metadata, updatedAt: stamp });
+          outcomes.push({ id: write.id, status: sameMetadata ? 'unchanged' : 'updated', chunks: current.spans.length });
+          return;
+        }
+        const vectors = write.spans.map((span, chunk) => write.vectors[chunk] ?? this.reusableVector(write.text.slice(...span)));
+        vectors.forEach((vector, chunk) => {
+          if (!vector) missing.push({ write: position, chunk });
+        });
+        if (missing.length > 0) return;
+        const document: StoredDocument = {
+          id: write.id,
+          text: write.text,
+          metadata: write.metadata,
+          contentHash: write.contentHash,
+          spans: write.spans,
+          createdAt: current?.createdAt ?? stamp,
+          updatedAt: stamp,
+        };
+        const labels = write.spans.map(() => label++);
+        mutations.push({ op: 'put', document, labels, vectors: this.flatten(vectors as number[][]) });
+        outcomes.push({ id: write.id, status: current ? 'updated' : 'created', chunks: labels.length });
+      });
+      if (missing.length > 0) return { applied: false, missing };
+      await this.commit(mutations);
+      return { applied: true, outcomes };
+    });
+  }
+
+  /** Deletes documents by id; returns the ids that existed. */
+  async deleteDocuments(ids: string[]): Promise<string[]> {
+    return this.exclusive(async () => {
+      const existing = [...new Set(ids)].filter((id) => this.documents.has(id));
+      if (existing.length > 0) await this.commit([{ op: 'delete', ids: existing }]);
+      return existing;
+    });
+  }
+
+  /** Deletes every document whose metadata matches; returns their ids. */
+  async deleteWhere(filter: MetadataPredicate): Promise<string[]> {
+    return this.exclusive(async () => {
+      const matching = [...this.documents.values()].filter((document) => filter(document.metadata)).map((document) => document.id);
+      if (matching.length > 0) await this.commit([{ op: 'delete', ids: matching }]);
+      return matching;
+    });
+  }
+
+  private flatten(vectors: number[][]): Float32Array {
+    const dimensions = this.options.dimensions() ?? vectors[0]?.length ?? 0;
+    const flat = new Float32Array(vectors.length * dimensions);
+    vectors.forEach((vector, position) => {
+      if (vector.length !== dimensions) {
+        throw new Error(`vector has ${vector.length} dimensions, the store holds ${dimensions}-dimensional vectors`);
+      }
+      flat.set(vector, position * dimensions);
+    });
+    return flat;
+  }
+
+  private async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.lock.runExclusive(async () => {
+      if (this.dropped) throw new CollectionDroppedError(`collection ${this.name} was dropped`);
+      return work();
+    });
+  }
+
+  /** Log first (fsynced), then apply; the caller holds the lock. */
+  private async commit(mutations: Mutation[]): Promise<void> {
+    if (mutations.length === 0) return;
+    const firstPut = mutations.find((mutation) => mutation.op === 'put');
+    if (firstPut && this.options.dimensions() === undefined) {
+      await this.options.fixDimensions(firstPut.vectors.length / firstPut.labels.length);
+    }
+    await this.wal.append(mutations);
+    for (const mutation of mutations) await this.apply(mutation);
+    this.maybeSnapshot();
+  }
+
+  private async apply(mutation: Mutation): Promise<void> {
+    switch (mutation.op) {
+      case 'delete':
+        for (const id of mutation.ids) this.forget(id);
+        return;
+      case 'metadata': {
+        const current = this.documents.get(mutation.id);
+        if (!current) return;
+        const updated = { ...current, metadata: mutation.metadata, updatedAt: mutation.updatedAt };
+        this.documents.set(mutation.id, updated);
+        for (const label of this.labelsOf.get(mutation.id) ?? []) {
+          const ref = this.chunkAt.get(label) as ChunkRef;
+          this.chunkAt.set(label, { document: updated, chunk: ref.chunk });
+        }
+        return;
+      }
+      case 'put':
+        await this.insert(mutation.labels, mutation.vectors);
+        this.forget(mutation.document.id);
+        this.remember(mutation.document, mutation.labels);
+        for (const label of mutation.labels) this.pending.delete(label);
+        this.nextLabel = Math.max(this.nextLabel, (mutation.labels.at(-1) ?? -1) + 1);
+        this.chunksSinceSnapshot += mutation.labels.length;
+    }
+  }
+
+  /** Adds vectors to the index in time slices, yielding between them; they stay pending until the caller commits. */
+  private async insert(labels: number[], flat: Float32Array): Promise<void> {
+    if (labels.length === 0) return;
+    const dimensions = flat.length / labels.length;
+    const index = this.ensureIndex(dimensions, labels.length);
+    for (const label of labels) this.pending.add(label);
+    let sliceStart = performance.now();
+    for (let position = 0; position < labels.length; position++) {
+      const vector = Array.from(flat.subarray(position * dimensions, (position + 1) * dimensions));
+      index.addPoint(vector, labels[position] as number, true);
+      if ((position + 1) % PROGRESS_EVERY === 0) {
+        this.options.logger.info({ collection: this.name, inserted: position + 1, of: labels.length }, 'indexing chunks');
+      }
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+    }
+  }
+
+  /** The index, created on first use and grown in steps of half its size (never one resize per insert). */
+  private ensureIndex(dimensions: number, adding: number): Index {
+    const { m, efConstruction, efSearch } = this.options.hnsw;
+    if (!this.index) {
+      const index = new HierarchicalNSW('cosine', dimensions);
+      index.initIndex({ maxElements: Math.max(1024, adding), m, efConstruction, randomSeed: 100, allowReplaceDeleted: true });
+      index.setEf(efSearch);
+      this.index = index;
+    }
+    const index = this.index;
+    const used = index.getCurrentCount();
+    const freeDeleted = used - this.chunkAt.size - this.pending.size;
+    const needed = used + Math.max(0, adding - freeDeleted);
+    const capacity = index.getMaxElements();
+    if (needed > capacity) index.resizeIndex(Math.max(needed, Math.ceil(capacity * 1.5)));
+    return index;
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------
+
+  private maybeSnapshot(): void {
+    if (this.chunksSinceSnapshot < this.options.snapshotEveryChunks || this.snapshotting) return;
+    this.snapshot().catch((error: unknown) => {
+      this.options.logger.error({ err: error, collection: this.name }, 'snapshot failed; the write-ahead log still holds every write');
+    });
+  }
+
+  /**
+   * Writes a snapshot: under the lock, the log moves to a new segment and the index is written (in
+   * the background thread pool, so searches go on); then, outside the lock, the documents are
+   * written, everything fsynced and the snapshot renamed into place. Only then are older log
+   * segments and snapshots removed.
+   */
+  async snapshot(): Promise<void> {
+    if (this.snapshotting) return this.snapshotting;
+    this.snapshotting = this.takeSnapshot().finally(() => {
+      this.snapshotting = undefined;
+    });
+    return this.snapshotting;
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    const { dir, logger } = this.options;
+    const started = performance.now();
+    const captured = await this.exclusive(async () => {
+      if (this.chunksSinceSnapshot === 0 && this.wal.bytes === 0) return undefined;
+      const segment = this.wal.currentSegment;
+      const temporary = await prepareSnapshotDir(dir, segment);
+      if (this.index) await this.index.writeIndex(join(temporary, INDEX_FILE));
+      const entries: SnapshotEntry[] = [...this.documents.values()].map((document) => ({
+        document,
+        labels: [...(this.labelsOf.get(document.id) ?? [])],
+      }));
+      const header = { format: 1 as const, segment, nextLabel: this.nextLabel, dimensions: this.index ? this.index.getNumDimensions() : null };
+      await this.wal.rotate();
+      this.chunksSinceSnapshot = 0;
+      return { segment, temporary, header, entries };
+    });
+    if (!captured) return;
+    await publishSnapshot(dir, captured.temporary, captured.header, captured.entries);
+    for (const older of (await listSnapshots(dir)).filter((segment) => segment < captured.segment)) {
+      await rm(join(dir, snapshotName(older)), { recursive: true, force: true });
+    }
+    for (const segment of (await listSegments(dir)).filter((segment) => segment <= captured.segment)) {
+      await rm(join(dir, segmentName(segment)), { force: true });
+    }
+    logger.info(
+      { collection: this.name, segment: captured.segment, documents: captured.entries.length, ms: Math.round(performance.now() - started) },
+      'snapshot written',
+    );
+  }
+
+  /** Snapshots if anything changed, then closes the log; used at shutdown. */
+  async close(): Promise<void> {
+    if (this.dropped) return;
+    await this.snapshot();
+    await this.lock.runExclusive(() => this.wal.close());
+  }
+
+  /**
+   * Removes the collection; later writes fail. `moveAway` takes the directory out of the live tree
+   * durably (a rename) before its files are deleted, so a crash mid-drop cannot leave half of it.
+   */
+  async drop(moveAway: (dir: string) => Promise<string>): Promise<void> {
+    await this.exclusive(async () => {
+      this.dropped = true;
+      await this.wal.close();
+    });
+    await this.snapshotting?.catch(() => undefined);
+    await rm(await moveAway(this.options.dir), { recursive: true, force: true });
+  }
+
+  // ---- LangChain VectorStore -----------------------------------------------------------------
+
+  async addVectors(vectors: number[][], documents: DocumentInterface[], options?: { ids?: string[] }): Promise<string[]> {
+    const writes = documents.map((document, position): DocumentWrite => {
+      const id = options?.ids?.[position] ?? document.id ?? crypto.randomUUID();
+      return {
+        id,
+        text: document.pageContent,
+        metadata: document.metadata,
+        contentHash: contentHash(document.pageContent, 'whole'),
+        spans: [[0, document.pageContent.length]],
+        vectors: [vectors[position]],
+      };
+    });
+    const result = await this.upsert(writes);
+    if (!result.applied) throw new Error('documents changed while being added; add them again');
+    return writes.map((write) => write.id);
+  }
+
+  async addDocuments(documents: DocumentInterface[], options?: { ids?: string[] }): Promise<string[]> {
+    const vectors = await this.embeddings.embedDocuments(documents.map((document) => document.pageContent));
+    return this.addVectors(vectors, documents, options);
+  }
+
+  async similaritySearchVectorWithScore(
+    query: number[],
+    k: number,
+    filter?: this['FilterType'],
+  ): Promise<[DocumentInterface, number][]> {
+    const predicate = filter ? compileFilter(filter) : undefined;
+    return this.searchVector(query, k, { filter: predicate }).map((hit) => [
+      new Document({ id: hit.document.id, pageContent: hit.text, metadata: { ...hit.document.metadata } }),
+      hit.score,
+    ]);
+  }
+
+  override async delete(params?: { ids?: string[] }): Promise<void> {
+    await this.deleteDocuments(params?.ids ?? []);
+  }
+}
+
+function normalized(vector: number[]): number[] {
+  const norm = Math.sqrt(vector.reduce((sum, value) => sum + value * value, 0)) || 1;
+  return vector.map((value) => value / norm);
+}
+
+function dot(a: number[], b: number[]): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
+  return sum;
+}

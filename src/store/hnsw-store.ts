@@ -1,0 +1,231 @@
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EmbeddingsInterface } from '@langchain/core/embeddings';
+import { Mutex } from 'async-mutex';
+import type { Logger } from 'pino';
+import { lockDataDir } from './data-dir-lock.js';
+import { fsyncDirectory, writeFileAtomic } from './durable-fs.js';
+import { HnswCollection, type HnswParameters } from './hnsw-collection.js';
+
+export const DEFAULT_COLLECTION = 'default';
+export const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+export interface StoreOptions {
+  dataDir: string;
+  hnsw: HnswParameters;
+  embeddings: EmbeddingsInterface;
+  /** The embedding model the vectors come from; a store built with another refuses to open. */
+  embeddingModel: string;
+  /** Known up front for some models; otherwise fixed by the first vector stored. */
+  embeddingDimensions: number | undefined;
+  logger: Logger;
+  snapshotEveryChunks: number;
+  snapshotIntervalMs: number;
+}
+
+interface Manifest {
+  format: 1;
+  embeddings: { model: string; dimensions: number | null };
+  createdAt: string;
+}
+
+/** The store was built with another embedding model or size; mixing vector spaces would give wrong answers. */
+export class EmbeddingSpaceMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmbeddingSpaceMismatchError';
+  }
+}
+
+export interface CollectionSummary {
+  name: string;
+  documents: number;
+  chunks: number;
+}
+
+/**
+ * All collections under DATA_DIR, sharing one embedding space recorded in `manifest.json`.
+ * A collection is created by its first write and dropped as a whole.
+ */
+export class HnswStore {
+  private readonly collections = new Map<string, HnswCollection>();
+  private readonly registryLock = new Mutex();
+  private manifest!: Manifest;
+  private timer: NodeJS.Timeout | undefined;
+  private unlock: (() => Promise<void>) | undefined;
+
+  private constructor(private readonly options: StoreOptions) {}
+
+  static async open(options: StoreOptions): Promise<HnswStore> {
+    const store = new HnswStore(options);
+    await mkdir(store.collectionsDir, { recursive: true });
+    store.unlock = await lockDataDir(options.dataDir);
+    try {
+      await store.loadManifest();
+      await store.openCollections();
+    } catch (error) {
+      await store.unlock();
+      throw error;
+    }
+    store.timer = setInterval(() => store.snapshotAll(), options.snapshotIntervalMs);
+    store.timer.unref();
+    return store;
+  }
+
+  private get collectionsDir(): string {
+    return join(this.options.dataDir, 'collections');
+  }
+
+  private get manifestPath(): string {
+    return join(this.options.dataDir, 'manifest.json');
+  }
+
+  get embeddingModel(): string {
+    return this.manifest.embeddings.model;
+  }
+
+  get dimensions(): number | undefined {
+    return this.manifest.embeddings.dimensions ?? undefined;
+  }
+
+  private async loadManifest(): Promise<void> {
+    const { embeddingModel, embeddingDimensions, dataDir } = this.options;
+    let existing: Manifest | undefined;
+    try {
+      existing = JSON.parse(await readFile(this.manifestPath, 'utf8')) as Manifest;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    if (!existing) {
+      this.manifest = {
+        format: 1,
+        embeddings: { model: embeddingModel, dimensions: embeddingDimensions ?? null },
+        createdAt: new Date().toISOString(),
+      };
+      await writeFileAtomic(this.manifestPath, JSON.stringify(this.manifest, null, 2));
+      return;
+    }
+    const recorded = existing.embeddings;
+    if (recorded.model !== embeddingModel) {
+      throw new EmbeddingSpaceMismatchError(
+        `DATA_DIR ${dataDir} holds vectors from embedding model "${recorded.model}"` +
+          `${recorded.dimensions ? ` (${recorded.dimensions} dimensions)` : ''}, but the service is configured for ` +
+          `"${embeddingModel}". Vectors from different models cannot be compared: configure "${recorded.model}" again, ` +
+          'or point DATA_DIR at a new directory and re-ingest.',
+      );
+    }
+    if (embeddingDimensions !== undefined && recorded.dimensions !== null && recorded.dimensions !== embeddingDimensions) {
+      throw new EmbeddingSpaceMismatchError(
+        `DATA_DIR ${dataDir} holds ${recorded.dimensions}-dimensional vectors from "${recorded.model}", but ` +
+          `${embeddingDimensions} dimensions are configured: configure ${recorded.dimensions} again, or use a new DATA_DIR and re-ingest.`,
+      );
+    }
+    this.manifest = existing;
+  }
+
+  /** Fixes the store's dimensions from its first vector; a later vector of another size is refused. */
+  private async fixDimensions(dimensions: number): Promise<void> {
+    if (this.manifest.embeddings.dimensions === dimensions) return;
+    if (this.manifest.embeddings.dimensions !== null) {
+      throw new EmbeddingSpaceMismatchError(
+        `embedding model ${this.manifest.embeddings.model} returned ${dimensions} dimensions; the store holds ${this.manifest.embeddings.dimensions}`,
+      );
+    }
+    this.manifest = { ...this.manifest, embeddings: { ...this.manifest.embeddings, dimensions } };
+    await writeFileAtomic(this.manifestPath, JSON.stringify(this.manifest, null, 2));
+  }
+
+  private async openCollections(): Promise<void> {
+    const entries = await readdir(this.collectionsDir, { withFileTypes: true });
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      if (entry.name.startsWith('.dropped-')) {
+        await rm(join(this.collectionsDir, entry.name), { recursive: true, force: true });
+        continue;
+      }
+      if (!COLLECTION_NAME.test(entry.name)) continue;
+      this.collections.set(entry.name, await this.openCollection(entry.name));
+    }
+  }
+
+  private openCollection(name: string): Promise<HnswCollection> {
+    const { hnsw, embeddings, logger, snapshotEveryChunks } = this.options;
+    return HnswCollection.open({
+      name,
+      dir: join(this.collectionsDir, name),
+      hnsw,
+      embeddings,
+      logger,
+      snapshotEveryChunks,
+      dimensions: () => this.dimensions,
+      fixDimensions: (dimensions) => this.fixDimensions(dimensions),
+    });
+  }
+
+  get(name: string): HnswCollection | undefined {
+    return this.collections.get(name);
+  }
+
+  /** The named collection, created (durably: its directory and first log segment) if new. */
+  async getOrCreate(name: string): Promise<HnswCollection> {
+    if (!COLLECTION_NAME.test(name)) throw new Error(`invalid collection name ${name}`);
+    const existing = this.collections.get(name);
+    if (existing) return existing;
+    return this.registryLock.runExclusive(async () => {
+      const raced = this.collections.get(name);
+      if (raced) return raced;
+      const collection = await this.openCollection(name);
+      await fsyncDirectory(this.collectionsDir);
+      this.collections.set(name, collection);
+      this.options.logger.info({ collection: name }, 'collection created');
+      return collection;
+    });
+  }
+
+  list(): CollectionSummary[] {
+    return [...this.collections.values()]
+      .map((collection) => ({ name: collection.name, documents: collection.documentCount, chunks: collection.chunkCount }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Drops a collection: it disappears at once, and its files are renamed away before removal so a crash cannot half-drop it. */
+  async drop(name: string): Promise<boolean> {
+    return this.registryLock.runExclusive(async () => {
+      const collection = this.collections.get(name);
+      if (!collection) return false;
+      this.collections.delete(name);
+      const graveyard = join(this.collectionsDir, `.dropped-${name}-${Date.now()}`);
+      await collection.drop(async (dir) => {
+        await rename(dir, graveyard);
+        await fsyncDirectory(this.collectionsDir);
+        return graveyard;
+      });
+      this.options.logger.info({ collection: name }, 'collection dropped');
+      return true;
+    });
+  }
+
+  totals(): { collections: number; documents: number; chunks: number } {
+    const summaries = this.list();
+    return {
+      collections: summaries.length,
+      documents: summaries.reduce((sum, summary) => sum + summary.documents, 0),
+      chunks: summaries.reduce((sum, summary) => sum + summary.chunks, 0),
+    };
+  }
+
+  private snapshotAll(): void {
+    for (const collection of this.collections.values()) {
+      collection.snapshot().catch((error: unknown) => {
+        this.options.logger.error({ err: error, collection: collection.name }, 'scheduled snapshot failed');
+      });
+    }
+  }
+
+  /** Snapshots every collection and closes its log; the next start then has nothing to replay. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.all([...this.collections.values()].map((collection) => collection.close()));
+    await this.unlock?.();
+  }
+}
