@@ -1,0 +1,57 @@
+import type { BaseLanguageModelInput } from '@langchain/core/language_models/base';
+import type { BaseMessage } from '@langchain/core/messages';
+import { StringOutputParser } from '@langchain/core/output_parsers';
+import { type Runnable, type RunnableConfig, RunnableLambda, RunnablePassthrough, RunnableSequence } from '@langchain/core/runnables';
+import { askPrompt, type PromptInput } from './prompt.js';
+
+export type AskInput = {
+  question: string;
+  language?: string | undefined;
+};
+
+export interface RetrievedText {
+  text: string;
+}
+
+export type WithSources<S extends RetrievedText> = AskInput & { sources: S[] };
+
+/** Turns the retrieved sources into the answer text. */
+export type Answerer<S extends RetrievedText> = Runnable<WithSources<S>, string>;
+
+export type Retrieve<S extends RetrievedText> = (question: string, signal?: AbortSignal) => Promise<S[]>;
+
+/** The retrieved chunks' page contents, joined, as the example's `format_docs` does. */
+export const formatContext = (sources: RetrievedText[]) => sources.map((source) => source.text).join('\n\n');
+
+/** `{context, question, language} → ChatPromptTemplate → chat model → StringOutputParser`. */
+export function llmAnswerer<S extends RetrievedText>(llm: Runnable<BaseLanguageModelInput, BaseMessage>): Answerer<S> {
+  return RunnableSequence.from<WithSources<S>, string>([
+    RunnableLambda.from(
+      (input: WithSources<S>): PromptInput => ({
+        context: formatContext(input.sources),
+        question: input.question,
+        language: input.language,
+      }),
+    ).withConfig({ runName: 'format_context' }),
+    askPrompt,
+    llm,
+    new StringOutputParser(),
+  ]);
+}
+
+/**
+ * The LCEL chain of the LangChain NVIDIA example, keeping the retrieved sources beside the answer:
+ * `question → retriever` is assigned as `sources`, then `answer` is assigned from the answerer.
+ * Streamed, it yields `{sources}` once and then `{answer}` pieces as the model produces them.
+ */
+export function buildAskChain<S extends RetrievedText>(
+  retrieve: Retrieve<S>,
+  answerer: Answerer<S>,
+): Runnable<AskInput, WithSources<S> & { answer: string }> {
+  const retriever = RunnableLambda.from((input: AskInput, config?: RunnableConfig) => retrieve(input.question, config?.signal)).withConfig({
+    runName: 'retriever',
+  });
+  return RunnablePassthrough.assign<AskInput, { sources: S[] }>({ sources: retriever }).pipe(
+    RunnablePassthrough.assign<WithSources<S>, { answer: string }>({ answer: answerer }),
+  );
+}

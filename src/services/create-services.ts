@@ -1,0 +1,172 @@
+import pThrottle from 'p-throttle';
+import type { Logger } from 'pino';
+import type { Config, NimEndpointConfig } from '../config.js';
+import { extractiveAnswer, LOCAL_ANSWERER_MODEL } from '../local/extractive-answerer.js';
+import { LexicalEmbeddings, LOCAL_EMBEDDINGS_MODEL } from '../local/lexical-embeddings.js';
+import { normalizeBaseUrl } from '../nim/base-url.js';
+import { ChatNVIDIA, DEFAULT_CHAT_MODEL } from '../nim/chat.js';
+import { NVIDIAEmbeddings } from '../nim/embeddings.js';
+import { DEFAULT_HOSTED_EMBEDDINGS_MODEL, discoverModel, hostedBaseUrlFor, resolveModelAlias } from '../nim/models.js';
+import { NimClient } from '../nim/nim-client.js';
+import { localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
+import { llmAnswerer } from '../rag/ask-chain.js';
+import { RunnableLambda } from '@langchain/core/runnables';
+import { HnswStore } from '../store/hnsw-store.js';
+import { type Answering, AskService } from './ask-service.js';
+import { CollectionService } from './collection-service.js';
+import { DocumentService, type TextEmbedder } from './document-service.js';
+import { HealthService } from './health-service.js';
+import { RetrievalService, type Source } from './retrieval-service.js';
+
+export interface Services {
+  documents: DocumentService;
+  collections: CollectionService;
+  retrieval: RetrievalService;
+  ask: AskService;
+  health: HealthService;
+  store: HnswStore;
+  /** Flushes the store (a snapshot per changed collection) and closes its logs. */
+  close(): Promise<void>;
+}
+
+type Pace = () => Promise<void>;
+
+function pacer(requestsPerMinute: number): Pace {
+  if (requestsPerMinute <= 0) return async () => undefined;
+  return pThrottle({ limit: requestsPerMinute, interval: 60_000, strict: true })(async () => undefined);
+}
+
+interface NimSetup {
+  client: NimClient;
+  model: string;
+}
+
+/** A client for one NIM endpoint, and the model it will call (alias resolved, or discovered). */
+async function connectNim(
+  endpoint: NimEndpointConfig,
+  fallbackHostedModel: string,
+  config: Config,
+  maxConcurrency: number,
+  pace: Pace,
+  logger: Logger,
+): Promise<NimSetup> {
+  const named = endpoint.model ? resolveModelAlias(endpoint.model, logger) : undefined;
+  const hostedModel = endpoint.hosted ? (named ?? fallbackHostedModel) : undefined;
+  const rawUrl = (hostedModel && hostedBaseUrlFor(hostedModel)) ?? endpoint.url;
+  const { url, warning } = normalizeBaseUrl(rawUrl);
+  if (warning) logger.warn(warning);
+  if (endpoint.hosted && endpoint.apiKey && !endpoint.apiKey.startsWith('nvapi-')) {
+    logger.warn('NVIDIA_API_KEY does not start with "nvapi-"; the hosted catalog will probably reject it');
+  }
+  const client = new NimClient({
+    baseUrl: url,
+    apiKey: endpoint.apiKey,
+    timeoutMs: config.nim.timeoutMs,
+    maxRetries: config.nim.maxRetries,
+    maxConcurrency,
+    pace,
+    logger,
+  });
+  const model = hostedModel ?? named ?? (await discoverModel(client, logger));
+  return { client, model };
+}
+
+/**
+ * Builds everything the routes call, from configuration: providers (NIM or the embedded offline
+ * ones), the store (refusing one built with another embedding model), and the services.
+ */
+export async function createServices(config: Config, logger: Logger): Promise<Services> {
+  const pace = pacer(config.nim.maxRequestsPerMinute);
+  let embedder: TextEmbedder;
+  let embeddingsProbe: ProviderProbe;
+  let dimensions: number | undefined;
+  let lexical: LexicalEmbeddings | undefined;
+  if (config.embeddings.provider === 'nim') {
+    const { client, model } = await connectNim(
+      config.embeddings,
+      DEFAULT_HOSTED_EMBEDDINGS_MODEL,
+      config,
+      config.nim.embeddingsConcurrency,
+      pace,
+      logger,
+    );
+    embedder = new NVIDIAEmbeddings({
+      client,
+      model,
+      truncate: config.embeddings.truncate,
+      dimensions: config.embeddings.dimensions,
+      batchSize: config.embeddings.batchSize,
+    });
+    dimensions = config.embeddings.dimensions;
+    embeddingsProbe = nimProbe(client, model, config.embeddings.hosted);
+    logger.info({ model, url: client.baseUrl, truncate: config.embeddings.truncate }, 'embeddings: NIM');
+  } else {
+    lexical = new LexicalEmbeddings(config.embeddings.dimensions);
+    embedder = lexical;
+    dimensions = config.embeddings.dimensions;
+    embeddingsProbe = localProbe(LOCAL_EMBEDDINGS_MODEL, 'offline lexical embedder (feature hashing; no model, no GPU)');
+  }
+
+  let answering: Answering;
+  let llmProbe: ProviderProbe;
+  if (config.llm.provider === 'nim') {
+    const { client, model } = await connectNim(config.llm, DEFAULT_CHAT_MODEL, config, config.nim.llmConcurrency, pace, logger);
+    const llm = new ChatNVIDIA({
+      client,
+      model,
+      maxTokens: config.llm.maxTokens,
+      temperature: config.llm.temperature,
+      topP: config.llm.topP,
+      seed: config.llm.seed,
+    });
+    answering = {
+      model,
+      answerer: (generation) => llmAnswerer<Source>(generation ? llm.withConfig({ generation }) : llm),
+    };
+    llmProbe = nimProbe(client, model, config.llm.hosted);
+    logger.info({ model, url: client.baseUrl }, 'answers: NIM chat model');
+  } else {
+    const quoting = lexical ?? new LexicalEmbeddings(1024);
+    const extractive = RunnableLambda.from((input: { question: string; sources: Source[] }) =>
+      extractiveAnswer(input.question, input.sources, quoting),
+    ).withConfig({ runName: 'extractive_answerer' });
+    answering = { model: LOCAL_ANSWERER_MODEL, answerer: () => extractive };
+    llmProbe = localProbe(LOCAL_ANSWERER_MODEL, 'offline extractive answerer: quotes retrieved sentences, generates nothing');
+  }
+
+  if (config.embeddings.provider === 'local' || config.llm.provider === 'local') {
+    logger.warn(
+      {
+        embeddings: config.embeddings.provider === 'local' ? LOCAL_EMBEDDINGS_MODEL : embedder.model,
+        answers: answering.model,
+      },
+      'OFFLINE MODE: no NIM configured for ' +
+        [config.embeddings.provider === 'local' ? 'embeddings' : '', config.llm.provider === 'local' ? 'answers' : '']
+          .filter(Boolean)
+          .join(' and ') +
+        '; using the embedded local providers (lexical matching and quoted sentences, not a neural model). ' +
+        'Set NVIDIA_API_KEY or NIM_EMBEDDINGS_URL / NIM_LLM_URL to use NVIDIA NIM.',
+    );
+  }
+
+  const store = await HnswStore.open({
+    dataDir: config.dataDir,
+    hnsw: config.hnsw,
+    embeddings: embedder,
+    embeddingModel: embedder.model,
+    embeddingDimensions: dimensions,
+    logger,
+    snapshotEveryChunks: config.snapshots.everyChunks,
+    snapshotIntervalMs: config.snapshots.intervalMs,
+  });
+  const retrieval = new RetrievalService(store, embedder);
+  return {
+    documents: new DocumentService(store, embedder, config.chunking, logger),
+    collections: new CollectionService(store),
+    retrieval,
+    ask: new AskService(retrieval, answering),
+    health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }),
+    store,
+    close: () => store.close(),
+  };
+}

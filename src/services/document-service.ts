@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { badRequest, notFound, ProblemError } from '../errors.js';
+import type { EmbedOptions } from '../nim/embeddings.js';
+import { InputTooLongError } from '../nim/embeddings.js';
+import { type Chunking, chunkingKey, chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
+import { contentHash, type DocumentWrite, type HnswCollection, type WriteStatus } from '../store/hnsw-collection.js';
+import type { HnswStore } from '../store/hnsw-store.js';
+import type { Metadata } from '../store/metadata-filter.js';
+import type { StoredDocument } from '../store/mutation-codec.js';
+import { collectionForRead } from './collection-service.js';
+import { parseFilter } from './filters.js';
+
+/** What the services need of an embeddings client: LangChain's two methods, cancellable. */
+export interface TextEmbedder {
+  readonly model: string;
+  embedQuery(text: string, options?: EmbedOptions): Promise<number[]>;
+  embedDocuments(texts: string[], options?: EmbedOptions): Promise<number[][]>;
+}
+
+export interface IngestRequest {
+  documents: Array<{ id?: string | undefined; text: string; metadata?: Metadata | undefined }>;
+  collection: string;
+  /** Overrides the configured chunking; `false` stores each text whole. */
+  chunking?: Chunking | undefined;
+}
+
+export interface IngestResult {
+  collection: string;
+  documents: Array<{ id: string; status: WriteStatus; chunks: number }>;
+  /** Chunks sent to the embedding model by this request. */
+  embedded: number;
+  /** Chunks whose vectors were reused from identical stored text. */
+  reused: number;
+}
+
+export interface DocumentView {
+  id: string;
+  collection: string;
+  text: string;
+  metadata: Metadata;
+  chunks: Array<{ index: number; start: number; end: number }>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DocumentSummary {
+  id: string;
+  metadata: Metadata;
+  chunks: number;
+  characters: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A chunk of one of the request's documents: documents[write].spans[chunk]. */
+interface ChunkRef {
+  write: number;
+  chunk: number;
+}
+
+const chunkTextOf = (writes: DocumentWrite[], { write, chunk }: ChunkRef) => {
+  const target = writes[write] as DocumentWrite;
+  return target.text.slice(...(target.spans[chunk] as [number, number]));
+};
+
+/** How often the embed-and-write round may repeat when concurrent writers change the same documents. */
+const MAX_WRITE_ROUNDS = 3;
+
+export class DocumentService {
+  constructor(
+    private readonly store: HnswStore,
+    private readonly embedder: TextEmbedder,
+    private readonly defaultChunking: ChunkingOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Chunks, embeds what is new and stores, durably, before returning. Re-ingesting a document
+   * with the same id replaces it; identical content is not embedded again, and chunks whose text
+   * the collection already holds reuse the stored vectors.
+   */
+  async ingest(request: IngestRequest, signal?: AbortSignal): Promise<IngestResult> {
+    const started = performance.now();
+    const chunking = request.chunking ?? this.defaultChunking;
+    if (chunking && chunking.overlap >= chunking.size) {
+      throw badRequest(`chunking.overlap (${chunking.overlap}) must be smaller than chunking.size (${chunking.size})`);
+    }
+    const writes = await this.prepare(request, chunking);
+    const collection = await this.store.getOrCreate(request.collection);
+    let embedded = 0;
+    let reused = 0;
+    for (let round = 1; ; round++) {
+      const needed = this.chunksNeedingVectors(writes, round === 1 ? collection : undefined);
+      reused += this.fillReusable(writes, needed, collection);
+      embedded += await this.embedMissing(writes, needed, signal);
+      const result = await collection.upsert(writes);
+      if (result.applied) {
+        this.logger.info(
+          {
+            collection: request.collection,
+            documents: writes.length,
+            chunks: writes.reduce((sum, write) => sum + write.spans.length, 0),
+            embedded,
+            reused,
+            ms: Math.round(performance.now() - started),
+          },
+          'documents ingested',
+        );
+        return { collection: request.collection, documents: result.outcomes, embedded, reused };
+      }
+      if (round >= MAX_WRITE_ROUNDS) {
+        throw new ProblemError({
+          status: 409,
+          slug: 'conflict',
+          title: 'Conflict',
+          detail: 'the documents kept changing under concurrent writes; send the request again',
+        });
+      }
+      for (const { write, chunk } of result.missing) (writes[write] as DocumentWrite).vectors[chunk] = undefined;
+    }
+  }
+
+  private async prepare(request: IngestRequest, chunking: Chunking): Promise<DocumentWrite[]> {
+    const seen = new Set<string>();
+    return Promise.all(
+      request.documents.map(async (document, position) => {
+        const id = document.id ?? randomUUID();
+        if (seen.has(id)) throw badRequest(`documents[${position}].id "${id}" appears more than once in the request`);
+        seen.add(id);
+        const spans = await chunkSpans(document.text, chunking);
+        return {
+          id,
+          text: document.text,
+          metadata: document.metadata ?? {},
+          contentHash: contentHash(document.text, chunkingKey(chunking)),
+          spans,
+          vectors: spans.map(() => undefined),
+        };
+      }),
+    );
+  }
+
+  /** Chunks without a vector, except those of documents `stored` already holds with the same content. */
+  private chunksNeedingVectors(writes: DocumentWrite[], stored: HnswCollection | undefined): ChunkRef[] {
+    const needed: ChunkRef[] = [];
+    writes.forEach((write, position) => {
+      if (stored?.getDocument(write.id)?.contentHash === write.contentHash) return;
+      write.spans.forEach((_, chunk) => {
+        if (!write.vectors[chunk]) needed.push({ write: position, chunk });
+      });
+    });
+    return needed;
+  }
+
+  private fillReusable(writes: DocumentWrite[], needed: ChunkRef[], collection: HnswCollection): number {
+    let reused = 0;
+    for (const item of needed) {
+      const target = writes[item.write] as DocumentWrite;
+      const vector = collection.reusableVector(chunkTextOf(writes, item));
+      if (vector) {
+        target.vectors[item.chunk] = vector;
+        reused += 1;
+      }
+    }
+    return reused;
+  }
+
+  /** Embeds every chunk still without a vector, each distinct text once. */
+  private async embedMissing(writes: DocumentWrite[], needed: ChunkRef[], signal: AbortSignal | undefined): Promise<number> {
+    const missing = needed.filter(({ write, chunk }) => !(writes[write] as DocumentWrite).vectors[chunk]);
+    if (missing.length === 0) return 0;
+    const textOf = (item: ChunkRef) => chunkTextOf(writes, item);
+    const distinct = [...new Set(missing.map(textOf))];
+    let vectors: number[][];
+    try {
+      vectors = await this.embedder.embedDocuments(distinct, { signal });
+    } catch (error) {
+      if (error instanceof InputTooLongError) throw this.tooLong(error, distinct, missing, writes);
+      throw error;
+    }
+    const byText = new Map(distinct.map((text, position) => [text, vectors[position] as number[]]));
+    for (const item of missing) (writes[item.write] as DocumentWrite).vectors[item.chunk] = byText.get(textOf(item));
+    return distinct.length;
+  }
+
+  private tooLong(
+    error: InputTooLongError,
+    distinct: string[],
+    missing: ChunkRef[],
+    writes: DocumentWrite[],
+  ): ProblemError {
+    const text = distinct[error.inputIndex];
+    const item = missing.find((candidate) => chunkTextOf(writes, candidate) === text) as ChunkRef;
+    const write = writes[item.write] as DocumentWrite;
+    const [start, end] = write.spans[item.chunk] as [number, number];
+    const limit = error.tokenLimit === undefined ? '' : ` (limit ${error.tokenLimit} tokens)`;
+    return new ProblemError({
+      status: 422,
+      slug: 'input-too-long',
+      title: 'Input Too Long For The Embedding Model',
+      detail:
+        `document "${write.id}" chunk ${item.chunk} (characters ${start}-${end}) is longer than embedding model ` +
+        `${error.model} accepts${limit}. Use a smaller chunking.size, or set EMBEDDINGS_TRUNCATE=END. The NIM said: ${error.nimMessage}`,
+      extensions: { document_id: write.id, chunk: item.chunk, ...(error.tokenLimit ? { token_limit: error.tokenLimit } : {}) },
+      cause: error,
+    });
+  }
+
+  get(collectionName: string, id: string): DocumentView {
+    const document = collectionForRead(this.store, collectionName)?.getDocument(id);
+    if (!document) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
+    return {
+      id: document.id,
+      collection: collectionName,
+      text: document.text,
+      metadata: document.metadata,
+      chunks: document.spans.map(([start, end], index) => ({ index, start, end })),
+      created_at: document.createdAt,
+      updated_at: document.updatedAt,
+    };
+  }
+
+  list(collectionName: string, limit: number, cursor?: string): { collection: string; documents: DocumentSummary[]; next_cursor: string | null } {
+    const collection = collectionForRead(this.store, collectionName);
+    const page = collection?.listDocuments(limit, cursor) ?? { documents: [], next: undefined };
+    return {
+      collection: collectionName,
+      documents: page.documents.map(summarize),
+      next_cursor: page.next ?? null,
+    };
+  }
+
+  async delete(collectionName: string, id: string): Promise<void> {
+    const deleted = (await collectionForRead(this.store, collectionName)?.deleteDocuments([id])) ?? [];
+    if (deleted.length === 0) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
+  }
+
+  async deleteWhere(collectionName: string, filter: unknown): Promise<{ collection: string; deleted: number; ids: string[] }> {
+    const predicate = parseFilter(filter);
+    const ids = (await collectionForRead(this.store, collectionName)?.deleteWhere(predicate)) ?? [];
+    return { collection: collectionName, deleted: ids.length, ids };
+  }
+}
+
+function summarize(document: StoredDocument): DocumentSummary {
+  return {
+    id: document.id,
+    metadata: document.metadata,
+    chunks: document.spans.length,
+    characters: document.text.length,
+    created_at: document.createdAt,
+    updated_at: document.updatedAt,
+  };
+}
