@@ -1,0 +1,36 @@
+import type { OperationRoutes, components } from '../api/operations.js';
+import type { Chunking } from '../rag/chunking.js';
+import type { Services } from '../services/create-services.js';
+import { DEFAULT_COLLECTION } from '../store/hnsw-store.js';
+
+type DocumentOperations = 'ingestDocuments' | 'listDocuments' | 'getDocument' | 'deleteDocument' | 'deleteDocumentsByFilter';
+
+/** An omitted overlap is 15% of the chunk size, the same proportion as the configured default. */
+function chunkingOf(requested: components['schemas']['Chunking'] | undefined): Chunking | undefined {
+  if (requested === undefined || requested === false) return requested;
+  return { size: requested.size, overlap: requested.overlap ?? Math.floor(requested.size * 0.15) };
+}
+
+export function documentRoutes({ documents }: Services): Pick<OperationRoutes, DocumentOperations> {
+  return {
+    ingestDocuments: async (request, reply) => {
+      const { collection = DEFAULT_COLLECTION, chunking } = request.body;
+      const result = await documents.ingest(
+        { documents: request.body.documents, collection, chunking: chunkingOf(chunking) },
+        request.clientSignal,
+      );
+      return reply.code(result.documents.some((document) => document.status === 'created') ? 201 : 200).send(result);
+    },
+    listDocuments: async (request) => {
+      const { collection = DEFAULT_COLLECTION, limit = 100, cursor } = request.query;
+      return documents.list(collection, limit, cursor);
+    },
+    getDocument: async (request) => documents.get(request.query.collection ?? DEFAULT_COLLECTION, request.params.id),
+    deleteDocument: async (request, reply) => {
+      await documents.delete(request.query.collection ?? DEFAULT_COLLECTION, request.params.id);
+      return reply.code(204).send();
+    },
+    deleteDocumentsByFilter: async (request) =>
+      documents.deleteWhere(request.body.collection ?? DEFAULT_COLLECTION, request.body.filter),
+  };
+}

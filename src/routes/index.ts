@@ -1,0 +1,17 @@
+import type { OperationRoutes } from '../api/operations.js';
+import type { Config } from '../config.js';
+import type { Services } from '../services/create-services.js';
+import { collectionRoutes } from './collections.js';
+import { documentRoutes } from './documents.js';
+import { healthRoutes } from './health.js';
+import { retrievalRoutes } from './retrieval.js';
+
+/** One route per operation of openapi.yaml; the type makes a missing one a compile error. */
+export function operationRoutes(services: Services, config: Config): OperationRoutes {
+  return {
+    ...documentRoutes(services),
+    ...collectionRoutes(services),
+    ...retrievalRoutes(services, config.retrieval.k),
+    ...healthRoutes(services),
+  };
+}

@@ -1,0 +1,79 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { buildApp } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { createServices, type Services } from '../../src/services/create-services.js';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export async function temporaryDir(prefix = 'rag-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  services: Services;
+  config: Config;
+  dataDir: string;
+  /** Closes the app and the store; keeps DATA_DIR so a test can open it again. */
+  stop(): Promise<void>;
+  /** Stops and removes DATA_DIR. */
+  close(): Promise<void>;
+}
+
+/** The real app, built from an environment as the process would read it, over a fresh (or given) DATA_DIR. */
+export async function startTestApp(env: Record<string, string> = {}, dataDir?: string): Promise<TestApp> {
+  const dir = dataDir ?? (await temporaryDir());
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...env, DATA_DIR: dir });
+  const services = await createServices(config, silentLogger);
+  const app = await buildApp({ config, services, logger: silentLogger });
+  await app.ready();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await app.close();
+    await services.close();
+  };
+  return {
+    app,
+    services,
+    config,
+    dataDir: dir,
+    stop,
+    close: async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The five documents and five queries of the LangChain NVIDIA embeddings example. */
+export const EXAMPLE_DOCUMENTS = [
+  "Komchatka's weather is cold, with long, severe winters.",
+  'Italy is famous for pasta, pizza, gelato, and espresso.',
+  "I can't recall personal names, only provide information.",
+  "Life's purpose varies, often seen as personal fulfillment.",
+  "Enjoying life's moments is indeed a wonderful approach.",
+];
+
+export const EXAMPLE_QUERIES = [
+  "What's the weather like in Komchatka?",
+  'What kinds of food is Italy known for?',
+  "What's my name? I bet you don't remember...",
+  "What's the point of life anyways?",
+  'The point of life is to have fun :D',
+];
+
+/** A loopback port nothing listens on (bound, then released). */
+export async function unusedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
