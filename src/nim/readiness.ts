@@ -11,16 +11,16 @@ export interface ProviderStatus {
 export type ProviderProbe = () => Promise<ProviderStatus>;
 
 const PROBE_TIMEOUT_MS = 3000;
-const CACHE_MS = 5000;
 
 /**
  * Whether a NIM can serve a model. A failure seen on a real call that says the model itself is
  * unusable (retired, not entitled, degraded, bad key) makes it not ready until a call succeeds.
  * A self-hosted NIM is also asked `GET /v1/health/ready` (503 while its model loads); the hosted
  * catalog is not probed, so readiness checks spend none of a rate-limited key's budget.
+ * Concurrent readiness checks share one probe.
  */
 export function nimProbe(client: NimClient, model: string, hosted: boolean): ProviderProbe {
-  let cached: { at: number; status: ProviderStatus } | undefined;
+  let inFlight: Promise<ProviderStatus> | undefined;
   const status = (ready: boolean, detail: string): ProviderStatus => ({ provider: 'nim', model, url: client.baseUrl, ready, detail });
   const probe = async (): Promise<ProviderStatus> => {
     const failure = client.modelFailure(model);
@@ -37,9 +37,11 @@ export function nimProbe(client: NimClient, model: string, hosted: boolean): Pro
       return status(false, `NIM cannot be reached: ${cause}`);
     }
   };
-  return async () => {
-    if (!cached || performance.now() - cached.at > CACHE_MS) cached = { at: performance.now(), status: await probe() };
-    return cached.status;
+  return () => {
+    inFlight ??= probe().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
   };
 }
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createServices, type Services } from '../../src/services/create-services.js';
@@ -76,4 +76,11 @@ export async function unusedPort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** A pino logger whose JSON lines are kept for assertions. */
+export function capturingLogger(level = 'debug'): { logger: Logger; lines: Array<Record<string, any>> } {
+  const lines: Array<Record<string, any>> = [];
+  const logger = pino({ level }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, any>) });
+  return { logger, lines };
 }

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { LightMyRequestResponse } from 'fastify';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+
+const json = (response: LightMyRequestResponse) => response.json();
+
+function assertProblem(response: LightMyRequestResponse, status: number, detail: RegExp): void {
+  assert.equal(response.statusCode, status, response.body);
+  assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
+  const body = response.json();
+  assert.equal(body.status, status);
+  assert.equal(typeof body.type, 'string');
+  assert.equal(typeof body.title, 'string');
+  assert.match(body.detail, detail);
+  assert.equal(body.request_id, response.headers['x-request-id']);
+  assert.ok(!JSON.stringify(body).includes('    at '), 'no stack trace');
+}
+
+describe('documents API (offline providers)', () => {
+  let test: TestApp;
+  const post = (body: unknown, url = '/v1/documents') => test.app.inject({ method: 'POST', url, payload: body as object });
+
+  before(async () => {
+    test = await startTestApp();
+  });
+  after(() => test.close());
+
+  it('ingests documents: 201, the ids (given or generated) and chunk counts', async () => {
+    const response = await post({
+      documents: [
+        { id: 'weather', text: "Komchatka's weather is cold, with long, severe winters.", metadata: { topic: 'weather' } },
+        { text: 'Italy is famous for pasta, pizza, gelato, and espresso.' },
+      ],
+    });
+    assert.equal(response.statusCode, 201);
+    const body = json(response);
+    assert.equal(body.collection, 'default');
+    assert.equal(body.documents[0].id, 'weather');
+    assert.equal(body.documents[0].status, 'created');
+    assert.equal(body.documents[0].chunks, 1);
+    assert.match(body.documents[1].id, /^[0-9a-f-]{36}$/);
+    assert.equal(body.embedded, 2);
+  });
+
+  it('answers 200 and embeds nothing when the same document is ingested again', async () => {
+    const response = await post({ documents: [{ id: 'weather', text: "Komchatka's weather is cold, with long, severe winters.", metadata: { topic: 'weather' } }] });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(json(response).documents, [{ id: 'weather', status: 'unchanged', chunks: 1 }]);
+    assert.equal(json(response).embedded, 0);
+  });
+
+  it('splits a long text into chunks, or keeps it whole with chunking: false', async () => {
+    const long = Array.from({ length: 400 }, (_, index) => `Sentence number ${index} talks about subject ${index % 17}.`).join(' ');
+    const chunked = json(await post({ documents: [{ id: 'long', text: long }], chunking: { size: 500, overlap: 50 } }));
+    assert.ok(chunked.documents[0].chunks > 20, `${chunked.documents[0].chunks} chunks`);
+    const whole = json(await post({ documents: [{ id: 'whole', text: long }], chunking: false }));
+    assert.equal(whole.documents[0].chunks, 1);
+    const view = json(await test.app.inject({ method: 'GET', url: '/v1/documents/long' }));
+    assert.equal(view.text, long);
+    assert.equal(view.chunks.length, chunked.documents[0].chunks);
+    for (const chunk of view.chunks) assert.ok(chunk.end - chunk.start <= 500);
+  });
+
+  it('reads a document back with its text and metadata, and 404s a missing one', async () => {
+    const response = await test.app.inject({ method: 'GET', url: '/v1/documents/weather' });
+    assert.equal(response.statusCode, 200);
+    const body = json(response);
+    assert.equal(body.text, "Komchatka's weather is cold, with long, severe winters.");
+    assert.deepEqual(body.metadata, { topic: 'weather' });
+    assert.deepEqual(body.chunks, [{ index: 0, start: 0, end: 55 }]);
+    assertProblem(await test.app.inject({ method: 'GET', url: '/v1/documents/nope' }), 404, /document "nope" does not exist in collection "default"/);
+  });
+
+  it('lists documents a page at a time', async () => {
+    const first = json(await test.app.inject({ method: 'GET', url: '/v1/documents?limit=2' }));
+    assert.equal(first.documents.length, 2);
+    assert.equal(typeof first.next_cursor, 'string');
+    const rest = json(await test.app.inject({ method: 'GET', url: `/v1/documents?limit=100&cursor=${encodeURIComponent(first.next_cursor)}` }));
+    const all = [...first.documents, ...rest.documents].map((document: { id: string }) => document.id);
+    assert.equal(new Set(all).size, all.length);
+    assert.ok(all.includes('weather') && all.includes('long') && all.includes('whole'));
+    assert.equal(rest.next_cursor, null);
+  });
+
+  it('deletes a document (204, then 404) and by filter', async () => {
+    assert.equal((await test.app.inject({ method: 'DELETE', url: '/v1/documents/whole' })).statusCode, 204);
+    assertProblem(await test.app.inject({ method: 'DELETE', url: '/v1/documents/whole' }), 404, /does not exist/);
+    await post({ documents: [{ id: 'tmp1', text: 'temporary one', metadata: { temp: true } }, { id: 'tmp2', text: 'temporary two', metadata: { temp: true } }] });
+    const deleted = json(await post({ filter: { temp: true } }, '/v1/documents/delete'));
+    assert.deepEqual(deleted.ids.sort(), ['tmp1', 'tmp2']);
+    assert.equal(deleted.deleted, 2);
+  });
+
+  describe('bad input gets a clear 4xx problem and nothing is lost', () => {
+    let countBefore: number;
+    before(() => {
+      countBefore = test.services.store.totals().documents;
+    });
+    after(() => {
+      assert.equal(test.services.store.totals().documents, countBefore, 'no document was added or lost');
+    });
+
+    const cases: Array<[string, unknown, number, RegExp]> = [
+      ['an empty text', { documents: [{ text: '' }] }, 400, /body\/documents\/0\/text must NOT have fewer than 1 characters/],
+      ['a whitespace-only text', { documents: [{ text: '  \n ' }] }, 400, /body\/documents\/0\/text must contain something other than whitespace/],
+      ['no documents field', {}, 400, /body must have required property 'documents'/],
+      ['an empty documents list', { documents: [] }, 400, /body\/documents must NOT have fewer than 1 items/],
+      ['a text of the wrong type', { documents: [{ text: 42 }] }, 400, /body\/documents\/0\/text must be string/],
+      ['metadata that is not an object', { documents: [{ text: 'x', metadata: 'tags' }] }, 400, /body\/documents\/0\/metadata must be object/],
+      ['an unknown field', { documents: [{ text: 'x', title: 'y' }] }, 400, /body\/documents\/0 has an unknown property "title"/],
+      ['a bad collection name', { documents: [{ text: 'x' }], collection: '../etc' }, 400, /body\/collection must match pattern/],
+      ['the same id twice', { documents: [{ id: 'dup', text: 'a' }, { id: 'dup', text: 'b' }] }, 400, /documents\[1\]\.id "dup" appears more than once/],
+      ['an overlap as large as the chunk', { documents: [{ text: 'x' }], chunking: { size: 100, overlap: 100 } }, 400, /chunking\.overlap \(100\) must be smaller than chunking\.size \(100\)/],
+      ['more than 1000 documents', { documents: Array.from({ length: 1001 }, () => ({ text: 'x' })) }, 400, /must NOT have more than 1000 items/],
+    ];
+    for (const [what, body, status, detail] of cases) {
+      it(`refuses ${what}`, async () => {
+        assertProblem(await post(body), status, detail);
+      });
+    }
+
+    it('refuses malformed JSON', async () => {
+      const response = await test.app.inject({ method: 'POST', url: '/v1/documents', payload: '{"documents": [', headers: { 'content-type': 'application/json' } });
+      assertProblem(response, 400, /not valid JSON/);
+      assert.equal(response.json().type, '/problems/malformed-json');
+    });
+
+    it('refuses a body that is not JSON', async () => {
+      const response = await test.app.inject({ method: 'POST', url: '/v1/documents', payload: 'text=hello', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      assertProblem(response, 415, /Unsupported Media Type/i);
+    });
+
+    it('refuses an empty delete filter (deleting everything is dropping the collection)', async () => {
+      assertProblem(await post({ filter: {} }, '/v1/documents/delete'), 400, /body\/filter must NOT have fewer than 1 properties/);
+    });
+
+    it('refuses a malformed delete filter naming the operator', async () => {
+      assertProblem(await post({ filter: { year: { $around: 3 } } }, '/v1/documents/delete'), 400, /invalid filter at filter\.year\.\$around: unknown operator/);
+    });
+
+    it('404s reads from a collection that does not exist', async () => {
+      assertProblem(await test.app.inject({ method: 'GET', url: '/v1/documents?collection=ghost' }), 404, /collection "ghost" does not exist/);
+      assertProblem(await test.app.inject({ method: 'GET', url: '/v1/documents?limit=0' }), 400, /querystring\/limit must be >= 1/);
+    });
+
+    it('404s an unknown route as a problem too', async () => {
+      assertProblem(await test.app.inject({ method: 'GET', url: '/v2/anything' }), 404, /no route GET \/v2\/anything/);
+    });
+  });
+
+  it('keeps everything across a restart', async () => {
+    const before = test.services.store.totals();
+    await test.stop();
+    test = await startTestApp({}, test.dataDir);
+    assert.deepEqual(test.services.store.totals(), before);
+    const body = json(await test.app.inject({ method: 'GET', url: '/v1/documents/weather' }));
+    assert.equal(body.text, "Komchatka's weather is cold, with long, severe winters.");
+  });
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, HOSTED_CATALOG_URL, loadConfig } from '../src/config.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('runs offline on the embedded providers when no NIM and no key are configured', () => {
+    const config = loadConfig({});
+    assert.equal(config.embeddings.provider, 'local');
+    assert.equal(config.llm.provider, 'local');
+    assert.equal(config.port, 8080);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.retrieval.k, 4);
+    assert.equal(config.hnsw.efSearch, 128);
+  });
+
+  it('uses the hosted catalog for both models when only NVIDIA_API_KEY is set', () => {
+    const config = loadConfig({ NVIDIA_API_KEY: 'nvapi-abc' });
+    assert.ok(config.embeddings.provider === 'nim' && config.llm.provider === 'nim');
+    assert.equal(config.embeddings.url, HOSTED_CATALOG_URL);
+    assert.equal(config.embeddings.hosted, true);
+    assert.equal(config.llm.url, HOSTED_CATALOG_URL);
+    assert.equal(config.embeddings.truncate, 'NONE');
+    assert.equal(config.llm.maxTokens, 1024);
+  });
+
+  it('uses a self-hosted NIM per model when its URL is set, and the offline provider for the other', () => {
+    const config = loadConfig({ NIM_EMBEDDINGS_URL: 'http://nim-embed:8000/v1', NIM_EMBEDDINGS_MODEL: 'nvidia/nv-embedqa-e5-v5' });
+    assert.ok(config.embeddings.provider === 'nim');
+    assert.equal(config.embeddings.hosted, false);
+    assert.equal(config.embeddings.model, 'nvidia/nv-embedqa-e5-v5');
+    assert.equal(config.llm.provider, 'local');
+  });
+
+  it('lets EMBEDDINGS_PROVIDER / LLM_PROVIDER force the offline providers even with a key', () => {
+    const config = loadConfig({ NVIDIA_API_KEY: 'nvapi-abc', EMBEDDINGS_PROVIDER: 'local', LLM_PROVIDER: 'LOCAL' });
+    assert.equal(config.embeddings.provider, 'local');
+    assert.equal(config.llm.provider, 'local');
+  });
+
+  it('treats empty variables as unset, as compose files leave them', () => {
+    const config = loadConfig({ NVIDIA_API_KEY: '', NIM_LLM_URL: '', LLM_TEMPERATURE: '', PORT: '' });
+    assert.equal(config.llm.provider, 'local');
+    assert.equal(config.port, 8080);
+  });
+
+  it('reports every bad variable at once, each by name', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      NIM_LLM_URL: 'ftp://nim',
+      EMBEDDINGS_TRUNCATE: 'MIDDLE',
+      LLM_TEMPERATURE: '3',
+      RETRIEVER_K: '0',
+      LOG_LEVEL: 'loud',
+    });
+    const named = problems.map((problem) => problem.split(':')[0]);
+    assert.deepEqual(named.sort(), ['EMBEDDINGS_TRUNCATE', 'LLM_TEMPERATURE', 'LOG_LEVEL', 'NIM_LLM_URL', 'PORT', 'RETRIEVER_K']);
+    assert.match(problems.find((problem) => problem.startsWith('PORT')) ?? '', /must be a number/);
+  });
+
+  it('refuses a NIM provider with nowhere to call, and an overlap as large as the chunk', () => {
+    assert.deepEqual(problemsOf({ LLM_PROVIDER: 'nim', CHUNK_SIZE: '200', CHUNK_OVERLAP: '200' }), [
+      'LLM_PROVIDER: "nim" needs NIM_LLM_URL (self-hosted NIM) or NVIDIA_API_KEY (hosted catalog)',
+      'CHUNK_OVERLAP: must be smaller than CHUNK_SIZE (200)',
+    ]);
+  });
+});

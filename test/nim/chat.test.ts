@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { HumanMessage, SystemMessage } from '@langchain/core/messages';
+import { ChatNVIDIA, DEFAULT_CHAT_MODEL } from '../../src/nim/chat.js';
+import { NimClient } from '../../src/nim/nim-client.js';
+import { NimError } from '../../src/nim/nim-error.js';
+import { NimEmulator } from '../support/nim-emulator.js';
+import { silentLogger } from '../support/test-app.js';
+
+const REPLY = 'Pasta, pizza, gelato and espresso are what Italy is famous for.';
+
+describe('ChatNVIDIA against the NIM emulator', () => {
+  let emulator: NimEmulator;
+  let client: NimClient;
+
+  before(async () => {
+    emulator = await NimEmulator.start({ reply: () => REPLY });
+  });
+  after(() => emulator.stop());
+  beforeEach(() => {
+    emulator.reset();
+    client = new NimClient({
+      baseUrl: emulator.url,
+      apiKey: undefined,
+      timeoutMs: 2000,
+      maxRetries: 2,
+      maxConcurrency: 8,
+      pace: async () => undefined,
+      logger: silentLogger,
+      retryBaseDelayMs: 5,
+    });
+  });
+
+  const messages = [new SystemMessage('You answer briefly.'), new HumanMessage('What is Italy known for?')];
+
+  it('sends an OpenAI-style completion request with the defaults and returns the text and usage', async () => {
+    const chat = new ChatNVIDIA({ client });
+    const result = await chat.invoke(messages);
+    assert.equal(result.content, REPLY);
+    assert.equal(result.usage_metadata?.output_tokens, REPLY.match(/\S+\s*/g)?.length);
+    assert.deepEqual(emulator.requestsTo('/v1/chat/completions')[0]?.body, {
+      model: DEFAULT_CHAT_MODEL,
+      messages: [
+        { role: 'system', content: 'You answer briefly.' },
+        { role: 'user', content: 'What is Italy known for?' },
+      ],
+      max_tokens: 1024,
+      stream: false,
+    });
+  });
+
+  it('sends temperature, top_p, seed and stop when set, and per-call generation options override them', async () => {
+    const chat = new ChatNVIDIA({ client, temperature: 0.2, topP: 0.7, seed: 42, maxTokens: 64, stop: ['\n\n'] });
+    await chat.invoke(messages);
+    await chat.withConfig({ generation: { temperature: 1.5, maxTokens: 8 } }).invoke(messages);
+    const [first, second] = emulator.requestsTo('/v1/chat/completions').map((request) => request.body);
+    assert.equal(first.temperature, 0.2);
+    assert.equal(first.top_p, 0.7);
+    assert.equal(first.seed, 42);
+    assert.equal(first.max_tokens, 64);
+    assert.deepEqual(first.stop, ['\n\n']);
+    assert.equal(second.temperature, 1.5);
+    assert.equal(second.max_tokens, 8);
+    assert.equal(second.top_p, 0.7);
+  });
+
+  it('refuses settings outside the allowed ranges', () => {
+    assert.throws(() => new ChatNVIDIA({ client, temperature: 2.5 }), /temperature must be between 0 and 2/);
+    assert.throws(() => new ChatNVIDIA({ client, topP: 1.5 }), /top_p must be between 0 and 1/);
+    assert.throws(() => new ChatNVIDIA({ client, maxTokens: 0 }), /max_tokens/);
+  });
+
+  it('streams tokens as the NIM sends them over SSE', async () => {
+    const chat = new ChatNVIDIA({ client });
+    const pieces: string[] = [];
+    for await (const chunk of await chat.stream(messages)) pieces.push(chunk.text);
+    assert.ok(pieces.filter(Boolean).length >= REPLY.split(' ').length, `got ${pieces.length} pieces`);
+    assert.equal(pieces.join(''), REPLY);
+    const request = emulator.requestsTo('/v1/chat/completions')[0];
+    assert.equal(request?.body.stream, true);
+    assert.equal(request?.headers.accept, 'text/event-stream');
+  });
+
+  it('raises an error object sent inside the SSE stream instead of ending quietly', async () => {
+    emulator.failNext({ path: '/v1/chat/completions', streamErrorAfterTokens: 3 });
+    const chat = new ChatNVIDIA({ client });
+    const pieces: string[] = [];
+    await assert.rejects(
+      async () => {
+        for await (const chunk of await chat.stream(messages)) pieces.push(chunk.text);
+      },
+      (error: unknown) => {
+        assert.ok(error instanceof NimError);
+        assert.equal(error.kind, 'nim-stream-error');
+        assert.match(error.detail, /the model worker crashed/);
+        return true;
+      },
+    );
+    assert.equal(pieces.join(''), 'Pasta, pizza, gelato ');
+  });
+
+  const hostedFailures: Array<[string, number, unknown, number, RegExp]> = [
+    ['a retired model (410 Gone)', 410, { detail: 'Function has been removed' }, 502, /retired.*Function has been removed/],
+    ['a model the account is not entitled to (404)', 404, { detail: 'Function not found for account' }, 502, /not available.*not entitled/],
+    [
+      'a DEGRADED function (400)',
+      400,
+      { status: 400, title: 'Bad Request', detail: "Function 'abc': DEGRADED function cannot be invoked" },
+      503,
+      /degraded.*DEGRADED function cannot be invoked/,
+    ],
+    ['a rejected key (401)', 401, { status: 401, title: 'Unauthorized', detail: 'Authentication failed' }, 502, /credentials.*NVIDIA_API_KEY/],
+  ];
+  for (const [what, upstream, body, status, detail] of hostedFailures) {
+    it(`turns ${what} into a ${status} naming the model and quoting the NIM`, async () => {
+      emulator.failNext({ path: '/v1/chat/completions', status: upstream, body });
+      const chat = new ChatNVIDIA({ client });
+      await assert.rejects(chat.invoke(messages), (error: unknown) => {
+        assert.ok(error instanceof NimError);
+        assert.equal(error.status, status);
+        assert.match(error.detail, new RegExp(DEFAULT_CHAT_MODEL.replace(/[.]/g, '\\.')));
+        assert.match(error.detail, detail);
+        assert.equal(client.modelFailure(DEFAULT_CHAT_MODEL), error, 'readiness learns the model is unusable');
+        return true;
+      });
+      assert.equal(emulator.requestsTo('/v1/chat/completions').length, 1, 'not retried');
+      await chat.invoke(messages);
+      assert.equal(client.modelFailure(DEFAULT_CHAT_MODEL), undefined, 'a success clears it');
+    });
+  }
+
+  it('gives a 503 with Retry-After when the NIM asks for a longer wait than the service will hold a request', async () => {
+    const patient = new NimClient({
+      baseUrl: emulator.url,
+      apiKey: undefined,
+      timeoutMs: 2000,
+      maxRetries: 3,
+      maxConcurrency: 8,
+      pace: async () => undefined,
+      logger: silentLogger,
+      retryMaxDelayMs: 1000,
+    });
+    emulator.failNext({ path: '/v1/chat/completions', status: 429, retryAfter: '120' });
+    await assert.rejects(new ChatNVIDIA({ client: patient }).invoke(messages), (error: unknown) => {
+      assert.ok(error instanceof NimError);
+      assert.equal(error.status, 503);
+      assert.equal(error.headers['retry-after'], '120');
+      return true;
+    });
+    assert.equal(emulator.requestsTo('/v1/chat/completions').length, 1);
+  });
+});
