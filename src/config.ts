@@ -46,7 +46,7 @@ export interface Config {
   };
   retrieval: { k: number };
   chunking: { size: number; overlap: number };
-  hnsw: { m: number; efConstruction: number; efSearch: number };
+  hnsw: { m: number; efConstruction: number; efSearch: number; exactSearchMaxChunks: number; maxIndexBacklog: number };
   snapshots: { everyChunks: number; intervalMs: number };
 }
 
@@ -110,6 +110,8 @@ const envSchema = z.object({
   HNSW_M: withDefault(int(4, 96), 16),
   HNSW_EF_CONSTRUCTION: withDefault(int(10, 2000), 200),
   HNSW_EF_SEARCH: withDefault(int(10, 5000), 128),
+  EXACT_SEARCH_MAX_CHUNKS: withDefault(int(0, 1_000_000), 10_000),
+  INDEX_BACKLOG_MAX_CHUNKS: withDefault(int(100, 10_000_000), 20_000),
   SNAPSHOT_EVERY_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
   SNAPSHOT_INTERVAL_MS: withDefault(int(1000, 86_400_000), 300_000),
 });
@@ -190,7 +192,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     retrieval: { k: env.RETRIEVER_K },
     chunking: { size: env.CHUNK_SIZE, overlap: env.CHUNK_OVERLAP },
-    hnsw: { m: env.HNSW_M, efConstruction: env.HNSW_EF_CONSTRUCTION, efSearch: env.HNSW_EF_SEARCH },
+    hnsw: {
+      m: env.HNSW_M,
+      efConstruction: env.HNSW_EF_CONSTRUCTION,
+      efSearch: env.HNSW_EF_SEARCH,
+      exactSearchMaxChunks: env.EXACT_SEARCH_MAX_CHUNKS,
+      maxIndexBacklog: env.INDEX_BACKLOG_MAX_CHUNKS,
+    },
     snapshots: { everyChunks: env.SNAPSHOT_EVERY_CHUNKS, intervalMs: env.SNAPSHOT_INTERVAL_MS },
   };
 }

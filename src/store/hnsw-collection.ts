@@ -6,12 +6,10 @@ import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { Document, type DocumentInterface } from '@langchain/core/documents';
 import { VectorStore } from '@langchain/core/vectorstores';
 import { Mutex } from 'async-mutex';
-import hnswlib from 'hnswlib-node';
 import type { Logger } from 'pino';
 import { compileFilter, type Metadata, type MetadataFilter, type MetadataPredicate } from './metadata-filter.js';
 import type { Mutation, StoredDocument } from './mutation-codec.js';
 import {
-  INDEX_FILE,
   listSnapshots,
   prepareSnapshotDir,
   publishSnapshot,
@@ -19,16 +17,10 @@ import {
   snapshotName,
   type SnapshotEntry,
 } from './snapshot.js';
+import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
 import { listSegments, readSegment, segmentName, WriteAheadLog } from './write-ahead-log.js';
 
-const { HierarchicalNSW } = hnswlib;
-type Index = InstanceType<typeof HierarchicalNSW>;
-
-export interface HnswParameters {
-  m: number;
-  efConstruction: number;
-  efSearch: number;
-}
+export type { HnswParameters };
 
 export interface CollectionOptions {
   name: string;
@@ -78,7 +70,7 @@ interface ChunkRef {
   chunk: number;
 }
 
-/** Insert work done between two yields to the event loop, so searches keep flowing during big writes. */
+/** Index work done between two yields to the event loop, so searches keep flowing during big writes. */
 const SLICE_MS = 8;
 /** Below this many matching chunks a filtered search is answered exactly, by brute force. */
 const EXACT_FILTER_LIMIT = 2000;
@@ -97,31 +89,39 @@ const now = () => new Date().toISOString();
 class CollectionDroppedError extends Error {}
 
 /**
- * One collection: an HNSW index (hnswlib-node, cosine) plus its documents, durable through a
- * write-ahead log that is fsynced before a write returns and periodic snapshots. Writes are
- * serialised by one lock; searches never take it, so they neither wait for writes nor snapshots.
- * A write's chunks become visible to searches all at once, when the write is applied in full.
+ * One collection: its documents and their chunk vectors (a VectorIndex: exact tier plus HNSW
+ * graph), durable through a write-ahead log that is fsynced before a write returns and periodic
+ * snapshots. Writes, graph indexing and snapshot capture are serialised by one lock; searches
+ * never take it, so they wait for none of them. A write's chunks become visible to searches all
+ * at once, when the write is applied in full.
  */
 export class HnswCollection extends VectorStore {
   declare FilterType: MetadataFilter;
 
   readonly name: string;
   private readonly options: CollectionOptions;
-  private index: Index | undefined;
+  private vectors: VectorIndex | undefined;
   private readonly documents = new Map<string, StoredDocument>();
   private readonly labelsOf = new Map<string, number[]>();
   private readonly chunkAt = new Map<number, ChunkRef>();
   /** Chunk-text hash → a live label whose vector can be reused instead of embedding again. */
   private readonly vectorSource = new Map<string, number>();
-  /** Labels inserted by a write still being applied: in the index, invisible to searches. */
+  /** Labels added by a write still being applied: in the vector index, invisible to searches. */
   private readonly pending = new Set<number>();
   private nextLabel = 0;
   private readonly lock = new Mutex();
   private wal!: WriteAheadLog;
   private chunksSinceSnapshot = 0;
   private snapshotting: Promise<void> | undefined;
+  private indexing: Promise<void> | undefined;
+  /** Writers held back by the indexing backlog, woken after each graph slice. */
+  private readonly backlogWaiters: Array<() => void> = [];
   private sortedIds: string[] | undefined;
   private dropped = false;
+  /** Set by close and drop: background work stops at its next step. */
+  private closing = false;
+  /** The graph took chunks from the exact tier since the last snapshot, which should record that. */
+  private indexedSinceSnapshot = false;
 
   private constructor(options: CollectionOptions) {
     super(options.embeddings, {});
@@ -149,6 +149,11 @@ export class HnswCollection extends VectorStore {
     return this.chunkAt.size;
   }
 
+  /** Where the chunk vectors are: waiting in (or kept in) the exact tier, or in the HNSW graph. */
+  vectorCounts(): { exact: number; graph: number } {
+    return { exact: this.vectors?.exactCount ?? 0, graph: this.vectors?.graphCount ?? 0 };
+  }
+
   private async recover(): Promise<void> {
     const { dir, logger } = this.options;
     const started = performance.now();
@@ -173,6 +178,7 @@ export class HnswCollection extends VectorStore {
     }
     this.wal = await WriteAheadLog.open(dir, toReplay.at(-1) ?? covered + 1);
     this.maybeSnapshot();
+    this.scheduleIndexing();
     logger.info(
       {
         collection: this.name,
@@ -190,10 +196,7 @@ export class HnswCollection extends VectorStore {
     const header = await readSnapshotEntries(snapshotDir, (entry) => this.remember(entry.document, entry.labels));
     this.nextLabel = header.nextLabel;
     if (header.dimensions !== null) {
-      const index = new HierarchicalNSW('cosine', header.dimensions);
-      await index.readIndex(join(snapshotDir, INDEX_FILE), true);
-      index.setEf(this.options.hnsw.efSearch);
-      this.index = index;
+      this.vectors = await VectorIndex.read(snapshotDir, header.dimensions, this.options.hnsw, this.chunkAt.size);
     }
   }
 
@@ -212,7 +215,7 @@ export class HnswCollection extends VectorStore {
     if (!document) return;
     const labels = this.labelsOf.get(id) ?? [];
     labels.forEach((label, chunk) => {
-      this.index?.markDelete(label);
+      this.vectors?.remove(label);
       this.chunkAt.delete(label);
       const hash = chunkHash(chunkText(document, chunk));
       if (this.vectorSource.get(hash) === label) this.vectorSource.delete(hash);
@@ -255,12 +258,12 @@ export class HnswCollection extends VectorStore {
   /** A stored vector for this chunk text, if any live chunk has the same text. */
   reusableVector(text: string): number[] | undefined {
     const label = this.vectorSource.get(chunkHash(text));
-    return label === undefined || !this.index ? undefined : this.index.getPoint(label);
+    return label === undefined ? undefined : this.vectors?.vector(label);
   }
 
   /** The k nearest chunks to a vector, best first, with cosine similarity as score (higher = closer). */
   searchVector(vector: number[], k: number, options: SearchOptions = {}): ChunkHit[] {
-    const index = this.index;
+    const index = this.vectors;
     const live = this.chunkAt.size;
     if (!index || live === 0 || k <= 0) return [];
     const want = Math.min(k, live);
@@ -273,9 +276,7 @@ export class HnswCollection extends VectorStore {
             return ref !== undefined && (!filter || filter(ref.document.metadata));
           }
         : undefined;
-    index.setEf(Math.max(this.options.hnsw.efSearch, want));
-    const found = index.searchKnn(vector, want, visible);
-    let hits = found.neighbors.map((label, position) => ({ label, score: 1 - (found.distances[position] as number) }));
+    let hits = index.search(vector, want, visible);
     if (filter && hits.length < want) hits = this.exactFilteredSearch(vector, want, filter, hits);
     return hits
       .filter((hit) => options.minScore === undefined || hit.score >= options.minScore)
@@ -289,12 +290,7 @@ export class HnswCollection extends VectorStore {
    * The graph walk found fewer than k matches: when few chunks match at all, score every match
    * exactly, so a filtered search returns k hits whenever k matching chunks exist.
    */
-  private exactFilteredSearch(
-    vector: number[],
-    want: number,
-    filter: MetadataPredicate,
-    approximate: Array<{ label: number; score: number }>,
-  ): Array<{ label: number; score: number }> {
+  private exactFilteredSearch(vector: number[], want: number, filter: MetadataPredicate, approximate: ScoredLabel[]): ScoredLabel[] {
     const matching: number[] = [];
     for (const [id, document] of this.documents) {
       if (!filter(document.metadata)) continue;
@@ -302,12 +298,7 @@ export class HnswCollection extends VectorStore {
       if (matching.length > EXACT_FILTER_LIMIT) return approximate;
     }
     if (matching.length <= approximate.length) return approximate;
-    const query = normalized(vector);
-    const index = this.index as Index;
-    return matching
-      .map((label) => ({ label, score: dot(query, index.getPoint(label)) }))
-      .sort((a, b) => b.score - a.score)
-      .slice(0, want);
+    return (this.vectors as VectorIndex).score(vector, matching).slice(0, want);
   }
 
   // ---- writes --------------------------------------------------------------------------------
@@ -320,7 +311,7 @@ export class HnswCollection extends VectorStore {
    * and the caller is told which chunks to embed.
    */
   async upsert(writes: DocumentWrite[]): Promise<UpsertResult> {
-    return this.exclusive(async () => {
+    const result = await this.exclusive(async (): Promise<UpsertResult> => {
       const mutations: Mutation[] = [];
       const outcomes: Array<{ id: string; status: WriteStatus; chunks: number }> = [];
       const missing: Array<{ write: number; chunk: number }> = [];
@@ -356,6 +347,8 @@ export class HnswCollection extends VectorStore {
       await this.commit(mutations);
       return { applied: true, outcomes };
     });
+    if (result.applied) await this.indexingBacklogWithinLimit();
+    return result;
   }
 
   /** Deletes documents by id; returns the ids that existed. */
@@ -405,6 +398,7 @@ export class HnswCollection extends VectorStore {
     await this.wal.append(mutations);
     for (const mutation of mutations) await this.apply(mutation);
     this.maybeSnapshot();
+    this.scheduleIndexing();
   }
 
   private async apply(mutation: Mutation): Promise<void> {
@@ -433,19 +427,16 @@ export class HnswCollection extends VectorStore {
     }
   }
 
-  /** Adds vectors to the index in time slices, yielding between them; they stay pending until the caller commits. */
+  /** Adds vectors to the exact tier in time slices, yielding between them; they stay pending until the caller commits. */
   private async insert(labels: number[], flat: Float32Array): Promise<void> {
     if (labels.length === 0) return;
     const dimensions = flat.length / labels.length;
-    const index = this.ensureIndex(dimensions, labels.length);
+    this.vectors ??= VectorIndex.create(dimensions, this.options.hnsw);
+    const vectors = this.vectors;
     for (const label of labels) this.pending.add(label);
     let sliceStart = performance.now();
     for (let position = 0; position < labels.length; position++) {
-      const vector = Array.from(flat.subarray(position * dimensions, (position + 1) * dimensions));
-      index.addPoint(vector, labels[position] as number, true);
-      if ((position + 1) % PROGRESS_EVERY === 0) {
-        this.options.logger.info({ collection: this.name, inserted: position + 1, of: labels.length }, 'indexing chunks');
-      }
+      vectors.add(labels[position] as number, flat.subarray(position * dimensions, (position + 1) * dimensions));
       if (performance.now() - sliceStart > SLICE_MS) {
         await yieldToEventLoop();
         sliceStart = performance.now();
@@ -453,22 +444,66 @@ export class HnswCollection extends VectorStore {
     }
   }
 
-  /** The index, created on first use and grown in steps of half its size (never one resize per insert). */
-  private ensureIndex(dimensions: number, adding: number): Index {
-    const { m, efConstruction, efSearch } = this.options.hnsw;
-    if (!this.index) {
-      const index = new HierarchicalNSW('cosine', dimensions);
-      index.initIndex({ maxElements: Math.max(1024, adding), m, efConstruction, randomSeed: 100, allowReplaceDeleted: true });
-      index.setEf(efSearch);
-      this.index = index;
+  // ---- graph indexing ------------------------------------------------------------------------
+
+  private scheduleIndexing(): void {
+    if (this.indexing || this.closing || !this.vectors?.needsIndexing(this.chunkAt.size)) return;
+    this.indexing = this.indexInBackground()
+      .catch((error: unknown) => {
+        this.options.logger.error({ err: error, collection: this.name }, 'graph indexing failed; new chunks stay in the exact tier');
+      })
+      .finally(() => {
+        this.indexing = undefined;
+        this.wakeBacklogWaiters();
+      });
+  }
+
+  private wakeBacklogWaiters(): void {
+    for (const wake of this.backlogWaiters.splice(0)) wake();
+  }
+
+  /** Moves chunks from the exact tier into the HNSW graph, a time slice at a time, each under the write lock. */
+  private async indexInBackground(): Promise<void> {
+    const started = performance.now();
+    let moved = 0;
+    let reported = 0;
+    for (;;) {
+      const step = await this.lock.runExclusive(() => {
+        const vectors = this.vectors;
+        if (this.closing || !vectors?.needsIndexing(this.chunkAt.size)) return 0;
+        return vectors.indexSome(SLICE_MS);
+      });
+      if (step === 0) break;
+      moved += step;
+      this.indexedSinceSnapshot = true;
+      this.wakeBacklogWaiters();
+      if (moved - reported >= PROGRESS_EVERY) {
+        reported = moved;
+        this.options.logger.info({ collection: this.name, indexed: moved, waiting: this.vectors?.exactCount }, 'indexing chunks into the graph');
+      }
+      await yieldToEventLoop();
     }
-    const index = this.index;
-    const used = index.getCurrentCount();
-    const freeDeleted = used - this.chunkAt.size - this.pending.size;
-    const needed = used + Math.max(0, adding - freeDeleted);
-    const capacity = index.getMaxElements();
-    if (needed > capacity) index.resizeIndex(Math.max(needed, Math.ceil(capacity * 1.5)));
-    return index;
+    if (moved > 0) {
+      this.options.logger.info(
+        { collection: this.name, indexed: moved, graph: this.vectors?.graphCount, ms: Math.round(performance.now() - started) },
+        'graph indexing caught up',
+      );
+    }
+  }
+
+  /** Resolves once no chunk waits for graph indexing (tests and benchmarks wait for this). */
+  async indexed(): Promise<void> {
+    this.scheduleIndexing();
+    while (this.indexing) await this.indexing;
+  }
+
+  /** Holds a writer back, a graph slice at a time, while more chunks wait for the graph than the backlog allows. */
+  private async indexingBacklogWithinLimit(): Promise<void> {
+    const limit = this.options.hnsw.maxIndexBacklog;
+    while (!this.closing && (this.vectors?.exactCount ?? 0) > limit && this.vectors?.needsIndexing(this.chunkAt.size)) {
+      this.scheduleIndexing();
+      await new Promise<void>((resolve) => this.backlogWaiters.push(resolve));
+    }
   }
 
   // ---- snapshots -----------------------------------------------------------------------------
@@ -481,10 +516,10 @@ export class HnswCollection extends VectorStore {
   }
 
   /**
-   * Writes a snapshot: under the lock, the log moves to a new segment and the index is written (in
-   * the background thread pool, so searches go on); then, outside the lock, the documents are
-   * written, everything fsynced and the snapshot renamed into place. Only then are older log
-   * segments and snapshots removed.
+   * Writes a snapshot: under the lock, the log moves to a new segment and the vectors are written
+   * (the graph in the background thread pool, so searches go on); then, outside the lock, the
+   * documents are written, everything fsynced and the snapshot renamed into place. Only then are
+   * older log segments and snapshots removed.
    */
   async snapshot(): Promise<void> {
     if (this.snapshotting) return this.snapshotting;
@@ -498,21 +533,22 @@ export class HnswCollection extends VectorStore {
     const { dir, logger } = this.options;
     const started = performance.now();
     const captured = await this.exclusive(async () => {
-      if (this.chunksSinceSnapshot === 0 && this.wal.bytes === 0) return undefined;
+      if (this.chunksSinceSnapshot === 0 && this.wal.bytes === 0 && !this.indexedSinceSnapshot) return undefined;
       const segment = this.wal.currentSegment;
       const temporary = await prepareSnapshotDir(dir, segment);
-      if (this.index) await this.index.writeIndex(join(temporary, INDEX_FILE));
+      await this.vectors?.write(temporary);
       const entries: SnapshotEntry[] = [...this.documents.values()].map((document) => ({
         document,
         labels: [...(this.labelsOf.get(document.id) ?? [])],
       }));
-      const header = { format: 1 as const, segment, nextLabel: this.nextLabel, dimensions: this.index ? this.index.getNumDimensions() : null };
+      const header = { format: 1 as const, segment, nextLabel: this.nextLabel, dimensions: this.vectors?.dimensions ?? null };
       await this.wal.rotate();
       this.chunksSinceSnapshot = 0;
-      return { segment, temporary, header, entries };
+      this.indexedSinceSnapshot = false;
+      return { segment, temporary, header, entries, vectorFiles: this.vectors?.files() ?? [] };
     });
     if (!captured) return;
-    await publishSnapshot(dir, captured.temporary, captured.header, captured.entries);
+    await publishSnapshot(dir, captured.temporary, captured.header, captured.entries, captured.vectorFiles);
     for (const older of (await listSnapshots(dir)).filter((segment) => segment < captured.segment)) {
       await rm(join(dir, snapshotName(older)), { recursive: true, force: true });
     }
@@ -528,6 +564,8 @@ export class HnswCollection extends VectorStore {
   /** Snapshots if anything changed, then closes the log; used at shutdown. */
   async close(): Promise<void> {
     if (this.dropped) return;
+    this.closing = true;
+    await this.indexing;
     await this.snapshot();
     await this.lock.runExclusive(() => this.wal.close());
   }
@@ -539,8 +577,10 @@ export class HnswCollection extends VectorStore {
   async drop(moveAway: (dir: string) => Promise<string>): Promise<void> {
     await this.exclusive(async () => {
       this.dropped = true;
+      this.closing = true;
       await this.wal.close();
     });
+    await this.indexing;
     await this.snapshotting?.catch(() => undefined);
     await rm(await moveAway(this.options.dir), { recursive: true, force: true });
   }
@@ -584,15 +624,4 @@ export class HnswCollection extends VectorStore {
   override async delete(params?: { ids?: string[] }): Promise<void> {
     await this.deleteDocuments(params?.ids ?? []);
   }
-}
-
-function normalized(vector: number[]): number[] {
-  const norm = Math.sqrt(vector.reduce((sum, value) => sum + value * value, 0)) || 1;
-  return vector.map((value) => value / norm);
-}
-
-function dot(a: number[], b: number[]): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
-  return sum;
 }

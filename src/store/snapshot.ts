@@ -8,7 +8,6 @@ import { fsyncDirectory, fsyncFile } from './durable-fs.js';
 import type { StoredDocument } from './mutation-codec.js';
 
 const SNAPSHOT = /^snapshot-(\d{8})$/;
-export const INDEX_FILE = 'index.hnsw';
 const DOCUMENTS_FILE = 'documents.jsonl';
 
 export const snapshotName = (segment: number) => `snapshot-${String(segment).padStart(8, '0')}`;
@@ -47,12 +46,13 @@ export async function prepareSnapshotDir(dir: string, segment: number): Promise<
   return temporary;
 }
 
-/** Writes the documents, makes every file durable, then renames the directory into place. */
+/** Writes the documents, makes every file durable (`vectorFiles` were written already), then renames the directory into place. */
 export async function publishSnapshot(
   dir: string,
   temporary: string,
   header: SnapshotHeader,
   entries: Iterable<SnapshotEntry>,
+  vectorFiles: string[],
 ): Promise<void> {
   const documentsPath = join(temporary, DOCUMENTS_FILE);
   const out = createWriteStream(documentsPath);
@@ -64,7 +64,7 @@ export async function publishSnapshot(
   out.end();
   await finished(out);
   await fsyncFile(documentsPath);
-  if (header.dimensions !== null) await fsyncFile(join(temporary, INDEX_FILE));
+  for (const file of vectorFiles) await fsyncFile(join(temporary, file));
   await fsyncDirectory(temporary);
   await rename(temporary, join(dir, snapshotName(header.segment)));
   await fsyncDirectory(dir);

@@ -16,7 +16,7 @@ async function openStore(overrides: Partial<StoreOptions> = {}, dataDir?: string
   if (!dataDir) dirs.push(dir);
   return HnswStore.open({
     dataDir: dir,
-    hnsw: { m: 16, efConstruction: 100, efSearch: 64 },
+    hnsw: { m: 16, efConstruction: 100, efSearch: 64, exactSearchMaxChunks: 0, maxIndexBacklog: 1_000_000 },
     embeddings: embedder,
     embeddingModel: 'local-lexical-v1',
     embeddingDimensions: 128,
@@ -195,7 +195,7 @@ describe('HNSW store', () => {
 
   it('reaches recall@10 of at least 0.98 against brute force at the default ef', async () => {
     const dimensions = 64;
-    store = await openStore({ embeddingModel: 'random', embeddingDimensions: dimensions, hnsw: { m: 16, efConstruction: 200, efSearch: 128 } });
+    store = await openStore({ embeddingModel: 'random', embeddingDimensions: dimensions, hnsw: { m: 16, efConstruction: 200, efSearch: 128, exactSearchMaxChunks: 0, maxIndexBacklog: 1_000_000 } });
     const collection = await store.getOrCreate('default');
     let seed = 7;
     const random = () => {
@@ -209,6 +209,8 @@ describe('HNSW store', () => {
     };
     const vectors = Array.from({ length: 3000 }, unit);
     await collection.upsert(vectors.map((vector, index) => ({ id: `v${index}`, text: `v${index}`, metadata: {}, contentHash: `h${index}`, spans: [[0, 1]], vectors: [vector] })));
+    await collection.indexed();
+    assert.deepEqual(collection.vectorCounts(), { exact: 0, graph: 3000 }, 'every vector is in the graph');
     let found = 0;
     const queries = Array.from({ length: 50 }, unit);
     for (const query of queries) {
@@ -221,5 +223,97 @@ describe('HNSW store', () => {
       found += exact.filter((id) => approximate.has(id)).length;
     }
     assert.ok(found / (queries.length * 10) >= 0.98, `recall@10 ${found / (queries.length * 10)}`);
+  });
+});
+
+describe('exact tier and HNSW graph', () => {
+  let store: HnswStore | undefined;
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+  });
+
+  // The service's default size: at 128 dimensions hashing collisions alone can outrank a word's own document.
+  const wide = new LexicalEmbeddings(1024);
+  const open = (hnsw: StoreOptions['hnsw'], dataDir?: string) => openStore({ hnsw, embeddingDimensions: 1024, embeddings: wide }, dataDir);
+  const put = (id: string, text: string): DocumentWrite => ({ ...write(id, text), vectors: [wide.embed(text)] });
+  const best = (collection: HnswCollection, query: string, k = 1) => collection.searchVector(wide.embed(query), k).map((hit) => hit.document.id);
+
+  /** Documents alike but for one made-up word each, as in the crash test: the hard case for a graph over lexical vectors. */
+  const needles = (count: number) => {
+    let seed = 42;
+    const letter = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return String.fromCharCode(97 + (seed % 26));
+    };
+    return Array.from({ length: count }, (_, n) => {
+      const token = Array.from({ length: 10 }, letter).join('');
+      return { id: `doc-${n}`, token, text: `Paragraph ${n % 4} of document ${n}: ${token}.` };
+    });
+  };
+
+  it('finds every chunk of a small collection by its own word, where a graph walk misses some', async () => {
+    const parameters = { m: 16, efConstruction: 200, efSearch: 128, maxIndexBacklog: 1_000_000 };
+    const docs = needles(1200);
+    const missesWith = async (exactSearchMaxChunks: number) => {
+      const opened = await open({ ...parameters, exactSearchMaxChunks });
+      const collection = await opened.getOrCreate('default');
+      await collection.upsert(docs.map((doc) => put(doc.id, doc.text)));
+      await collection.indexed();
+      const misses = docs.filter((doc) => best(collection, doc.token)[0] !== doc.id).length;
+      const counts = collection.vectorCounts();
+      await opened.close();
+      return { misses, counts };
+    };
+    const exact = await missesWith(10_000);
+    assert.deepEqual(exact, { misses: 0, counts: { exact: 1200, graph: 0 } });
+    const graph = await missesWith(0);
+    assert.equal(graph.counts.graph, 1200);
+    assert.ok(graph.misses > 0, 'lexical vectors defeat the graph walk for some chunks (why small collections stay exact)');
+  });
+
+  it('answers from both tiers while the graph catches up, and keeps both across a snapshot and a crash', async () => {
+    // Dense random vectors, like a neural model's: the graph finds each of them (lexical needles it may not).
+    let seed = 11;
+    const gaussian = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const u = (seed + 1) / 2 ** 31;
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return Math.sqrt(-2 * Math.log(u)) * Math.cos((2 * Math.PI * seed) / 2 ** 31);
+    };
+    const vectors = Array.from({ length: 600 }, () => Array.from({ length: 1024 }, gaussian));
+    const putVector = (n: number): DocumentWrite => ({ ...write(`v${n}`, `vector ${n}`), vectors: [vectors[n]] });
+    const nearest = (collection: HnswCollection, n: number, k = 1) => collection.searchVector(vectors[n] as number[], k).map((hit) => hit.document.id);
+    const parameters = { m: 16, efConstruction: 100, efSearch: 64, exactSearchMaxChunks: 100, maxIndexBacklog: 1_000_000 };
+    store = await open(parameters);
+    const dataDir = dirOf(store);
+    const collection = await store.getOrCreate('default');
+    await collection.upsert(vectors.slice(0, 500).map((_, n) => putVector(n)));
+    const early = collection.vectorCounts();
+    assert.equal(early.exact + early.graph, 500);
+    assert.ok(early.exact > 0, 'the write returned before the graph held everything');
+    assert.deepEqual([0, 250, 499].map((n) => nearest(collection, n)[0]), ['v0', 'v250', 'v499']);
+    await collection.indexed();
+    assert.deepEqual(collection.vectorCounts(), { exact: 0, graph: 500 });
+    await collection.snapshot();
+    await collection.upsert(vectors.slice(500).map((_, n) => putVector(500 + n)));
+    await collection.deleteDocuments(['v1', 'v550']);
+    store = await open(parameters, dataDir);
+    const reopened = store.get('default') as HnswCollection;
+    assert.equal(reopened.chunkCount, 598);
+    await reopened.indexed();
+    assert.deepEqual(reopened.vectorCounts(), { exact: 0, graph: 598 });
+    const lost = vectors.map((_, n) => n).filter((n) => n !== 1 && n !== 550 && nearest(reopened, n)[0] !== `v${n}`);
+    assert.deepEqual(lost, [], 'every live vector is found, whichever tier held it at the crash');
+    assert.ok(!nearest(reopened, 1, 5).includes('v1'), 'a chunk deleted from the graph never comes back');
+    assert.ok(!nearest(reopened, 550, 5).includes('v550'), 'a chunk deleted from the exact tier never comes back');
+  });
+
+  it('holds a writer back while more chunks wait for the graph than the backlog allows', async () => {
+    store = await open({ m: 16, efConstruction: 100, efSearch: 64, exactSearchMaxChunks: 50, maxIndexBacklog: 100 });
+    const collection = await store.getOrCreate('default');
+    await collection.upsert(needles(400).map((doc) => put(doc.id, doc.text)));
+    assert.ok(collection.vectorCounts().exact <= 100, `${collection.vectorCounts().exact} chunks still wait for the graph`);
+    assert.equal(collection.chunkCount, 400);
   });
 });
