@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -195,6 +196,17 @@ export function randomWords(random: () => number, words: number, vocabulary = 50
 }
 
 // ---- HTTP ------------------------------------------------------------------------------------
+
+/** A loopback port nothing listens on: bound by the system, then released for a server about to start. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
 
 /** POSTs JSON and returns the parsed reply; anything but 2xx is an error naming the status and body. */
 export async function postJson<T>(url: string, body: unknown): Promise<T> {
