@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import { fastifySSE } from '@fastify/sse';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
-import { loadContract } from './api/contract.js';
+import { loadContract, routingContract } from './api/contract.js';
 import type { Config } from './config.js';
-import clientSignal from './plugins/client-signal.js';
+import { ProblemError } from './errors.js';
+import auth, { publicPathMatcher } from './plugins/auth.js';
+import httpMetrics from './plugins/http-metrics.js';
 import problemErrors from './plugins/problem-errors.js';
+import requestSignals from './plugins/request-signals.js';
 import validation from './plugins/validation.js';
 import { operationRoutes } from './routes/index.js';
 import type { Services } from './services/create-services.js';
@@ -15,26 +20,64 @@ export interface AppOptions {
   logger: FastifyBaseLogger;
 }
 
+/** A caller's request id is kept (and echoed) when it is a plain token; anything else gets a fresh one. */
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * On close, Node ends the keep-alive connections idle at that moment; one whose request is still
+ * in flight becomes idle later and would hold the stop for the whole keep-alive timeout. So idle
+ * connections are ended until the server has closed.
+ */
+function closeKeepAliveConnectionsWhenDone(app: FastifyInstance): void {
+  let sweeper: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
+  });
+  app.addHook('onClose', async () => clearInterval(sweeper));
+}
+
 /** The HTTP app: every route comes from openapi.yaml, validated by its schemas, served by a thin handler. */
 export async function buildApp({ config, services, logger }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
-    bodyLimit: 50 * 1024 * 1024,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: config.http.bodyLimitBytes,
   });
   // The contract's error responses are problem+json; parsing it like JSON keeps the media types symmetric.
   app.addContentTypeParser('application/problem+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   await app.register(validation);
-  await app.register(clientSignal);
+  await app.register(requestSignals, { requestTimeoutMs: config.http.requestTimeoutMs });
   await app.register(problemErrors);
-  app.addHook('onSend', async (request, reply) => {
+  await app.register(httpMetrics, { metrics: services.metrics });
+  app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  await app.register(auth, config.auth);
+  if (config.rateLimit.max > 0) {
+    const isPublic = publicPathMatcher(config.auth.publicPaths);
+    await app.register(rateLimit, {
+      max: config.rateLimit.max,
+      timeWindow: config.rateLimit.windowMs,
+      keyGenerator: (request) => (request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`),
+      allowList: (request) => isPublic(request.routeOptions.url ?? ''),
+      errorResponseBuilder: (request, context) =>
+        new ProblemError({
+          status: 429,
+          slug: 'rate-limited',
+          title: 'Too Many Requests',
+          detail: `more than ${context.max} requests in ${config.rateLimit.windowMs / 1000} s from this ${request.apiKeyId ? 'API key' : 'address'}; retry in ${context.after}`,
+        }),
+    });
+  }
+  await app.register(fastifySSE, { heartbeatInterval: 15_000 });
+  closeKeepAliveConnectionsWhenDone(app);
 
   const routes = operationRoutes(services, config) as Record<string, unknown>;
   await app.register(openapiGlue, {
-    specification: loadContract().document,
+    specification: routingContract(loadContract().document),
     operationResolver: (operationId: string) => {
       const route = routes[operationId];
       if (!route) throw new Error(`openapi.yaml operation ${operationId} has no route`);

@@ -34,6 +34,21 @@ export interface Config {
   host: string;
   port: number;
   dataDir: string;
+  http: {
+    bodyLimitBytes: number;
+    /** Budget of a request that is not a stream; 0 means none. */
+    requestTimeoutMs: number;
+    /** How long a stop waits for requests in flight before the process exits anyway. */
+    shutdownTimeoutMs: number;
+  };
+  auth: {
+    /** Bearer keys that are accepted; empty: no authentication. */
+    apiKeys: string[];
+    /** Paths served without a key; one ending in `/*` covers everything below it. */
+    publicPaths: string[];
+  };
+  /** Requests per window per API key (or client address without one); 0: no limit. */
+  rateLimit: { max: number; windowMs: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   embeddings: EmbeddingsConfig;
   llm: LlmConfig;
@@ -71,6 +86,16 @@ const url = z.preprocess(
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://nim-embed:8000/v1' })
     .optional(),
 );
+const list = (fallback: string) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() !== '' ? value : fallback),
+    z.string().transform((text) =>
+      text
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    ),
+  );
 const provider = z.preprocess(
   (value) => (typeof value === 'string' ? blankToUndefined(value.trim().toLowerCase()) : value),
   z.enum(['nim', 'local']).optional(),
@@ -81,6 +106,15 @@ const envSchema = z.object({
   HOST: withDefault(z.string().trim().min(1), '127.0.0.1'),
   DATA_DIR: withDefault(z.string().trim().min(1), './data'),
   LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  BODY_LIMIT_BYTES: withDefault(int(1024, 1024 ** 3), 50 * 1024 ** 2),
+  REQUEST_TIMEOUT_MS: withDefault(int(0, 3_600_000), 300_000),
+  SHUTDOWN_TIMEOUT_MS: withDefault(int(0, 600_000), 10_000),
+  API_KEYS: list(''),
+  PUBLIC_PATHS: list('/v1/health/live,/v1/health/ready,/openapi.yaml,/docs,/docs/*').pipe(
+    z.array(z.string().startsWith('/', 'each path must start with /')),
+  ),
+  RATE_LIMIT_MAX: withDefault(int(0, 1_000_000), 0),
+  RATE_LIMIT_WINDOW_MS: withDefault(int(1000, 86_400_000), 60_000),
   NVIDIA_API_KEY: optionalString,
   NIM_EMBEDDINGS_URL: url,
   NIM_EMBEDDINGS_MODEL: optionalString,
@@ -152,6 +186,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (llmProvider === 'nim' && !env.NIM_LLM_URL && !env.NVIDIA_API_KEY) {
     problems.push('LLM_PROVIDER: "nim" needs NIM_LLM_URL (self-hosted NIM) or NVIDIA_API_KEY (hosted catalog)');
   }
+  if (env.API_KEYS.some((key) => key.length < 16)) {
+    problems.push('API_KEYS: each key must be at least 16 characters long (generate one with: openssl rand -hex 32)');
+  }
   if (env.CHUNK_OVERLAP >= env.CHUNK_SIZE) {
     problems.push(`CHUNK_OVERLAP: must be smaller than CHUNK_SIZE (${env.CHUNK_SIZE})`);
   }
@@ -162,6 +199,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     port: env.PORT,
     dataDir: env.DATA_DIR,
     logLevel: env.LOG_LEVEL,
+    http: {
+      bodyLimitBytes: env.BODY_LIMIT_BYTES,
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    },
+    auth: { apiKeys: env.API_KEYS, publicPaths: env.PUBLIC_PATHS },
+    rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
     embeddings:
       embeddingsProvider === 'nim'
         ? {

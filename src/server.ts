@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   }
   const app = await buildApp({ config, services, logger });
   const ready = services;
-  closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
+  closeWithGrace({ delay: config.http.shutdownTimeoutMs, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'stopping after an uncaught error');
     else logger.info({ signal }, 'stopping: no new requests, finishing those in flight, then flushing the store');
     await app.close();

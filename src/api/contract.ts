@@ -9,3 +9,27 @@ export function loadContract(): { text: string; document: Record<string, unknown
   const text = readFileSync(CONTRACT_PATH, 'utf8');
   return { text, document: parse(text) as Record<string, unknown> };
 }
+
+type Json = Record<string, unknown>;
+
+/**
+ * The contract as fastify-openapi-glue should see it: only JSON response bodies keep their media
+ * types. The glue registers routes and JSON serialisers from the document, but it also takes
+ * response media types for request ones and warns at every start that no body parser exists for
+ * text/event-stream, text/html and the like. Those bodies are written as they are, so nothing
+ * is lost by leaving them out here; the served /openapi.yaml stays whole.
+ */
+export function routingContract(document: Json): Json {
+  const copy = structuredClone(document);
+  for (const pathItem of Object.values((copy.paths ?? {}) as Record<string, Json>)) {
+    for (const operation of Object.values(pathItem)) {
+      const responses = (operation as { responses?: Record<string, { content?: Json }> }).responses ?? {};
+      for (const response of Object.values(responses)) {
+        if (!response.content) continue;
+        for (const mediaType of Object.keys(response.content)) if (!mediaType.endsWith('json')) delete response.content[mediaType];
+        if (Object.keys(response.content).length === 0) delete response.content;
+      }
+    }
+  }
+  return copy;
+}

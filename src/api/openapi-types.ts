@@ -137,9 +137,84 @@ export interface paths {
         /**
          * Answer a question from the ingested texts
          * @description Runs the chain `{context: question → retriever → joined chunks, question, language} →
-         *     prompt → chat model → string parser`. `answer` is exactly what the model produced.
+         *     prompt → chat model → string parser`. `answer` is exactly what the model produced. When
+         *     nothing is retrieved (an empty collection, or every chunk below `min_score`) the model is
+         *     not called: `answer` says that no ingested text matches, and `sources` is empty.
+         *
+         *     With `Accept: text/event-stream` (or `"stream": true`) the answer streams as Server-Sent
+         *     Events: one `sources` event (AskSourcesEvent), a `token` event (AskTokenEvent) for each
+         *     piece the model produces, then `done` (AskDoneEvent: the whole answer, usage when the NIM
+         *     reports it, timings). A failure after the stream has started arrives as an `error` event
+         *     whose data is a Problem, and the stream ends. A client that disconnects cancels the
+         *     request to the NIM.
          */
         post: operations["ask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/similarity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cosine similarity of every query to every document
+         * @description Embeds the queries (`input_type: query`) and the documents (`input_type: passage`) and
+         *     returns the matrix of cosine similarities, one row per query: the heat map of the
+         *     LangChain NVIDIA embeddings example. Nothing is stored.
+         */
+        post: operations["similarity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/chat/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OpenAI-compatible chat completion over the RAG chain
+         * @description The OpenAI Chat Completions API, answered by the same chain as `/v1/ask`: the last user
+         *     message is the question, earlier messages are not used. `model` is accepted whatever it
+         *     names and the reply names the model that answered. Other OpenAI parameters are accepted
+         *     and ignored. The retrieved chunks come back in the extra field `sources` (on the first
+         *     chunk when streaming). With `"stream": true` the reply is OpenAI's chunk stream ending with
+         *     `data: [DONE]`; `stream_options.include_usage` adds a last chunk with `usage`.
+         *     RAG options (`collection`, `k`, `filter`, `min_score`, `language`) may be given as extra
+         *     body fields (`extra_body` in the OpenAI Python SDK).
+         */
+        post: operations["createChatCompletion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model that answers, in OpenAI's list format */
+        get: operations["listModels"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -175,6 +250,81 @@ export interface paths {
          * @description Ready when the store is open and every configured NIM can serve its model. Says which providers are in use, and whether any is the offline one.
          */
         get: operations["ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description Request latency by route and status, NIM call latency and failures by endpoint, chunks
+         *     ingested, store size, and the Node.js process, in the Prometheus text format.
+         */
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.yaml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This contract */
+        get: operations["contract"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A browsable view of this contract
+         * @description Swagger UI over `/openapi.yaml`; its scripts and styles are served under `/docs/`.
+         */
+        get: operations["docs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/assets/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A script, style sheet or icon of the browsable view */
+        get: operations["docsAsset"];
         put?: never;
         post?: never;
         delete?: never;
@@ -294,7 +444,10 @@ export interface components {
         };
         DeleteByFilterRequest: {
             collection?: components["schemas"]["CollectionName"];
-            filter: components["schemas"]["Filter"];
+            /** @description A metadata filter (see Filter); `{}` is refused: drop the collection to delete everything. */
+            filter: {
+                [key: string]: unknown;
+            };
         };
         DeleteByFilterResponse: {
             collection: string;
@@ -340,18 +493,160 @@ export interface components {
             collection?: components["schemas"]["CollectionName"];
             filter?: components["schemas"]["Filter"];
             min_score?: number;
+            /** @description Stream the answer as Server-Sent Events (as `Accept: text/event-stream` does). */
+            stream?: boolean;
+            temperature?: components["schemas"]["Temperature"];
+            top_p?: components["schemas"]["TopP"];
+            max_tokens?: components["schemas"]["MaxTokens"];
+            seed?: components["schemas"]["Seed"];
         };
+        /** @description Sampling temperature for this request; the service's LLM_TEMPERATURE when omitted. */
+        Temperature: number;
+        /** @description Nucleus sampling for this request; the service's LLM_TOP_P when omitted. */
+        TopP: number;
+        /** @description Longest answer, in tokens; the service's LLM_MAX_TOKENS when omitted. */
+        MaxTokens: number;
+        /** @description Sampling seed, for repeatable answers where the model supports it. */
+        Seed: number;
         AskTimings: {
+            /** @description Embedding the question and searching the store. */
             retrieval_ms: number;
+            /** @description From the end of retrieval to the last piece of the answer. */
             generation_ms: number;
+            /** @description Streaming only, from the request's start to the first piece of the answer. */
+            first_token_ms?: number;
             total_ms: number;
+        };
+        /** @description Tokens the chat model counted, when the NIM reports them. */
+        Usage: {
+            prompt_tokens: number;
+            completion_tokens: number;
+            total_tokens: number;
         };
         AskResponse: {
             answer: string;
             sources: components["schemas"]["Source"][];
             /** @description The model that answered; `local-extractive` for the offline answerer. */
             model: string;
+            /**
+             * @description Why the model stopped, when it was called and said so; `length` means `max_tokens` cut the answer short.
+             * @example stop
+             */
+            finish_reason?: string;
+            usage?: components["schemas"]["Usage"];
             timings: components["schemas"]["AskTimings"];
+        };
+        /** @description Data of the first `sources` event of a streamed answer: what the model is given. */
+        AskSourcesEvent: {
+            sources: components["schemas"]["Source"][];
+        };
+        /** @description Data of a `token` event, a piece of the answer as the model produced it. */
+        AskTokenEvent: {
+            text: string;
+        };
+        /** @description Data of the last event, `done`. */
+        AskDoneEvent: {
+            /** @description The whole answer, the `token` pieces joined. */
+            answer: string;
+            model: string;
+            finish_reason?: string;
+            usage?: components["schemas"]["Usage"];
+            timings: components["schemas"]["AskTimings"];
+        };
+        SimilarityRequest: {
+            queries: components["schemas"]["NonBlankText"][];
+            documents: components["schemas"]["NonBlankText"][];
+        };
+        NonBlankText: string;
+        SimilarityResponse: {
+            /** @description The embedding model. */
+            model: string;
+            /** @description `matrix[q][d]` is the cosine similarity of query q to document d (-1 to 1). */
+            matrix: number[][];
+        };
+        ChatMessage: {
+            /** @enum {string} */
+            role: "system" | "developer" | "user" | "assistant" | "tool";
+            /** @description Text, or OpenAI content parts of which the text parts are read. */
+            content: string | null | {
+                type: string;
+                text?: string;
+            }[];
+            name?: string;
+        };
+        ChatCompletionRequest: {
+            model: string;
+            messages: components["schemas"]["ChatMessage"][];
+            stream?: boolean;
+            stream_options?: {
+                include_usage?: boolean;
+            };
+            temperature?: components["schemas"]["Temperature"];
+            top_p?: components["schemas"]["TopP"];
+            max_tokens?: components["schemas"]["MaxTokens"];
+            max_completion_tokens?: components["schemas"]["MaxTokens"];
+            seed?: components["schemas"]["Seed"];
+            stop?: string | string[] | null;
+            /**
+             * @description Only one choice is produced.
+             * @constant
+             */
+            n?: 1;
+            collection?: components["schemas"]["CollectionName"];
+            k?: number;
+            filter?: components["schemas"]["Filter"];
+            min_score?: number;
+            language?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        ChatCompletion: {
+            id: string;
+            /** @constant */
+            object: "chat.completion";
+            created: number;
+            model: string;
+            choices: {
+                index: number;
+                message: {
+                    /** @constant */
+                    role: "assistant";
+                    content: string;
+                };
+                finish_reason: string | null;
+            }[];
+            usage?: components["schemas"]["Usage"];
+            sources: components["schemas"]["Source"][];
+        };
+        /** @description One `data:` line of a streamed chat completion. */
+        ChatCompletionChunk: {
+            id: string;
+            /** @constant */
+            object: "chat.completion.chunk";
+            created: number;
+            model: string;
+            choices: {
+                index: number;
+                delta: {
+                    role?: string;
+                    content?: string;
+                };
+                finish_reason: string | null;
+            }[];
+            usage?: components["schemas"]["Usage"];
+            /** @description On the first chunk only. */
+            sources?: components["schemas"]["Source"][];
+        };
+        ModelList: {
+            /** @constant */
+            object: "list";
+            data: {
+                id: string;
+                /** @constant */
+                object: "model";
+                created: number;
+                owned_by: string;
+            }[];
         };
         Liveness: {
             /** @constant */
@@ -382,6 +677,17 @@ export interface components {
                 chunks: number;
             };
         };
+        /** @description A problem document with OpenAI's error object beside it. */
+        OpenAIError: components["schemas"]["Problem"] & {
+            error: {
+                /** @description The problem's `detail`. */
+                message: string;
+                /** @description The problem's `type`. */
+                type: string;
+                /** @description The HTTP status. */
+                code?: number | null;
+            };
+        };
         Problem: {
             /** @description A relative URI naming the kind of problem, such as `/problems/validation-error`. */
             type: string;
@@ -400,6 +706,20 @@ export interface components {
         };
     };
     responses: {
+        /**
+         * @description The error, with the status and meaning it has on the other operations (400 bad input, 401
+         *     no or wrong key, 404 no such collection, 422 question too long for the embedding model,
+         *     429 rate limited, 502/503/504 NIM failures), as a problem document that also carries
+         *     OpenAI's `error` object, sent as `application/json` so that OpenAI SDKs read it.
+         */
+        OpenAIError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["OpenAIError"];
+            };
+        };
         /** @description The request is malformed or fails validation; `detail` says which field and why. */
         BadRequest: {
             headers: {
@@ -483,7 +803,29 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The NIM did not answer in time. */
+        /** @description API keys are configured and the request has none, or a wrong one (on the health checks and the contract's pages only when PUBLIC_PATHS leaves them out). */
+        Unauthorized: {
+            headers: {
+                /** @description `Bearer realm="nim-rag"`, with `error="invalid_token"` when a key was sent. */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Too many requests from this key (or client address); retry after `Retry-After` seconds. */
+        RateLimited: {
+            headers: {
+                /** @description Seconds to wait. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The NIM did not answer in time, or the request ran past the service's REQUEST_TIMEOUT_MS. */
         NimTimeout: {
             headers: {
                 [name: string]: unknown;
@@ -528,7 +870,9 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
         };
     };
     ingestDocuments: {
@@ -563,10 +907,12 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InputTooLong"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["NimFailed"];
             503: components["responses"]["NimUnavailable"];
@@ -596,7 +942,9 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
         };
     };
     getDocument: {
@@ -623,7 +971,9 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
         };
     };
     deleteDocument: {
@@ -648,7 +998,9 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
         };
     };
     listCollections: {
@@ -669,6 +1021,8 @@ export interface operations {
                     "application/json": components["schemas"]["CollectionList"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
         };
     };
     dropCollection: {
@@ -690,7 +1044,9 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
         };
     };
     search: {
@@ -716,8 +1072,10 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["InputTooLong"];
+            429: components["responses"]["RateLimited"];
             502: components["responses"]["NimFailed"];
             503: components["responses"]["NimUnavailable"];
             504: components["responses"]["NimTimeout"];
@@ -736,21 +1094,110 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The answer and the sources it was given. */
+            /** @description The answer and the sources it was given, as JSON or as a stream of events. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AskResponse"];
+                    "text/event-stream": string;
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["InputTooLong"];
+            429: components["responses"]["RateLimited"];
             502: components["responses"]["NimFailed"];
             503: components["responses"]["NimUnavailable"];
             504: components["responses"]["NimTimeout"];
+        };
+    };
+    similarity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SimilarityRequest"];
+            };
+        };
+        responses: {
+            /** @description The similarity matrix. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SimilarityResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["InputTooLong"];
+            429: components["responses"]["RateLimited"];
+            502: components["responses"]["NimFailed"];
+            503: components["responses"]["NimUnavailable"];
+            504: components["responses"]["NimTimeout"];
+        };
+    };
+    createChatCompletion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatCompletionRequest"];
+            };
+        };
+        responses: {
+            /** @description The completion, as JSON or as a stream of chunks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatCompletion"];
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["OpenAIError"];
+            401: components["responses"]["OpenAIError"];
+            404: components["responses"]["OpenAIError"];
+            422: components["responses"]["OpenAIError"];
+            429: components["responses"]["OpenAIError"];
+            502: components["responses"]["OpenAIError"];
+            503: components["responses"]["OpenAIError"];
+            504: components["responses"]["OpenAIError"];
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One entry, the chat model behind the RAG chain. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelList"];
+                };
+            };
+            401: components["responses"]["OpenAIError"];
+            429: components["responses"]["OpenAIError"];
         };
     };
     live: {
@@ -771,6 +1218,8 @@ export interface operations {
                     "application/json": components["schemas"]["Liveness"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
         };
     };
     ready: {
@@ -791,6 +1240,8 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
             /** @description Not ready; `providers` says which part is not. */
             503: {
                 headers: {
@@ -800,6 +1251,99 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+        };
+    };
+    contract: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description openapi.yaml as served. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+        };
+    };
+    docs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+        };
+    };
+    docsAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file: "swagger-ui.css" | "swagger-ui-bundle.js" | "favicon-32x32.png" | "start.js";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/css": string;
+                    "text/javascript": string;
+                    "image/png": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
         };
     };
 }

@@ -2,7 +2,6 @@ import type { LexicalEmbeddings } from './lexical-embeddings.js';
 
 export const LOCAL_ANSWERER_MODEL = 'local-extractive';
 
-export const NO_SOURCES_ANSWER = 'No ingested text matches the question.';
 export const NO_SENTENCE_ANSWER = 'The retrieved texts contain no sentence that matches the question.';
 
 /** Sentences sharing less than this with the question are not quoted. */
@@ -27,7 +26,6 @@ export function extractiveAnswer(
   embedder: LexicalEmbeddings,
   maxSentences = 3,
 ): string {
-  if (sources.length === 0) return NO_SOURCES_ANSWER;
   const questionVector = embedder.embed(question);
   const candidates = sources.flatMap((source, position) =>
     Array.from(sentenceSegmenter.segment(source.text), (segment) => segment.segment.trim())

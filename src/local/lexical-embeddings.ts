@@ -50,4 +50,9 @@ export class LexicalEmbeddings extends Embeddings {
   async embedDocuments(texts: string[]): Promise<number[][]> {
     return texts.map((text) => this.embed(text));
   }
+
+  /** Queries and documents are embedded alike: the lexical space is symmetric. */
+  async embedQueries(texts: string[]): Promise<number[][]> {
+    return texts.map((text) => this.embed(text));
+  }
 }

@@ -123,6 +123,8 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
       ...(settings.seed !== undefined ? { seed: settings.seed } : {}),
       ...(stop?.length ? { stop } : {}),
       stream,
+      // Without it an OpenAI-style stream carries no token counts.
+      ...(stream ? { stream_options: { include_usage: true } } : {}),
     };
   }
 

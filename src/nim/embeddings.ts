@@ -80,26 +80,35 @@ export class NVIDIAEmbeddings extends Embeddings {
   }
 
   async embedDocuments(texts: string[], options: EmbedOptions = {}): Promise<number[][]> {
+    return this.embedAll(texts, 'passage', options);
+  }
+
+  /** Several queries (`input_type: "query"`) in as few requests as the batch limit allows. */
+  async embedQueries(texts: string[], options: EmbedOptions = {}): Promise<number[][]> {
+    return this.embedAll(texts, 'query', options);
+  }
+
+  private async embedAll(texts: string[], inputType: InputType, options: EmbedOptions): Promise<number[][]> {
     const batches: Promise<number[][]>[] = [];
     for (let start = 0; start < texts.length; start += this.batchSize) {
       const batch = texts.slice(start, start + this.batchSize);
-      batches.push(this.embedLocated(batch, start, options));
+      batches.push(this.embedLocated(batch, start, inputType, options));
     }
     return (await Promise.all(batches)).flat();
   }
 
   /** Embeds a batch; if one input is too long, finds which by halving, and names it by its overall index. */
-  private async embedLocated(batch: string[], offset: number, options: EmbedOptions): Promise<number[][]> {
+  private async embedLocated(batch: string[], offset: number, inputType: InputType, options: EmbedOptions): Promise<number[][]> {
     try {
-      return await this.embedBatch(batch, 'passage', options);
+      return await this.embedBatch(batch, inputType, options);
     } catch (error) {
       if (!(error instanceof NimError) || error.kind !== 'input-too-long' || error instanceof InputTooLongError) {
         throw error;
       }
       if (batch.length === 1) throw new InputTooLongError(offset, tokenLimitOf(error.nimMessage), error);
       const half = Math.ceil(batch.length / 2);
-      await this.embedLocated(batch.slice(0, half), offset, options);
-      await this.embedLocated(batch.slice(half), offset + half, options);
+      await this.embedLocated(batch.slice(0, half), offset, inputType, options);
+      await this.embedLocated(batch.slice(half), offset + half, inputType, options);
       throw error;
     }
   }

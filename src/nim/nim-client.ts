@@ -18,6 +18,17 @@ export interface NimClientOptions {
   retryBaseDelayMs?: number;
   /** A Retry-After longer than this is not waited out: the caller gets a 503 with that Retry-After. */
   retryMaxDelayMs?: number;
+  /** Told about every attempt, for metrics: its HTTP status (or why it has none) and time to the response headers. */
+  onAttempt?: (attempt: AttemptReport) => void;
+}
+
+export interface AttemptReport {
+  /** The path under the base URL, such as /embeddings. */
+  endpoint: string;
+  model: string;
+  /** The HTTP status, or `timeout`, `network` or `cancelled` when no response came. */
+  status: string;
+  seconds: number;
 }
 
 interface CallOptions {
@@ -51,7 +62,7 @@ export class NimClient {
   private readonly modelFailures = new Map<string, NimError>();
 
   constructor(options: NimClientOptions) {
-    this.options = { retryBaseDelayMs: 250, retryMaxDelayMs: 30_000, ...options };
+    this.options = { retryBaseDelayMs: 250, retryMaxDelayMs: 30_000, onAttempt: () => undefined, ...options };
     this.baseUrl = options.baseUrl;
     this.slots = new Semaphore(options.maxConcurrency);
   }
@@ -137,6 +148,9 @@ export class NimClient {
       armTimer();
 
       let response: Response;
+      const sentAt = performance.now();
+      const report = (status: string) =>
+        this.options.onAttempt({ endpoint: path, model: call.model, status, seconds: (performance.now() - sentAt) / 1000 });
       try {
         response = await fetch(url, {
           method,
@@ -147,11 +161,13 @@ export class NimClient {
       } catch (error) {
         done();
         const failure = this.translateTransportError(error, controller, call);
+        report(!(failure instanceof NimError) ? 'cancelled' : failure.kind === 'nim-timeout' ? 'timeout' : 'network');
         if (!(failure instanceof NimError) || attempt >= maxRetries) throw failure;
         await this.backoff(attempt, undefined, url, failure.kind, call.signal);
         continue;
       }
 
+      report(String(response.status));
       if (response.ok) return { response, controller, release: done, armTimer, clearTimer };
 
       const errorBody = await response.text().catch(() => '');

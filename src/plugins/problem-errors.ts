@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ProblemError, problemType } from '../errors.js';
 
-interface ProblemBody {
+export interface ProblemBody {
   type: string;
   title: string;
   status: number;
@@ -53,16 +53,71 @@ function fromValidation(error: FastifyError): { detail: string; errors: Array<{ 
 
 type ProblemFields = Pick<ProblemBody, 'type' | 'title' | 'status' | 'detail'> & Record<string, unknown>;
 
-function send(reply: FastifyReply, request: FastifyRequest, problem: ProblemFields, headers: Record<string, string> = {}) {
-  const body: ProblemBody = { ...problem, instance: request.url, request_id: String(request.id) };
-  return reply.code(problem.status).headers(headers).type('application/problem+json').send(body);
+export interface Problem {
+  body: ProblemBody;
+  headers: Record<string, string>;
 }
 
 /**
- * Every error leaves as an RFC 9457 problem document with the right status: validation failures
- * name each failing field, services' ProblemErrors pass through, framework 4xx keep their status,
- * anything else is a 500 whose detail points to the log by request id. Never a stack trace.
+ * How an error reads to the caller, as an RFC 9457 problem document: validation failures name
+ * each failing field, services' ProblemErrors pass through, framework 4xx keep their status, work
+ * stopped by the request's deadline is a 504, anything else a 500 whose detail points to the log
+ * by request id. Never a stack trace. Used for replies and for `error` events of streams.
  */
+export function problemFor(error: unknown, request: FastifyRequest): Problem {
+  const problem = (fields: ProblemFields, headers: Record<string, string> = {}): Problem => ({
+    body: { ...fields, instance: request.url, request_id: String(request.id) },
+    headers,
+  });
+  if (error instanceof ProblemError) {
+    if (error.status >= 500) request.log.warn({ err: error }, error.detail);
+    return problem({ type: error.type, title: error.title, status: error.status, detail: error.detail, ...error.extensions }, error.headers);
+  }
+  if (request.deadline.aborted && !request.clientSignal.aborted) {
+    request.log.warn({ err: error }, 'request stopped at its deadline');
+    return problem({
+      type: problemType('request-timeout'),
+      title: 'Request Timeout',
+      status: 504,
+      detail: 'the request did not finish within the service\'s time budget (REQUEST_TIMEOUT_MS); for a large ingest, send fewer documents per request',
+    });
+  }
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation) {
+    const { detail, errors } = fromValidation(fastifyError);
+    return problem({ type: problemType('validation-error'), title: 'Bad Request', status: 400, detail, errors });
+  }
+  const status = fastifyError.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const slug = fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'malformed-json' : `http-${status}`;
+    return problem({ type: problemType(slug), title: TITLES[status] ?? 'Client Error', status, detail: fastifyError.message });
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return problem({
+    type: problemType('internal-error'),
+    title: 'Internal Server Error',
+    status: 500,
+    detail: `an unexpected error occurred; the service log has the details under request id ${String(request.id)}`,
+  });
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `openai`: errors also carry OpenAI's `error` object and go out as application/json, which OpenAI SDKs parse. */
+    errorFormat?: 'openai';
+  }
+}
+
+/** OpenAI's error object for a problem, which OpenAI SDKs raise with its message. */
+export const openaiError = (body: ProblemBody) => ({ message: body.detail, type: body.type, code: body.status });
+
+export function sendProblem(reply: FastifyReply, { body, headers }: Problem) {
+  reply.code(body.status).headers(headers);
+  if (reply.request.routeOptions.config.errorFormat === 'openai') return reply.type('application/json').send({ ...body, error: openaiError(body) });
+  return reply.type('application/problem+json').send(body);
+}
+
+/** Every error leaves as a problem document (see problemFor); a request whose client left gets no body. */
 export default fp(
   async (fastify) => {
     fastify.setErrorHandler((error: FastifyError, request, reply) => {
@@ -70,41 +125,22 @@ export default fp(
         request.log.info({ err: error }, 'request abandoned: the client closed the connection');
         return reply.code(499).send();
       }
-      if (error instanceof ProblemError) {
-        if (error.status >= 500) request.log.warn({ err: error }, error.detail);
-        return send(
-          reply,
-          request,
-          { type: error.type, title: error.title, status: error.status, detail: error.detail, ...error.extensions },
-          error.headers,
-        );
-      }
-      if (error.validation) {
-        const { detail, errors } = fromValidation(error);
-        return send(reply, request, { type: problemType('validation-error'), title: 'Bad Request', status: 400, detail, errors });
-      }
-      const status = error.statusCode ?? 500;
-      if (status >= 400 && status < 500) {
-        const slug = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'malformed-json' : `http-${status}`;
-        return send(reply, request, { type: problemType(slug), title: TITLES[status] ?? 'Client Error', status, detail: error.message });
-      }
-      request.log.error({ err: error }, 'unhandled error');
-      return send(reply, request, {
-        type: problemType('internal-error'),
-        title: 'Internal Server Error',
-        status: 500,
-        detail: `an unexpected error occurred; the service log has the details under request id ${String(request.id)}`,
-      });
+      return sendProblem(reply, problemFor(error, request));
     });
 
     fastify.setNotFoundHandler((request, reply) =>
-      send(reply, request, {
-        type: problemType('not-found'),
-        title: 'Not Found',
-        status: 404,
-        detail: `no route ${request.method} ${request.url.split('?')[0]}`,
+      sendProblem(reply, {
+        body: {
+          type: problemType('not-found'),
+          title: 'Not Found',
+          status: 404,
+          detail: `no route ${request.method} ${request.url.split('?')[0]}`,
+          instance: request.url,
+          request_id: String(request.id),
+        },
+        headers: {},
       }),
     );
   },
-  { name: 'problem-errors' },
+  { name: 'problem-errors', dependencies: ['request-signals'] },
 );

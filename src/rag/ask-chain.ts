@@ -1,8 +1,18 @@
 import type { BaseLanguageModelInput } from '@langchain/core/language_models/base';
 import type { BaseMessage } from '@langchain/core/messages';
 import { StringOutputParser } from '@langchain/core/output_parsers';
-import { type Runnable, type RunnableConfig, RunnableLambda, RunnablePassthrough, RunnableSequence } from '@langchain/core/runnables';
+import {
+  type Runnable,
+  RunnableBranch,
+  type RunnableConfig,
+  RunnableLambda,
+  RunnablePassthrough,
+  RunnableSequence,
+} from '@langchain/core/runnables';
 import { askPrompt, type PromptInput } from './prompt.js';
+
+/** What the chain answers, without calling the model, when nothing was retrieved: no context, no grounded answer. */
+export const NO_CONTEXT_ANSWER = 'No ingested text matches the question.';
 
 export type AskInput = {
   question: string;
@@ -41,8 +51,9 @@ export function llmAnswerer<S extends RetrievedText>(llm: Runnable<BaseLanguageM
 
 /**
  * The LCEL chain of the LangChain NVIDIA example, keeping the retrieved sources beside the answer:
- * `question → retriever` is assigned as `sources`, then `answer` is assigned from the answerer.
- * Streamed, it yields `{sources}` once and then `{answer}` pieces as the model produces them.
+ * `question → retriever` is assigned as `sources`, then `answer` is assigned from the answerer,
+ * or, when nothing was retrieved, from NO_CONTEXT_ANSWER (a model given no context would only
+ * invent). Streamed, it yields `{sources}` once and then `{answer}` pieces as the model produces them.
  */
 export function buildAskChain<S extends RetrievedText>(
   retrieve: Retrieve<S>,
@@ -51,7 +62,11 @@ export function buildAskChain<S extends RetrievedText>(
   const retriever = RunnableLambda.from((input: AskInput, config?: RunnableConfig) => retrieve(input.question, config?.signal)).withConfig({
     runName: 'retriever',
   });
+  const answer = RunnableBranch.from<WithSources<S>, string>([
+    [(input) => input.sources.length === 0, RunnableLambda.from(() => NO_CONTEXT_ANSWER).withConfig({ runName: 'no_context' })],
+    answerer,
+  ]);
   return RunnablePassthrough.assign<AskInput, { sources: S[] }>({ sources: retriever }).pipe(
-    RunnablePassthrough.assign<WithSources<S>, { answer: string }>({ answer: answerer }),
+    RunnablePassthrough.assign<WithSources<S>, { answer: string }>({ answer }),
   );
 }

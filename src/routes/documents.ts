@@ -17,7 +17,7 @@ export function documentRoutes({ documents }: Services): Pick<OperationRoutes, D
       const { collection = DEFAULT_COLLECTION, chunking } = request.body;
       const result = await documents.ingest(
         { documents: request.body.documents, collection, chunking: chunkingOf(chunking) },
-        request.clientSignal,
+        request.deadline,
       );
       return reply.code(result.documents.some((document) => document.status === 'created') ? 201 : 200).send(result);
     },

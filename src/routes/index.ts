@@ -4,6 +4,8 @@ import type { Services } from '../services/create-services.js';
 import { collectionRoutes } from './collections.js';
 import { documentRoutes } from './documents.js';
 import { healthRoutes } from './health.js';
+import { openaiRoutes } from './openai.js';
+import { operationsRoutes } from './operations.js';
 import { retrievalRoutes } from './retrieval.js';
 
 /** One route per operation of openapi.yaml; the type makes a missing one a compile error. */
@@ -12,6 +14,8 @@ export function operationRoutes(services: Services, config: Config): OperationRo
     ...documentRoutes(services),
     ...collectionRoutes(services),
     ...retrievalRoutes(services, config.retrieval.k),
+    ...openaiRoutes(services),
     ...healthRoutes(services),
+    ...operationsRoutes(services),
   };
 }

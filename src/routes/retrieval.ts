@@ -1,16 +1,45 @@
-import type { OperationRoutes } from '../api/operations.js';
+import type { OperationRoutes, components } from '../api/operations.js';
+import type { AskRequest } from '../services/ask-service.js';
 import type { Services } from '../services/create-services.js';
 import { DEFAULT_COLLECTION } from '../store/hnsw-store.js';
+import { eventStream, wantsEventStream } from './event-stream.js';
 
-export function retrievalRoutes({ retrieval, ask }: Services, defaultK: number): Pick<OperationRoutes, 'search' | 'ask'> {
+function askRequestOf(body: components['schemas']['AskRequest'], defaultK: number): AskRequest {
+  const { question, language, k = defaultK, collection = DEFAULT_COLLECTION, filter, min_score: minScore } = body;
+  return {
+    question,
+    language,
+    k,
+    collection,
+    filter,
+    minScore,
+    generation: { temperature: body.temperature, topP: body.top_p, maxTokens: body.max_tokens, seed: body.seed },
+  };
+}
+
+export function retrievalRoutes(
+  { retrieval, ask, similarity }: Services,
+  defaultK: number,
+): Pick<OperationRoutes, 'search' | 'ask' | 'similarity'> {
   return {
     search: async (request) => {
       const { query, k = defaultK, collection = DEFAULT_COLLECTION, filter, min_score: minScore } = request.body;
-      return { results: await retrieval.search({ query, k, collection, filter, minScore }, request.clientSignal) };
+      return { results: await retrieval.search({ query, k, collection, filter, minScore }, request.deadline) };
     },
-    ask: async (request) => {
-      const { question, language, k = defaultK, collection = DEFAULT_COLLECTION, filter, min_score: minScore } = request.body;
-      return ask.ask({ question, language, k, collection, filter, minScore }, request.clientSignal);
+    ask: {
+      sse: 'manual',
+      handler: async (request, reply) => {
+        const question = askRequestOf(request.body, defaultK);
+        if (!wantsEventStream(request, request.body.stream)) return ask.ask(question, request.deadline);
+        const events = await eventStream(
+          request,
+          ask.stream(question, request.clientSignal),
+          ({ type, ...data }) => ({ event: type, data }),
+          (problem) => ({ event: 'error', data: problem.body }),
+        );
+        await reply.sse.send(events);
+      },
     },
+    similarity: async (request) => similarity.matrix(request.body.queries, request.body.documents, request.deadline),
   };
 }

@@ -1,5 +1,6 @@
 import type { GenerationOptions } from '../nim/chat.js';
 import { type Answerer, buildAskChain } from '../rag/ask-chain.js';
+import { GenerationRecorder } from '../rag/generation-recorder.js';
 import type { RetrievalService, SearchRequest, Source } from './retrieval-service.js';
 
 export interface AskRequest extends Omit<SearchRequest, 'query'> {
@@ -11,15 +12,33 @@ export interface AskRequest extends Omit<SearchRequest, 'query'> {
 export interface AskTimings {
   retrieval_ms: number;
   generation_ms: number;
+  /** Streams only: from the start to the first piece of the answer. */
+  first_token_ms?: number;
   total_ms: number;
+}
+
+/** OpenAI's names for token counts, which API callers know. */
+export interface AskUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
 }
 
 export interface AskResult {
   answer: string;
   sources: Source[];
   model: string;
+  /** Why the model stopped (`stop`, `length`…), when it was called and said. */
+  finish_reason?: string;
+  usage?: AskUsage;
   timings: AskTimings;
 }
+
+/** A streamed answer: the sources once, the answer's pieces as the model produces them, then the whole. */
+export type AskEvent =
+  | { type: 'sources'; sources: Source[] }
+  | { type: 'token'; text: string }
+  | ({ type: 'done' } & Omit<AskResult, 'sources'>);
 
 /** Who answers: a chat model behind the prompt, or the offline extractive answerer. */
 export interface Answering {
@@ -28,6 +47,43 @@ export interface Answering {
 }
 
 const ms = (duration: number) => Math.round(duration * 10) / 10;
+
+/** What the model reported about its run, in the API's field names; nothing when it was not called. */
+function reported({ usage, finishReason }: GenerationRecorder): Pick<AskResult, 'usage' | 'finish_reason'> {
+  return {
+    ...(finishReason ? { finish_reason: finishReason } : {}),
+    ...(usage
+      ? { usage: { prompt_tokens: usage.input_tokens, completion_tokens: usage.output_tokens, total_tokens: usage.total_tokens } }
+      : {}),
+  };
+}
+
+/** One run of the chain: the chain itself, what it reports, and when each stage ended. */
+class AskRun {
+  readonly started = performance.now();
+  retrievedAt: number | undefined;
+  readonly report = new GenerationRecorder();
+  readonly chain;
+
+  constructor(retrieval: RetrievalService, answering: Answering, request: AskRequest) {
+    this.chain = buildAskChain<Source>(async (question, signal) => {
+      const sources = await retrieval.search({ ...request, query: question }, signal);
+      this.retrievedAt = performance.now();
+      return sources;
+    }, answering.answerer(request.generation));
+  }
+
+  timings(firstTokenAt?: number): AskTimings {
+    const finished = performance.now();
+    const retrievedAt = this.retrievedAt ?? finished;
+    return {
+      retrieval_ms: ms(retrievedAt - this.started),
+      generation_ms: ms(finished - retrievedAt),
+      ...(firstTokenAt === undefined ? {} : { first_token_ms: ms(firstTokenAt - this.started) }),
+      total_ms: ms(finished - this.started),
+    };
+  }
+}
 
 export class AskService {
   constructor(
@@ -41,24 +97,33 @@ export class AskService {
 
   /** Retrieves, then answers from what was retrieved; `answer` is exactly what the model produced. */
   async ask(request: AskRequest, signal?: AbortSignal): Promise<AskResult> {
-    const started = performance.now();
-    let retrievedAt = started;
-    const chain = buildAskChain<Source>(async (question, chainSignal) => {
-      const sources = await this.retrieval.search({ ...request, query: question }, chainSignal);
-      retrievedAt = performance.now();
-      return sources;
-    }, this.answering.answerer(request.generation));
-    const result = await chain.invoke({ question: request.question, language: request.language }, { signal });
-    const finished = performance.now();
+    const run = new AskRun(this.retrieval, this.answering, request);
+    const input = { question: request.question, language: request.language };
+    const result = await run.chain.invoke(input, { signal, callbacks: [run.report] });
     return {
       answer: result.answer,
       sources: result.sources,
       model: this.answering.model,
-      timings: {
-        retrieval_ms: ms(retrievedAt - started),
-        generation_ms: ms(finished - retrievedAt),
-        total_ms: ms(finished - started),
-      },
+      ...reported(run.report),
+      timings: run.timings(),
     };
+  }
+
+  /** The same chain, streamed: a `sources` event, `token` events, then `done` with the whole answer. */
+  async *stream(request: AskRequest, signal?: AbortSignal): AsyncGenerator<AskEvent> {
+    const run = new AskRun(this.retrieval, this.answering, request);
+    const input = { question: request.question, language: request.language };
+    const chunks = await run.chain.stream(input, { signal, callbacks: [run.report] });
+    let answer = '';
+    let firstTokenAt: number | undefined;
+    for await (const chunk of chunks) {
+      if (chunk.sources) yield { type: 'sources', sources: chunk.sources };
+      if (chunk.answer) {
+        firstTokenAt ??= performance.now();
+        answer += chunk.answer;
+        yield { type: 'token', text: chunk.answer };
+      }
+    }
+    yield { type: 'done', answer, model: this.answering.model, ...reported(run.report), timings: run.timings(firstTokenAt) };
   }
 }

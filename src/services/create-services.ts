@@ -11,20 +11,26 @@ import { NimClient } from '../nim/nim-client.js';
 import { localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
 import { llmAnswerer } from '../rag/ask-chain.js';
 import { RunnableLambda } from '@langchain/core/runnables';
-import { HnswStore } from '../store/hnsw-store.js';
+import { Metrics } from '../metrics.js';
+import { DEFAULT_COLLECTION, HnswStore } from '../store/hnsw-store.js';
 import { type Answering, AskService } from './ask-service.js';
+import { ChatCompletionsService } from './chat-completions.js';
 import { CollectionService } from './collection-service.js';
 import { DocumentService, type TextEmbedder } from './document-service.js';
 import { HealthService } from './health-service.js';
 import { RetrievalService, type Source } from './retrieval-service.js';
+import { SimilarityService } from './similarity-service.js';
 
 export interface Services {
   documents: DocumentService;
   collections: CollectionService;
   retrieval: RetrievalService;
   ask: AskService;
+  similarity: SimilarityService;
+  chatCompletions: ChatCompletionsService;
   health: HealthService;
   store: HnswStore;
+  metrics: Metrics;
   /** Flushes the store (a snapshot per changed collection) and closes its logs. */
   close(): Promise<void>;
 }
@@ -48,6 +54,7 @@ async function connectNim(
   config: Config,
   maxConcurrency: number,
   pace: Pace,
+  metrics: Metrics,
   logger: Logger,
 ): Promise<NimSetup> {
   const named = endpoint.model ? resolveModelAlias(endpoint.model, logger) : undefined;
@@ -66,6 +73,11 @@ async function connectNim(
     maxConcurrency,
     pace,
     logger,
+    onAttempt: ({ endpoint, model, status, seconds }) => {
+      metrics.nimDuration.observe({ endpoint, model, status }, seconds);
+      // A caller that went away is not the NIM failing.
+      if (!status.startsWith('2') && status !== 'cancelled') metrics.nimFailures.inc({ endpoint, model, reason: status });
+    },
   });
   const model = hostedModel ?? named ?? (await discoverModel(client, logger));
   return { client, model };
@@ -77,6 +89,7 @@ async function connectNim(
  */
 export async function createServices(config: Config, logger: Logger): Promise<Services> {
   const pace = pacer(config.nim.maxRequestsPerMinute);
+  const metrics = new Metrics();
   let embedder: TextEmbedder;
   let embeddingsProbe: ProviderProbe;
   let dimensions: number | undefined;
@@ -88,6 +101,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       config,
       config.nim.embeddingsConcurrency,
       pace,
+      metrics,
       logger,
     );
     embedder = new NVIDIAEmbeddings({
@@ -110,7 +124,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   let answering: Answering;
   let llmProbe: ProviderProbe;
   if (config.llm.provider === 'nim') {
-    const { client, model } = await connectNim(config.llm, DEFAULT_CHAT_MODEL, config, config.nim.llmConcurrency, pace, logger);
+    const { client, model } = await connectNim(config.llm, DEFAULT_CHAT_MODEL, config, config.nim.llmConcurrency, pace, metrics, logger);
     const llm = new ChatNVIDIA({
       client,
       model,
@@ -159,14 +173,19 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     snapshotEveryChunks: config.snapshots.everyChunks,
     snapshotIntervalMs: config.snapshots.intervalMs,
   });
+  metrics.watchStore(store);
   const retrieval = new RetrievalService(store, embedder);
+  const ask = new AskService(retrieval, answering);
   return {
-    documents: new DocumentService(store, embedder, config.chunking, logger),
+    documents: new DocumentService(store, embedder, config.chunking, metrics, logger),
     collections: new CollectionService(store),
     retrieval,
-    ask: new AskService(retrieval, answering),
+    ask,
+    similarity: new SimilarityService(embedder),
+    chatCompletions: new ChatCompletionsService(ask, { collection: DEFAULT_COLLECTION, k: config.retrieval.k }),
     health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }),
     store,
+    metrics,
     close: () => store.close(),
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
 import { badRequest, notFound, ProblemError } from '../errors.js';
 import type { EmbedOptions } from '../nim/embeddings.js';
 import { InputTooLongError } from '../nim/embeddings.js';
@@ -11,11 +12,12 @@ import type { StoredDocument } from '../store/mutation-codec.js';
 import { collectionForRead } from './collection-service.js';
 import { parseFilter } from './filters.js';
 
-/** What the services need of an embeddings client: LangChain's two methods, cancellable. */
+/** What the services need of an embeddings client: LangChain's two methods, cancellable, and queries in bulk. */
 export interface TextEmbedder {
   readonly model: string;
   embedQuery(text: string, options?: EmbedOptions): Promise<number[]>;
   embedDocuments(texts: string[], options?: EmbedOptions): Promise<number[][]>;
+  embedQueries(texts: string[], options?: EmbedOptions): Promise<number[][]>;
 }
 
 export interface IngestRequest {
@@ -72,6 +74,7 @@ export class DocumentService {
     private readonly store: HnswStore,
     private readonly embedder: TextEmbedder,
     private readonly defaultChunking: ChunkingOptions,
+    private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {}
 
@@ -96,6 +99,8 @@ export class DocumentService {
       embedded += await this.embedMissing(writes, needed, signal);
       const result = await collection.upsert(writes);
       if (result.applied) {
+        this.metrics.ingestedChunks.inc({ collection: request.collection, vector: 'embedded' }, embedded);
+        this.metrics.ingestedChunks.inc({ collection: request.collection, vector: 'reused' }, reused);
         this.logger.info(
           {
             collection: request.collection,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { LOCAL_ANSWERER_MODEL, NO_SOURCES_ANSWER } from '../../src/local/extractive-answerer.js';
+import { LOCAL_ANSWERER_MODEL } from '../../src/local/extractive-answerer.js';
+import { NO_CONTEXT_ANSWER } from '../../src/rag/ask-chain.js';
 import { EXAMPLE_DOCUMENTS, EXAMPLE_QUERIES, startTestApp, type TestApp } from '../support/test-app.js';
 
 describe('search and ask (offline providers)', () => {
@@ -61,7 +62,7 @@ describe('search and ask (offline providers)', () => {
 
   it('answers from an empty collection that nothing matches, without inventing', async () => {
     const body = (await post('/v1/ask', { question: 'anything at all?', filter: { lang: 'fr' } })).json();
-    assert.equal(body.answer, NO_SOURCES_ANSWER);
+    assert.equal(body.answer, NO_CONTEXT_ANSWER);
     assert.deepEqual(body.sources, []);
   });
 

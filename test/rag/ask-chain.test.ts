@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { ChatNVIDIA } from '../../src/nim/chat.js';
 import { NimClient } from '../../src/nim/nim-client.js';
-import { buildAskChain, llmAnswerer } from '../../src/rag/ask-chain.js';
+import { buildAskChain, llmAnswerer, NO_CONTEXT_ANSWER } from '../../src/rag/ask-chain.js';
+import { GenerationRecorder } from '../../src/rag/generation-recorder.js';
 import { chunkSpans } from '../../src/rag/chunking.js';
 import { defaultReply, NimEmulator } from '../support/nim-emulator.js';
 import { silentLogger } from '../support/test-app.js';
@@ -77,6 +78,37 @@ describe('the ask chain (retriever → prompt → ChatNVIDIA → string parser)'
     assert.ok(answerPieces.length > 3, `answer came in ${answerPieces.length} pieces`);
     assert.ok(chunks.indexOf(sourceChunks[0]) < chunks.findIndex((chunk) => 'answer' in chunk));
     assert.equal(answerPieces.join(''), defaultReply(sentMessages()));
+  });
+
+  it('answers without calling the model when nothing was retrieved', async () => {
+    const empty = buildAskChain(async () => [], llmAnswerer(llm));
+    const result = await empty.invoke({ question: 'What is Italy known for?' });
+    assert.equal(result.answer, NO_CONTEXT_ANSWER);
+    assert.equal(emulator.requestsTo('/v1/chat/completions').length, 0);
+    const streamed: Array<Record<string, unknown>> = [];
+    for await (const chunk of await empty.stream({ question: 'What is Italy known for?' })) streamed.push(chunk);
+    assert.equal(streamed.filter((chunk) => 'answer' in chunk).map((chunk) => chunk.answer).join(''), NO_CONTEXT_ANSWER);
+    assert.equal(emulator.requestsTo('/v1/chat/completions').length, 0);
+  });
+
+  it('records the token usage and finish reason the NIM reports, streamed (stream_options.include_usage) and not', async () => {
+    const plain = new GenerationRecorder();
+    await chain().invoke({ question: 'What is Italy known for?' }, { callbacks: [plain] });
+    const reported = emulator.requestsTo('/v1/chat/completions')[0]?.body;
+    assert.equal(reported.stream, false);
+    assert.ok(plain.usage && plain.usage.input_tokens > 10 && plain.usage.output_tokens > 3, JSON.stringify(plain.usage));
+    assert.equal(plain.usage.total_tokens, plain.usage.input_tokens + plain.usage.output_tokens);
+    assert.equal(plain.finishReason, 'stop');
+
+    emulator.reset();
+    const streamed = new GenerationRecorder();
+    for await (const _ of await chain().stream({ question: 'What is Italy known for?' }, { callbacks: [streamed] })) void _;
+    const request = emulator.requestsTo('/v1/chat/completions')[0]?.body;
+    assert.equal(request.stream, true);
+    assert.deepEqual(request.stream_options, { include_usage: true });
+    const counts = (usage: GenerationRecorder['usage']) => [usage?.input_tokens, usage?.output_tokens, usage?.total_tokens];
+    assert.deepEqual(counts(streamed.usage), counts(plain.usage), 'the same counts whether streamed or not');
+    assert.equal(streamed.finishReason, 'stop');
   });
 });
 

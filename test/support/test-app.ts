@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { type Logger, pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createServices, type Services } from '../../src/services/create-services.js';
+import { responseViolation } from './contract.js';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -22,6 +24,8 @@ export interface TestApp {
   stop(): Promise<void>;
   /** Stops and removes DATA_DIR. */
   close(): Promise<void>;
+  /** Responses so far that do not conform to openapi.yaml; stop() fails when there are any. */
+  violations: string[];
 }
 
 /** The real app, built from an environment as the process would read it, over a fresh (or given) DATA_DIR. */
@@ -30,6 +34,21 @@ export async function startTestApp(env: Record<string, string> = {}, dataDir?: s
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env, DATA_DIR: dir });
   const services = await createServices(config, silentLogger);
   const app = await buildApp({ config, services, logger: silentLogger });
+  const violations: string[] = [];
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (typeof payload === 'string' || payload === null || payload === undefined) {
+      const contentType = reply.getHeader('content-type');
+      const violation = responseViolation({
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        contentType: typeof contentType === 'string' ? contentType : undefined,
+        body: payload ?? '',
+      });
+      if (violation) violations.push(violation);
+    }
+    return payload;
+  });
   await app.ready();
   let stopped = false;
   const stop = async () => {
@@ -37,12 +56,14 @@ export async function startTestApp(env: Record<string, string> = {}, dataDir?: s
     stopped = true;
     await app.close();
     await services.close();
+    assert.deepEqual(violations, [], 'every response conforms to openapi.yaml');
   };
   return {
     app,
     services,
     config,
     dataDir: dir,
+    violations,
     stop,
     close: async () => {
       await stop();

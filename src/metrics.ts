@@ -1,0 +1,73 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { HnswStore } from './store/hnsw-store.js';
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (one per app, so tests can build
+ * several): HTTP latency by route and status, NIM call latency and failures by endpoint, chunks
+ * ingested, store size, and Node.js process metrics.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer an HTTP request (to the end of the stream for streamed answers), by route template and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly nimDuration = new Histogram({
+    name: 'nim_request_duration_seconds',
+    help: "Time from sending a request to a NIM to its response headers, per attempt (retries count separately).",
+    labelNames: ['endpoint', 'model', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly nimFailures = new Counter({
+    name: 'nim_request_failures_total',
+    help: 'NIM requests that failed, per attempt: an HTTP status other than 2xx, a timeout or a network error.',
+    labelNames: ['endpoint', 'model', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ingestedChunks = new Counter({
+    name: 'rag_ingested_chunks_total',
+    help: 'Chunks stored by ingest requests, by collection and by where their vector came from (embedded, or reused from identical text).',
+    labelNames: ['collection', 'vector'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Store size gauges, read from the store when scraped. */
+  watchStore(store: HnswStore): void {
+    new Gauge({
+      name: 'rag_store_documents',
+      help: 'Documents stored, by collection.',
+      labelNames: ['collection'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const collection of store.list()) this.set({ collection: collection.name }, collection.documents);
+      },
+    });
+    new Gauge({
+      name: 'rag_store_chunks',
+      help: 'Chunks stored, by collection and by vector tier (exact: searched by a full scan; graph: in the HNSW graph).',
+      labelNames: ['collection', 'tier'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { name } of store.list()) {
+          const counts = store.get(name)?.vectorCounts() ?? { exact: 0, graph: 0 };
+          this.set({ collection: name, tier: 'exact' }, counts.exact);
+          this.set({ collection: name, tier: 'graph' }, counts.graph);
+        }
+      },
+    });
+  }
+}

@@ -1,0 +1,30 @@
+import type { OperationRoutes } from '../api/operations.js';
+import type { Services } from '../services/create-services.js';
+import { openaiError } from '../plugins/problem-errors.js';
+import { eventStream, wantsEventStream } from './event-stream.js';
+
+/** OpenAI's stream ends with a line that is not JSON. */
+const DONE = { data: '[DONE]' };
+
+export function openaiRoutes({ chatCompletions }: Services): Pick<OperationRoutes, 'createChatCompletion' | 'listModels'> {
+  return {
+    createChatCompletion: {
+      config: { errorFormat: 'openai' },
+      // `data: [DONE]` must go out as is; everything else is JSON.
+      sse: { kind: 'manual', serializer: (data: unknown) => (typeof data === 'string' ? data : JSON.stringify(data)) },
+      handler: async (request, reply) => {
+        if (!wantsEventStream(request, request.body.stream ?? false)) return chatCompletions.complete(request.body, request.deadline);
+        const chunks = await eventStream(
+          request,
+          chatCompletions.stream(request.body, request.clientSignal),
+          (chunk) => ({ data: chunk }),
+          // OpenAI's SDKs raise an error object found in the stream.
+          ({ body }) => ({ data: { ...body, error: openaiError(body) } }),
+        );
+        await reply.sse.send(chunks);
+        if (reply.sse.isConnected) await reply.sse.send(DONE);
+      },
+    },
+    listModels: { config: { errorFormat: 'openai' }, handler: async () => chatCompletions.models() },
+  };
+}

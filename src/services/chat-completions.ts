@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import type { components } from '../api/operations.js';
+import { badRequest } from '../errors.js';
+import type { GenerationOptions } from '../nim/chat.js';
+import type { AskRequest, AskResult, AskService } from './ask-service.js';
+
+type ChatRequest = components['schemas']['ChatCompletionRequest'];
+type ChatMessage = components['schemas']['ChatMessage'];
+export type ChatCompletion = components['schemas']['ChatCompletion'];
+export type ChatCompletionChunk = components['schemas']['ChatCompletionChunk'];
+export type ModelList = components['schemas']['ModelList'];
+
+/** The text of a message, whether sent as a string or as OpenAI content parts. */
+function textOf(message: ChatMessage): string {
+  const { content } = message;
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .filter((part) => part.type === 'text' && typeof part.text === 'string')
+    .map((part) => part.text)
+    .join('\n');
+}
+
+function generationOf(request: ChatRequest): GenerationOptions {
+  const stop = typeof request.stop === 'string' ? [request.stop] : (request.stop ?? undefined);
+  return {
+    temperature: request.temperature,
+    topP: request.top_p,
+    maxTokens: request.max_completion_tokens ?? request.max_tokens,
+    seed: request.seed,
+    stop,
+  };
+}
+
+/**
+ * OpenAI's Chat Completions protocol over the RAG chain, so OpenAI SDKs work unchanged: the last
+ * user message is the question, the reply names the model that answered, the retrieved chunks
+ * travel in the extra field `sources`.
+ */
+export class ChatCompletionsService {
+  private readonly created = Math.floor(Date.now() / 1000);
+
+  constructor(
+    private readonly ask: AskService,
+    private readonly defaults: { collection: string; k: number },
+  ) {}
+
+  models(): ModelList {
+    return { object: 'list', data: [{ id: this.ask.model, object: 'model', created: this.created, owned_by: 'nim-rag' }] };
+  }
+
+  async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatCompletion> {
+    const result = await this.ask.ask(this.askRequest(request), signal);
+    return {
+      id: completionId(),
+      object: 'chat.completion',
+      created: now(),
+      model: result.model,
+      choices: [{ index: 0, message: { role: 'assistant', content: result.answer }, finish_reason: result.finish_reason ?? 'stop' }],
+      ...usageOf(result),
+      sources: result.sources,
+    };
+  }
+
+  /**
+   * The chunks of a streamed completion: the role and the sources first, a chunk per piece of the
+   * answer, one with the finish reason, and the usage when asked for (OpenAI's order).
+   */
+  async *stream(request: ChatRequest, signal?: AbortSignal): AsyncGenerator<ChatCompletionChunk> {
+    const base = { id: completionId(), object: 'chat.completion.chunk' as const, created: now(), model: this.ask.model };
+    const chunk = (delta: { role?: string; content?: string }, finishReason: string | null = null): ChatCompletionChunk => ({
+      ...base,
+      choices: [{ index: 0, delta, finish_reason: finishReason }],
+    });
+    for await (const event of this.ask.stream(this.askRequest(request), signal)) {
+      if (event.type === 'sources') yield { ...chunk({ role: 'assistant', content: '' }), sources: event.sources };
+      else if (event.type === 'token') yield chunk({ content: event.text });
+      else {
+        yield chunk({}, event.finish_reason ?? 'stop');
+        if (request.stream_options?.include_usage && event.usage) yield { ...base, choices: [], usage: event.usage };
+      }
+    }
+  }
+
+  private askRequest(request: ChatRequest): AskRequest {
+    const question = [...request.messages].reverse().find((message) => message.role === 'user');
+    const text = question ? textOf(question).trim() : '';
+    if (!text) throw badRequest('messages must include a user message with text: the last one is the question the RAG chain answers');
+    return {
+      question: text,
+      language: request.language,
+      k: request.k ?? this.defaults.k,
+      collection: request.collection ?? this.defaults.collection,
+      filter: request.filter,
+      minScore: request.min_score,
+      generation: generationOf(request),
+    };
+  }
+}
+
+const completionId = () => `chatcmpl-${randomUUID()}`;
+const now = () => Math.floor(Date.now() / 1000);
+const usageOf = (result: AskResult) => (result.usage ? { usage: result.usage } : {});

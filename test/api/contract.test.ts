@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import openapiTS, { astToString } from 'openapi-typescript';
+import { CONTRACT_PATH } from '../../src/api/contract.js';
+import { contractOperations } from '../support/contract.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** "METHOD /path/{param}" for every route the app serves, read from Fastify's route tree (HEAD twins left out). */
+function servedRoutes(tree: string): string[] {
+  const prefixes: string[] = [];
+  return tree.split('\n').flatMap((line) => {
+    const match = /^([│ ]*)[├└]── (\S+) \(([A-Z, ]+)\)$/.exec(line);
+    if (!match) return [];
+    const depth = (match[1] as string).length / 4;
+    const path = (prefixes[depth - 1] ?? '') + (match[2] as string);
+    prefixes[depth] = path;
+    return (match[3] as string)
+      .split(', ')
+      .filter((method) => method !== 'HEAD')
+      .map((method) => `${method} ${path.replace(/:(\w+)/g, '{$1}')}`);
+  });
+}
+
+describe('openapi.yaml is the contract, and the server keeps to it', () => {
+  let test: TestApp;
+  before(async () => {
+    test = await startTestApp();
+  });
+  after(() => test.close());
+
+  it('serves exactly the operations openapi.yaml declares, no more and no fewer', () => {
+    const served = servedRoutes(test.app.printRoutes({ commonPrefix: false })).sort();
+    const declared = contractOperations().map(({ method, path }) => `${method} ${path}`).sort();
+    assert.ok(served.length > 15, `read ${served.length} routes from the route tree`);
+    assert.deepEqual(served, declared);
+  });
+
+  it('passes Redocly lint with its recommended rules as errors (deliberate exceptions are listed in .redocly.lint-ignore.yaml)', async () => {
+    const { stdout, stderr } = await promisify(execFile)(join(root, 'node_modules/.bin/redocly'), ['lint', 'openapi.yaml', '--format=stylish'], {
+      cwd: root,
+      env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+    });
+    // recommended-strict (redocly.yaml) makes any warning an error, which makes the command fail.
+    assert.match(stdout + stderr, /Your API description is valid/);
+  });
+
+  it('has TypeScript types generated from its current text (npm run generate:api)', async () => {
+    const generated = astToString(await openapiTS(new URL(`file://${CONTRACT_PATH}`)));
+    const committed = readFileSync(join(root, 'src/api/openapi-types.ts'), 'utf8');
+    assert.ok(committed.endsWith(generated), 'src/api/openapi-types.ts is stale: run npm run generate:api');
+  });
+});
+
+function join(...parts: string[]): string {
+  return parts.join('/').replace(/\/+/g, '/');
+}
