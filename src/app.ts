@@ -6,6 +6,7 @@ import openapiGlue from 'fastify-openapi-glue';
 import { loadContract, routingContract } from './api/contract.js';
 import type { Config } from './config.js';
 import { ProblemError } from './errors.js';
+import { requestScope } from './logger.js';
 import auth, { publicPathMatcher } from './plugins/auth.js';
 import httpMetrics from './plugins/http-metrics.js';
 import problemErrors from './plugins/problem-errors.js';
@@ -46,6 +47,8 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
     },
     bodyLimit: config.http.bodyLimitBytes,
   });
+  // First of all hooks, so that everything after it (handler and services included) runs in the request's scope.
+  app.addHook('onRequest', (request, _reply, done) => requestScope.run(String(request.id), done));
   // The contract's error responses are problem+json; parsing it like JSON keeps the media types symmetric.
   app.addContentTypeParser('application/problem+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   await app.register(validation);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 /** Secrets never reach a log line, whatever logs them. */
@@ -13,10 +14,18 @@ export const REDACTED_PATHS = [
   '*.NGC_API_KEY',
 ];
 
+/** The id of the request a piece of work is for, so that lines logged by services carry it too. */
+export const requestScope = new AsyncLocalStorage<string>();
+
 export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    // Fastify's request loggers bind reqId already; every other line logged during a request gets it here.
+    mixin: (_merge, _level, logger) => {
+      const requestId = requestScope.getStore();
+      return requestId === undefined || 'reqId' in logger.bindings() ? {} : { reqId: requestId };
+    },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
   };
 }

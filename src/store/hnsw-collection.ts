@@ -17,6 +17,7 @@ import {
   snapshotName,
   type SnapshotEntry,
 } from './snapshot.js';
+import { forEachInSlices, SLICE_MS } from '../time-slices.js';
 import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
 import { listSegments, readSegment, segmentName, WriteAheadLog } from './write-ahead-log.js';
 
@@ -70,8 +71,6 @@ interface ChunkRef {
   chunk: number;
 }
 
-/** Index work done between two yields to the event loop, so searches keep flowing during big writes. */
-const SLICE_MS = 8;
 /** Below this many matching chunks a filtered search is answered exactly, by brute force. */
 const EXACT_FILTER_LIMIT = 2000;
 const PROGRESS_EVERY = 5000;
@@ -434,14 +433,7 @@ export class HnswCollection extends VectorStore {
     this.vectors ??= VectorIndex.create(dimensions, this.options.hnsw);
     const vectors = this.vectors;
     for (const label of labels) this.pending.add(label);
-    let sliceStart = performance.now();
-    for (let position = 0; position < labels.length; position++) {
-      vectors.add(labels[position] as number, flat.subarray(position * dimensions, (position + 1) * dimensions));
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await yieldToEventLoop();
-        sliceStart = performance.now();
-      }
-    }
+    await forEachInSlices(labels, (label, position) => vectors.add(label, flat.subarray(position * dimensions, (position + 1) * dimensions)));
   }
 
   // ---- graph indexing ------------------------------------------------------------------------
