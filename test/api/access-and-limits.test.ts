@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { NimEmulator } from '../support/nim-emulator.js';
+import { LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 const KEY = 'key-0123456789abcdef';
@@ -93,7 +93,7 @@ describe('limits', () => {
   });
 
   it('stops a request at REQUEST_TIMEOUT_MS with a 504, cancelling its NIM call', async () => {
-    const llm = await NimEmulator.start({ models: ['mistralai/mixtral-8x7b-instruct-v0.1'], chatLatencyMs: 5000 });
+    const llm = await NimEmulator.start({ models: [LLM_MODEL], chatLatencyMs: 5000 });
     const test = await startTestApp({ NIM_LLM_URL: llm.url, EMBEDDINGS_PROVIDER: 'local', REQUEST_TIMEOUT_MS: '300', NIM_MAX_RETRIES: '0' });
     try {
       await test.app.inject({ method: 'POST', url: '/v1/documents', payload: { documents: [{ text: 'Italy is famous for pasta.' }] } });

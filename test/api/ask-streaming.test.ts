@@ -3,12 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { NO_CONTEXT_ANSWER } from '../../src/rag/ask-chain.js';
 import { eventViolation } from '../support/contract.js';
-import { defaultReply, NimEmulator } from '../support/nim-emulator.js';
+import { defaultReply, EMBED_MODEL, LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { readEvents } from '../support/sse.js';
 import { EXAMPLE_DOCUMENTS, startTestApp, type TestApp } from '../support/test-app.js';
 
-const EMBED_MODEL = 'nvidia/nv-embedqa-e5-v5';
-const LLM_MODEL = 'mistralai/mixtral-8x7b-instruct-v0.1';
 const QUESTION = 'What kinds of food is Italy known for?';
 
 describe('asking: streamed answers, generation options, no context', () => {

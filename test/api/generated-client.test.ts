@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import createClient from 'openapi-fetch';
 import type { components, paths } from '../../src/api/openapi-types.js';
-import { NimEmulator } from '../support/nim-emulator.js';
+import { EMBED_MODEL, LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { readEvents } from '../support/sse.js';
 import { EXAMPLE_DOCUMENTS, EXAMPLE_QUERIES, startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -22,8 +22,8 @@ describe('a client generated from openapi.yaml, against the live server', () => 
   let client: ReturnType<typeof createClient<paths, `${string}/${string}json`>>;
 
   before(async () => {
-    embedNim = await NimEmulator.start({ models: ['nvidia/nv-embedqa-e5-v5'] });
-    llmNim = await NimEmulator.start({ models: ['mistralai/mixtral-8x7b-instruct-v0.1'] });
+    embedNim = await NimEmulator.start({ models: [EMBED_MODEL] });
+    llmNim = await NimEmulator.start({ models: [LLM_MODEL] });
     test = await startTestApp({ NIM_EMBEDDINGS_URL: embedNim.url, NIM_LLM_URL: llmNim.url, API_KEYS: KEY });
     const base = await test.app.listen({ port: 0, host: '127.0.0.1' });
     client = createClient<paths, `${string}/${string}json`>({ baseUrl: base, headers: { authorization: `Bearer ${KEY}` } });
@@ -51,7 +51,7 @@ describe('a client generated from openapi.yaml, against the live server', () => 
     assert.ok(search.data?.results.every((hit) => (hit.metadata.n as number) <= 2));
     const ask = await client.POST('/v1/ask', { body: { question: EXAMPLE_QUERIES[1] as string, collection: 'examples', language: 'Italian' } });
     assert.match(ask.data?.answer ?? '', /^Emulated answer in Italian from: /);
-    assert.equal(ask.data?.model, 'mistralai/mixtral-8x7b-instruct-v0.1');
+    assert.equal(ask.data?.model, LLM_MODEL);
   });
 
   it('streams an answer whose events have the contract\'s event types', async () => {

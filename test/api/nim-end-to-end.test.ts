@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { defaultReply, NimEmulator } from '../support/nim-emulator.js';
+import { defaultReply, EMBED_MODEL, LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { EXAMPLE_DOCUMENTS, EXAMPLE_QUERIES, startTestApp, type TestApp } from '../support/test-app.js';
-
-const EMBED_MODEL = 'nvidia/nv-embedqa-e5-v5';
-const LLM_MODEL = 'mistralai/mixtral-8x7b-instruct-v0.1';
 
 describe('end to end over HTTP against self-hosted NIMs (emulated)', () => {
   let embedNim: NimEmulator;

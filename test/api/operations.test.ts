@@ -2,10 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { CONTRACT_PATH } from '../../src/api/contract.js';
-import { NimEmulator } from '../support/nim-emulator.js';
+import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { EXAMPLE_DOCUMENTS, startTestApp, type TestApp } from '../support/test-app.js';
-
-const EMBED_MODEL = 'nvidia/nv-embedqa-e5-v5';
 
 /** The value of one sample of a metric in Prometheus' text format. */
 function sample(metrics: string, name: string, labels: Record<string, string>): number | undefined {

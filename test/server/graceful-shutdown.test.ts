@@ -5,7 +5,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { NimEmulator } from '../support/nim-emulator.js';
+import { LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
 
 describe('graceful shutdown of the real process', () => {
@@ -15,7 +15,7 @@ describe('graceful shutdown of the real process', () => {
   });
 
   it('on SIGTERM stops accepting, finishes the request in flight, flushes the store and exits 0', { timeout: 60_000 }, async () => {
-    const llm = await NimEmulator.start({ models: ['mistralai/mixtral-8x7b-instruct-v0.1'], chatLatencyMs: 1500 });
+    const llm = await NimEmulator.start({ models: [LLM_MODEL], chatLatencyMs: 1500 });
     cleanup.push(() => llm.stop());
     const dataDir = await temporaryDir('shutdown-');
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));

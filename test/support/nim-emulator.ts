@@ -58,7 +58,11 @@ export interface InjectedFailure {
   times?: number;
 }
 
-const DEFAULT_MODELS = ['NV-Embed-QA', 'mistralai/mixtral-8x7b-instruct-v0.1'];
+/** The models of the self-hosted deployment (docker-compose.yml), for emulators standing in for its NIMs. */
+export const EMBED_MODEL = 'nvidia/nv-embedqa-e5-v5';
+export const LLM_MODEL = 'mistralai/mixtral-8x7b-instruct-v0.1';
+
+const DEFAULT_MODELS = ['NV-Embed-QA', LLM_MODEL];
 const ASYMMETRIC = /(embed-?qa|e5|nv-embed)/i;
 const TOKEN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu;
 
