@@ -9,119 +9,135 @@ export interface ScoredLabel {
   score: number;
 }
 
-const INITIAL_CAPACITY = 256;
-
 /**
- * Unit vectors searched exactly: every stored vector is scored against the query. The vectors live in
- * a growable Float32Array (so they can be read back, moved into the HNSW graph and written to a
- * snapshot) and in hnswlib's brute-force scanner, whose SIMD distance loop is about eight times
- * faster than the same loop in JavaScript.
+ * Rows per page. hnswlib's scanner cannot grow, so the vectors live in fixed pages and growing
+ * means adding a page: no copy of what is stored (a doubling that re-adds every row stalled the
+ * event loop for tens of milliseconds a few thousand rows in).
  */
-export class FlatVectors {
-  private arena: Float32Array;
-  private readonly rowOf = new Map<number, number>();
-  private labelAt: number[] = [];
-  private scan: Scan;
+const PAGE_ROWS = 2048;
+
+/** A fixed number of rows: the vectors in a Float32Array, to read them back, and in hnswlib's scanner, to search them. */
+class Page {
+  readonly arena: Float32Array;
+  readonly scan: Scan;
+  readonly labels: number[] = [];
 
   constructor(readonly dimensions: number) {
-    this.arena = new Float32Array(INITIAL_CAPACITY * dimensions);
-    this.scan = this.newScan(INITIAL_CAPACITY);
+    this.arena = new Float32Array(PAGE_ROWS * dimensions);
+    this.scan = new BruteforceSearch('cosine', dimensions);
+    this.scan.initIndex(PAGE_ROWS);
   }
 
+  get full(): boolean {
+    return this.labels.length === PAGE_ROWS;
+  }
+
+  row(row: number): Float32Array {
+    return this.arena.subarray(row * this.dimensions, (row + 1) * this.dimensions);
+  }
+}
+
+/**
+ * Unit vectors searched exactly: every stored vector is scored against the query, by hnswlib's
+ * brute-force scanner, whose SIMD distance loop is about eight times faster than the same loop in
+ * JavaScript. A copy of each vector stays readable, so it can be moved into the HNSW graph and
+ * written to a snapshot.
+ */
+export class FlatVectors {
+  private readonly pages: Page[] = [];
+  private readonly where = new Map<number, { page: Page; row: number }>();
+
+  constructor(readonly dimensions: number) {}
+
   get size(): number {
-    return this.labelAt.length;
+    return this.where.size;
   }
 
   has(label: number): boolean {
-    return this.rowOf.has(label);
+    return this.where.has(label);
   }
 
-  labels(): readonly number[] {
-    return this.labelAt;
+  /** The most recently stored label still here: removing it moves no other row. */
+  lastLabel(): number | undefined {
+    return this.pages.at(-1)?.labels.at(-1);
   }
 
   add(label: number, vector: ArrayLike<number>): void {
     if (vector.length !== this.dimensions) {
       throw new Error(`vector has ${vector.length} dimensions, the store holds ${this.dimensions}-dimensional vectors`);
     }
-    if (this.rowOf.has(label)) this.remove(label);
-    if (this.size === this.capacity) this.grow();
-    const row = this.size;
+    this.remove(label);
+    let page = this.pages.at(-1);
+    if (!page || page.full) {
+      page = new Page(this.dimensions);
+      this.pages.push(page);
+    }
     const unit = normalized(vector);
-    this.arena.set(unit, row * this.dimensions);
-    this.rowOf.set(label, row);
-    this.labelAt.push(label);
-    this.scan.addPoint(unit, label);
+    const row = page.labels.length;
+    page.arena.set(unit, row * this.dimensions);
+    page.labels.push(label);
+    page.scan.addPoint(unit, label);
+    this.where.set(label, { page, row });
   }
 
-  /** Removes a vector; the last row moves into its place, as the scanner does it too. */
+  /** Removes a vector; the last row of its page moves into its place, as the scanner does it too. */
   remove(label: number): boolean {
-    const row = this.rowOf.get(label);
-    if (row === undefined) return false;
-    const last = this.size - 1;
-    const lastLabel = this.labelAt[last] as number;
+    const place = this.where.get(label);
+    if (!place) return false;
+    const { page, row } = place;
+    const last = page.labels.length - 1;
     if (row !== last) {
-      this.arena.copyWithin(row * this.dimensions, last * this.dimensions, (last + 1) * this.dimensions);
-      this.labelAt[row] = lastLabel;
-      this.rowOf.set(lastLabel, row);
+      const moved = page.labels[last] as number;
+      page.arena.copyWithin(row * this.dimensions, last * this.dimensions, (last + 1) * this.dimensions);
+      page.labels[row] = moved;
+      this.where.set(moved, { page, row });
     }
-    this.labelAt.pop();
-    this.rowOf.delete(label);
-    this.scan.removePoint(label);
+    page.labels.pop();
+    page.scan.removePoint(label);
+    this.where.delete(label);
+    if (page.labels.length === 0) this.pages.splice(this.pages.indexOf(page), 1);
     return true;
   }
 
   /** A copy of the stored vector, scaled to unit length. */
   vector(label: number): Float32Array | undefined {
-    const row = this.rowOf.get(label);
-    if (row === undefined) return undefined;
-    return this.arena.slice(row * this.dimensions, (row + 1) * this.dimensions);
+    const place = this.where.get(label);
+    return place?.page.row(place.row).slice();
   }
 
   /**
-   * The k best vectors that `visible` accepts, best first. The scanner is asked without a filter
-   * (its filtered scan can stop short of k matches) for more and more candidates until k visible
-   * ones are among them or every vector has been scored.
+   * The k best vectors that `visible` accepts, best first. Each page's scanner is asked without a
+   * filter (its filtered scan can stop short of k matches) for more and more candidates until k
+   * visible ones are among them or every vector has been scored.
    */
   search(query: number[], k: number, visible?: (label: number) => boolean): ScoredLabel[] {
     if (this.size === 0 || k <= 0) return [];
-    let fetch = Math.min(this.size, visible ? k * 2 : k);
-    for (;;) {
-      const found = this.scan.searchKnn(query, fetch);
+    for (let fetch = visible ? k * 2 : k; ; fetch *= 4) {
       const hits: ScoredLabel[] = [];
-      found.neighbors.forEach((label, position) => {
-        if (!visible || visible(label)) hits.push({ label, score: 1 - (found.distances[position] as number) });
-      });
-      if (hits.length >= k || fetch === this.size) return hits.slice(0, k);
-      fetch = Math.min(this.size, fetch * 4);
+      let complete = true;
+      for (const page of this.pages) {
+        const wanted = Math.min(fetch, page.labels.length);
+        if (wanted < page.labels.length) complete = false;
+        const found = page.scan.searchKnn(query, wanted);
+        found.neighbors.forEach((label, position) => {
+          if (!visible || visible(label)) hits.push({ label, score: 1 - (found.distances[position] as number) });
+        });
+      }
+      hits.sort((a, b) => b.score - a.score);
+      if (hits.length >= k || complete) return hits.slice(0, k);
     }
   }
 
   /** Every row as one contiguous block, with the label of each row, for a snapshot. */
   export(): { labels: number[]; vectors: Float32Array } {
-    return { labels: [...this.labelAt], vectors: this.arena.slice(0, this.size * this.dimensions) };
-  }
-
-  private get capacity(): number {
-    return this.arena.length / this.dimensions;
-  }
-
-  /** Doubles the room: a new arena and a new scanner refilled from it, so growth is amortised. */
-  private grow(): void {
-    const capacity = this.capacity * 2;
-    const arena = new Float32Array(capacity * this.dimensions);
-    arena.set(this.arena.subarray(0, this.size * this.dimensions));
-    this.arena = arena;
-    this.scan = this.newScan(capacity);
-    this.labelAt.forEach((label, row) => {
-      this.scan.addPoint(Array.from(arena.subarray(row * this.dimensions, (row + 1) * this.dimensions)), label);
-    });
-  }
-
-  private newScan(capacity: number): Scan {
-    const scan = new BruteforceSearch('cosine', this.dimensions);
-    scan.initIndex(capacity);
-    return scan;
+    const labels = this.pages.flatMap((page) => page.labels);
+    const vectors = new Float32Array(labels.length * this.dimensions);
+    let offset = 0;
+    for (const page of this.pages) {
+      vectors.set(page.arena.subarray(0, page.labels.length * this.dimensions), offset);
+      offset += page.labels.length * this.dimensions;
+    }
+    return { labels, vectors };
   }
 }
 

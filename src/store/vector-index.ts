@@ -139,9 +139,7 @@ export class VectorIndex {
   indexSome(budgetMs: number): number {
     const started = performance.now();
     let moved = 0;
-    const labels = this.flat.labels();
-    while (labels.length > 0 && performance.now() - started < budgetMs) {
-      const label = labels.at(-1) as number;
+    for (let label = this.flat.lastLabel(); label !== undefined && performance.now() - started < budgetMs; label = this.flat.lastLabel()) {
       const graph = this.roomInGraph();
       graph.addPoint(Array.from(this.flat.vector(label) as Float32Array), label, true);
       if (this.graphDeleted > 0) this.graphDeleted -= 1;
