@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FlatVectors } from '../../src/store/flat-vectors.js';
+
+const DIMENSIONS = 16;
+
+/** A vector pointing mostly along one axis, so the nearest stored vector to it is known. */
+function axis(position: number, wobble = 0): number[] {
+  const vector = Array.from({ length: DIMENSIONS }, (_, i) => Math.sin(position * 31 + i * 7 + wobble) * 0.05);
+  vector[position % DIMENSIONS] = 1;
+  return vector;
+}
+
+describe('exact tier (FlatVectors)', () => {
+  it('finds the exact nearest vectors across several pages, best first, and reads each vector back at unit length', () => {
+    const flat = new FlatVectors(DIMENSIONS);
+    const count = 5000; // three pages of 2,048 rows
+    for (let label = 0; label < count; label++) flat.add(label, axis(label, label));
+    assert.equal(flat.size, count);
+    const hits = flat.search(axis(7, 7), 5);
+    assert.equal(hits[0]?.label, 7);
+    assert.ok(hits[0].score > 0.999);
+    assert.deepEqual(hits.map((hit) => hit.score), [...hits.map((hit) => hit.score)].sort((a, b) => b - a));
+    const stored = flat.vector(4999) as Float32Array;
+    assert.ok(Math.abs(Math.hypot(...stored) - 1) < 1e-6);
+  });
+
+  it('removes from any page, moving the page\'s last row into the hole, and drops pages that empty', () => {
+    const flat = new FlatVectors(DIMENSIONS);
+    for (let label = 0; label < 2100; label++) flat.add(label, axis(label, label));
+    assert.equal(flat.remove(5), true);
+    assert.equal(flat.remove(5), false);
+    assert.equal(flat.has(2047), true);
+    const original = axis(2047, 2047);
+    const length = Math.hypot(...original);
+    const moved = Array.from(flat.vector(2047) as Float32Array);
+    assert.ok(moved.every((value, i) => Math.abs(value - (original[i] as number) / length) < 1e-6), 'the moved row still reads as itself');
+    assert.equal(flat.search(axis(2047, 2047), 1)[0]?.label, 2047);
+    for (let label = 2048; label < 2100; label++) flat.remove(label);
+    assert.equal(flat.lastLabel(), 2046, 'the second page emptied and went; the first page\'s last row is next');
+    assert.equal(flat.size, 2047);
+    assert.ok(flat.search(axis(5, 5), 3).every((hit) => hit.label !== 5));
+  });
+
+  it('returns k visible vectors when the filter hides the best ones, and all it has when fewer exist', () => {
+    const flat = new FlatVectors(DIMENSIONS);
+    for (let label = 0; label < 3000; label++) flat.add(label, axis(label, label));
+    const hits = flat.search(axis(3, 3), 4, (label) => label % 100 === 0);
+    assert.equal(hits.length, 4);
+    assert.ok(hits.every((hit) => hit.label % 100 === 0));
+    assert.equal(flat.search(axis(3, 3), 50, (label) => label < 10).length, 10);
+    assert.equal(flat.search(axis(3, 3), 50, () => false).length, 0);
+  });
+
+  it('exports every row with its label, and a copy loads back to the same search results', () => {
+    const flat = new FlatVectors(DIMENSIONS);
+    for (let label = 10; label < 2500; label++) flat.add(label, axis(label, label));
+    flat.remove(11);
+    const { labels, vectors } = flat.export();
+    assert.equal(labels.length, 2489);
+    const copy = new FlatVectors(DIMENSIONS);
+    labels.forEach((label, row) => copy.add(label, vectors.subarray(row * DIMENSIONS, (row + 1) * DIMENSIONS)));
+    for (const probe of [12, 1000, 2499]) assert.deepEqual(copy.search(axis(probe, probe), 3), flat.search(axis(probe, probe), 3));
+  });
+
+  it('refuses a vector of another size', () => {
+    assert.throws(() => new FlatVectors(DIMENSIONS).add(1, [1, 2, 3]), /vector has 3 dimensions, the store holds 16-dimensional vectors/);
+  });
+});
