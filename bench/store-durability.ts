@@ -52,6 +52,8 @@ const REPLAY_CHUNKS = flags.quick ? 1000 : 5000;
 const BUILD_BATCH = 1000;
 const READY_TIMEOUT_MS = 60_000;
 const READY_POLL_MS = 10;
+const READY_REQUEST_TIMEOUT_MS = 2000;
+const SERVER_LOG_TAIL = 15;
 const TARGET_READY_MS = 3000;
 
 /** The environment of a server whose store manifest matches what this benchmark builds. */
@@ -157,19 +159,45 @@ interface Started {
   replayed: number | undefined;
 }
 
-function collectOpenedLine(child: ChildProcess): { line: () => { ms?: number; replayedMutations?: number } | undefined } {
-  let buffered = '';
-  let opened: { ms?: number; replayedMutations?: number } | undefined;
-  child.stdout?.on('data', (data: Buffer) => {
-    buffered += data.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
+interface OpenedLine {
+  ms?: number;
+  replayedMutations?: number;
+}
+
+/** The server's JSON log lines: its 'collection opened' line, and the last few lines to explain a failed start. */
+class ServerLog {
+  opened: OpenedLine | undefined;
+  private readonly recent: string[] = [];
+  private buffered = '';
+
+  constructor(child: ChildProcess) {
+    child.stdout?.on('data', (data: Buffer) => this.take(data.toString()));
+  }
+
+  tail(): string {
+    return this.recent.join('\n');
+  }
+
+  private take(text: string): void {
+    const lines = (this.buffered + text).split('\n');
+    this.buffered = lines.pop() ?? '';
     for (const line of lines) {
-      if (!line.includes('"collection opened"')) continue;
-      opened = JSON.parse(line) as { ms?: number; replayedMutations?: number };
+      this.recent.push(line.slice(0, 400));
+      if (this.recent.length > SERVER_LOG_TAIL) this.recent.shift();
+      if (line.includes('"collection opened"')) this.opened = JSON.parse(line) as OpenedLine;
     }
-  });
-  return { line: () => opened };
+  }
+}
+
+/** The readiness endpoint's status, or why it could not be asked (not listening yet). */
+async function readiness(base: string): Promise<number | string> {
+  try {
+    const response = await fetch(`${base}/v1/health/ready`, { signal: AbortSignal.timeout(READY_REQUEST_TIMEOUT_MS) });
+    await response.body?.cancel();
+    return response.status;
+  } catch (error) {
+    return String((error as { cause?: { code?: string } }).cause?.code ?? error);
+  }
 }
 
 /** Spawns the real server (`node --import tsx src/server.ts`) and times spawn → GET /v1/health/ready answering 200. */
@@ -182,19 +210,18 @@ async function startServer(dataDir: string): Promise<Started> {
     env: { ...process.env, ...SERVER_ENV, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const opened = collectOpenedLine(child);
+  const log = new ServerLog(child);
+  let last: number | string = 'not asked';
   while (performance.now() - started < READY_TIMEOUT_MS) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before it was ready`);
-    const response = await fetch(`${base}/v1/health/ready`).catch(() => undefined);
-    await response?.body?.cancel();
-    if (response?.status === 200) {
-      const readyMs = performance.now() - started;
-      return { child, base, readyMs, openMs: opened.line()?.ms, replayed: opened.line()?.replayedMutations };
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before it was ready:\n${log.tail()}`);
+    last = await readiness(base);
+    if (last === 200) {
+      return { child, base, readyMs: performance.now() - started, openMs: log.opened?.ms, replayed: log.opened?.replayedMutations };
     }
     await sleep(READY_POLL_MS);
   }
-  child.kill('SIGKILL');
-  throw new Error(`server over ${dataDir} was not ready within ${READY_TIMEOUT_MS} ms`);
+  await stopChild(child, 'SIGKILL');
+  throw new Error(`server over ${dataDir} was not ready within ${READY_TIMEOUT_MS} ms (last answer: ${last}):\n${log.tail()}`);
 }
 
 async function killHard(server: Started): Promise<void> {
@@ -384,6 +411,7 @@ async function main(): Promise<void> {
   const graphMemory = await measureMemory(graphDir.dataDir, config.hnsw);
   progress(`restarts with ${count(REPLAY_CHUNKS)} chunks to replay`);
   await leaveLogToReplay(graphDir.dataDir, REPLAY_CHUNKS);
+  progress('restarts: replaying the log');
   const replay = await restarts(graphDir.dataDir);
 
   progress(`memory: exact tier (building a DATA_DIR of ${count(VECTORS)} vectors kept out of the graph)`);
