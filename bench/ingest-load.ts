@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -8,7 +9,7 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createServices } from '../src/services/create-services.js';
-import { DEFAULT_COLLECTION } from '../src/store/hnsw-store.js';
+import { DEFAULT_COLLECTION, type HnswStore } from '../src/store/hnsw-store.js';
 import { NimEmulator } from '../test/support/nim-emulator.js';
 import {
   announce,
@@ -28,6 +29,7 @@ import {
   startRole,
   stopChild,
   summarize,
+  type Summary,
   temporaryDir,
   writeResultsSection,
 } from './support.js';
@@ -61,6 +63,7 @@ const INGEST_TIMEOUT_MS = 10 * 60_000;
 const INDEXING_TIMEOUT_MS = 10 * 60_000;
 const VECTOR_POLL_MS = 200;
 const LOOP_RESOLUTION_MS = 5;
+const PROBE_INTERVAL_MS = 50;
 const TARGET_P99_MS = 50;
 const EMBEDDING_MODEL = 'NV-Embed-QA';
 
@@ -70,6 +73,15 @@ interface LoopDelay {
   p50: number;
   p99: number;
   max: number;
+}
+
+/** What the server process saw over one phase. */
+interface ServerPhase {
+  loop: LoopDelay;
+  /** POST /v1/search from request to response inside the server: query embedding and store search, without the client's side. */
+  searches: Summary;
+  /** The in-process probe's searches: event-loop lateness plus the store's search, no NIM (see `probeStoreSearches`). */
+  store: Summary;
 }
 
 interface VectorState {
@@ -89,19 +101,57 @@ async function runNim(): Promise<void> {
   announce({ url: nim.url });
 }
 
+/** Durations of POST /v1/search inside the server, from the request's arrival (ahead of Fastify's own listener) to the last byte sent. */
+function timeSearches(server: Server): number[] {
+  const durations: number[] = [];
+  server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (request.url !== '/v1/search') return;
+    const started = performance.now();
+    response.once('finish', () => durations.push(performance.now() - started));
+  });
+  return durations;
+}
+
+/**
+ * Searches the store directly inside the server on a fixed schedule, each timed from when it was
+ * due: what a search costs the store and waits for the event loop, with no embedding call.
+ */
+function probeStoreSearches(store: HnswStore): number[] {
+  const durations: number[] = [];
+  const random = seededRandom(9);
+  let due = performance.now() + PROBE_INTERVAL_MS;
+  const tick = () => {
+    const collection = store.get(DEFAULT_COLLECTION);
+    if (collection) {
+      collection.searchVector(Array.from({ length: DIMENSIONS }, () => random() - 0.5), 10);
+      durations.push(performance.now() - due);
+    }
+    due += PROBE_INTERVAL_MS;
+    setTimeout(tick, Math.max(0, due - performance.now()));
+  };
+  setTimeout(tick, PROBE_INTERVAL_MS);
+  return durations;
+}
+
 /** The app as src/server.ts builds it, plus an event-loop delay monitor that the parent reads and resets per phase. */
 async function runServer(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const services = await createServices(config, logger);
   const app = await buildApp({ config, services, logger });
+  const searches = timeSearches(app.server);
+  const storeSearches = probeStoreSearches(services.store);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
   const delay = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
-  answerRequests((request: { type: 'loop' | 'vectors' }): LoopDelay | VectorState => {
-    if (request.type === 'loop') {
-      const reading = { p50: delay(loop.percentile(50)), p99: delay(loop.percentile(99)), max: delay(loop.max) };
+  answerRequests((request: { type: 'phase' | 'vectors' }): ServerPhase | VectorState => {
+    if (request.type === 'phase') {
+      const reading = {
+        loop: { p50: delay(loop.percentile(50)), p99: delay(loop.percentile(99)), max: delay(loop.max) },
+        searches: summarize(searches.splice(0)),
+        store: summarize(storeSearches.splice(0)),
+      };
       loop.reset();
       return reading;
     }
@@ -191,20 +241,20 @@ interface Phase {
   name: string;
   ms: number;
   searches: SearchSamples;
-  loop: LoopDelay;
+  server: ServerPhase;
 }
 
 /** Runs `work` while searches flow, and reads the server's event-loop delay over exactly that time. */
 async function phase(name: string, server: ChildProcess, base: string, work: () => Promise<void>): Promise<Phase> {
   progress(`phase: ${name}`);
   const searches = new SteadySearches(base);
-  await ask<LoopDelay>(server, { type: 'loop' });
+  await ask<ServerPhase>(server, { type: 'phase' });
   const started = performance.now();
   searches.start();
   await work();
   const samples = await searches.stop();
   const elapsed = performance.now() - started;
-  return { name, ms: elapsed, searches: samples, loop: await ask<LoopDelay>(server, { type: 'loop' }) };
+  return { name, ms: elapsed, searches: samples, server: await ask<ServerPhase>(server, { type: 'phase' }) };
 }
 
 /** Waits until no chunk waits for the graph; resolves at once when the collection is within the exact tier's threshold. */
@@ -241,8 +291,10 @@ function phaseRow(phase: Phase, baseline: Phase): Array<string | number> {
     ms(search.p99),
     ms(search.max),
     ratio(search.p99, base.p99),
-    ms(phase.loop.p99),
-    ms(phase.loop.max),
+    ms(phase.server.searches.p99),
+    ms(phase.server.store.p99),
+    ms(phase.server.loop.p99),
+    ms(phase.server.loop.max),
   ];
 }
 
@@ -258,10 +310,11 @@ function report(results: Results): string {
       `Embedding NIM: the NIM emulator (${DIMENSIONS} dimensions, ${EMBED_LATENCY_MS} ms + ${EMBED_LATENCY_PER_INPUT_MS} ms per input, no concurrency cap) in its own process; ` +
       'LLM_PROVIDER=local. The app (createServices + buildApp, as src/server.ts) runs in its own process on 127.0.0.1 and measures its event-loop delay ' +
       `(perf_hooks.monitorEventLoopDelay, ${LOOP_RESOLUTION_MS} ms timer, the timer interval subtracted). ` +
-      `Searches (POST /v1/search, k 10, each embeds its query at the NIM) are sent from the benchmark process at ${SEARCHES_PER_SECOND}/s on a fixed schedule (open loop).`,
+      `Searches (POST /v1/search, k 10, each embeds its query at the NIM) are sent from the benchmark process at ${SEARCHES_PER_SECOND}/s on a fixed schedule (open loop); ` +
+      `the server process also searches the store directly every ${PROBE_INTERVAL_MS} ms with a random vector, each timed from when it was due (event-loop lateness + store search, no NIM).`,
     '',
     markdownTable(
-      ['phase', 'seconds', 'searches', 'failed or skipped', 'search p50 ms', 'search p99 ms', 'search max ms', 'p99 ÷ baseline p99', 'event-loop delay p99 ms', 'event-loop delay max ms'],
+      ['phase', 'seconds', 'searches', 'failed or skipped', 'search p50 ms', 'search p99 ms', 'search max ms', 'p99 ÷ baseline p99', 'server-side search p99 ms', 'in-process store search p99 ms', 'event-loop delay p99 ms', 'event-loop delay max ms'],
       results.phases.map((phase) => phaseRow(phase, baseline)),
     ),
     '',
