@@ -235,15 +235,22 @@ export interface ResultsSection {
   body: string;
 }
 
-/** Writes (or replaces) one benchmark's section of bench/RESULTS.md, leaving the other sections as they are. */
+/**
+ * Writes (or replaces) one benchmark's section of bench/RESULTS.md, leaving the other sections as
+ * they are. A `--quick` run only checks that the benchmark works, so it leaves the file alone.
+ */
 export async function writeResultsSection(section: ResultsSection): Promise<void> {
+  if (benchFlags().quick) {
+    progress('quick run: bench/RESULTS.md left as it is');
+    return;
+  }
   const start = `<!-- ${section.id}:start -->`;
   const end = `<!-- ${section.id}:end -->`;
   const block = [
     start,
     `## ${section.title}`,
     '',
-    `Machine: ${machineDescription()}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run ${section.id}${process.argv.includes('--quick') ? ' -- --quick' : ''}\`.`,
+    `Machine: ${machineDescription()}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run ${section.id}\`.`,
     '',
     section.body.trim(),
     end,
