@@ -125,6 +125,7 @@ export class NVIDIAEmbeddings extends Embeddings {
     const response = await this.client.postJson<EmbeddingsResponse>('/embeddings', body, {
       model: this.model,
       signal: options.signal,
+      priority: inputType === 'query' ? 1 : 0,
     });
     return this.inInputOrder(response, input.length);
   }

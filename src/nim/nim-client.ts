@@ -34,6 +34,11 @@ export interface AttemptReport {
 interface CallOptions {
   model: string;
   signal?: AbortSignal | undefined;
+  /**
+   * Waits for a concurrency slot ahead of calls with a lower one: a question's embedding, which a
+   * person waits for, goes before the batches of a bulk ingest queued at the same NIM.
+   */
+  priority?: number;
 }
 
 class AttemptTimeout extends Error {}
@@ -130,7 +135,7 @@ export class NimClient {
     for (let attempt = 0; ; attempt++) {
       call.signal?.throwIfAborted();
       await this.options.pace();
-      const [, release] = await this.slots.acquire();
+      const [, release] = await this.slots.acquire(1, call.priority ?? 0);
       const controller = new AbortController();
       const abortFromCaller = () => controller.abort(call.signal?.reason);
       call.signal?.addEventListener('abort', abortFromCaller, { once: true });

@@ -46,8 +46,15 @@ class Page {
 export class FlatVectors {
   private readonly pages: Page[] = [];
   private readonly where = new Map<number, { page: Page; row: number }>();
+  /**
+   * hnswlib-node takes vectors as plain arrays only; one array, refilled for each vector, spares
+   * the garbage collector an 8 KB array per chunk during a large ingest.
+   */
+  private readonly scratch: number[];
 
-  constructor(readonly dimensions: number) {}
+  constructor(readonly dimensions: number) {
+    this.scratch = new Array<number>(dimensions).fill(0);
+  }
 
   get size(): number {
     return this.where.size;
@@ -72,12 +79,23 @@ export class FlatVectors {
       page = new Page(this.dimensions);
       this.pages.push(page);
     }
-    const unit = normalized(vector);
     const row = page.labels.length;
-    page.arena.set(unit, row * this.dimensions);
+    const stored = page.row(row);
+    normalizeInto(vector, stored);
     page.labels.push(label);
-    page.scan.addPoint(unit, label);
+    page.scan.addPoint(this.asArray(stored), label);
     this.where.set(label, { page, row });
+  }
+
+  /** The stored vector in the shared scratch array, valid until the next call: for handing it straight to hnswlib. */
+  scratchVector(label: number): number[] | undefined {
+    const place = this.where.get(label);
+    return place && this.asArray(place.page.row(place.row));
+  }
+
+  private asArray(vector: Float32Array): number[] {
+    for (let i = 0; i < this.dimensions; i++) this.scratch[i] = vector[i] as number;
+    return this.scratch;
   }
 
   /** Removes a vector; the last row of its page moves into its place, as the scanner does it too. */
@@ -141,10 +159,20 @@ export class FlatVectors {
   }
 }
 
-/** The vector scaled to unit length (a zero vector stays zero), as hnswlib's cosine space stores it. */
-export function normalized(vector: ArrayLike<number>): number[] {
+function unitScale(vector: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < vector.length; i++) sum += (vector[i] as number) ** 2;
-  const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0;
+  return sum > 0 ? 1 / Math.sqrt(sum) : 0;
+}
+
+/** Writes the vector scaled to unit length (a zero vector stays zero), as hnswlib's cosine space stores it. */
+function normalizeInto(vector: ArrayLike<number>, target: Float32Array): void {
+  const scale = unitScale(vector);
+  for (let i = 0; i < vector.length; i++) target[i] = (vector[i] as number) * scale;
+}
+
+/** The vector scaled to unit length (a zero vector stays zero). */
+export function normalized(vector: ArrayLike<number>): number[] {
+  const scale = unitScale(vector);
   return Array.from(vector, (value) => value * scale);
 }

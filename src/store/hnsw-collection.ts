@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { Document, type DocumentInterface } from '@langchain/core/documents';
 import { VectorStore } from '@langchain/core/vectorstores';
@@ -17,7 +16,7 @@ import {
   snapshotName,
   type SnapshotEntry,
 } from './snapshot.js';
-import { forEachInSlices, SLICE_MS } from '../time-slices.js';
+import { forEachInSlices, inSlice } from '../time-slices.js';
 import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
 import { listSegments, readSegment, segmentName, WriteAheadLog } from './write-ahead-log.js';
 
@@ -460,11 +459,13 @@ export class HnswCollection extends VectorStore {
     let moved = 0;
     let reported = 0;
     for (;;) {
-      const step = await this.lock.runExclusive(() => {
-        const vectors = this.vectors;
-        if (this.closing || !vectors?.needsIndexing(this.chunkAt.size)) return 0;
-        return vectors.indexSome(SLICE_MS);
-      });
+      const step = await this.lock.runExclusive(() =>
+        inSlice((budgetMs) => {
+          const vectors = this.vectors;
+          if (this.closing || !vectors?.needsIndexing(this.chunkAt.size)) return 0;
+          return vectors.indexSome(budgetMs);
+        }),
+      );
       if (step === 0) break;
       moved += step;
       this.indexedSinceSnapshot = true;
@@ -473,7 +474,6 @@ export class HnswCollection extends VectorStore {
         reported = moved;
         this.options.logger.info({ collection: this.name, indexed: moved, waiting: this.vectors?.exactCount }, 'indexing chunks into the graph');
       }
-      await yieldToEventLoop();
     }
     if (moved > 0) {
       this.options.logger.info(

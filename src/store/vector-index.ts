@@ -141,7 +141,7 @@ export class VectorIndex {
     let moved = 0;
     for (let label = this.flat.lastLabel(); label !== undefined && performance.now() - started < budgetMs; label = this.flat.lastLabel()) {
       const graph = this.roomInGraph();
-      graph.addPoint(Array.from(this.flat.vector(label) as Float32Array), label, true);
+      graph.addPoint(this.flat.scratchVector(label) as number[], label, true);
       if (this.graphDeleted > 0) this.graphDeleted -= 1;
       this.flat.remove(label);
       moved += 1;

@@ -167,4 +167,19 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
       await slow.stop();
     }
   });
+
+  it('sends a query ahead of the document batches already waiting for a slot', async () => {
+    const slow = await NimEmulator.start({ embedLatencyMs: 30 });
+    try {
+      const bounded = new NVIDIAEmbeddings({ client: client(slow, { apiKey: undefined, maxConcurrency: 1 }), model: MODEL, truncate: 'NONE', batchSize: 5 });
+      const ingest = bounded.embedDocuments(Array.from({ length: 30 }, (_, index) => `text ${index}`));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await bounded.embedQuery('the question');
+      const order = slow.requestsTo('/v1/embeddings').map((request) => request.body.input_type);
+      assert.deepEqual(order, ['passage', 'query'], 'the query went out right after the batch in flight, ahead of five waiting ones');
+      await ingest;
+    } finally {
+      await slow.stop();
+    }
+  });
 });
