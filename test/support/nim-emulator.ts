@@ -108,14 +108,15 @@ export class NimEmulator {
   private embeddingsInFlight = 0;
   ready: boolean;
   private readonly failures: InjectedFailure[] = [];
-  private readonly embedSlots: Semaphore;
+  /** Undefined without a cap: async-mutex's release costs time in proportion to the slots (2 ms for a million). */
+  private readonly embedSlots: Semaphore | undefined;
   private readonly hanging = new Set<ServerResponse>();
   private server!: Server;
   private port = 0;
 
   private constructor(readonly options: EmulatorOptions) {
     this.ready = options.ready ?? true;
-    this.embedSlots = new Semaphore(options.maxConcurrentEmbeddings ?? 1_000_000);
+    this.embedSlots = options.maxConcurrentEmbeddings === undefined ? undefined : new Semaphore(options.maxConcurrentEmbeddings);
   }
 
   static async start(options: EmulatorOptions = {}): Promise<NimEmulator> {
@@ -268,10 +269,11 @@ export class NimEmulator {
       texts.push(kept.join(' '));
     }
     const size = typeof body.dimensions === 'number' ? body.dimensions : dimensions;
-    await this.embedSlots.runExclusive(async () => {
-      const latency = (this.options.embedLatencyMs ?? 0) + (this.options.embedLatencyPerInputMs ?? 0) * texts.length;
+    const latency = (this.options.embedLatencyMs ?? 0) + (this.options.embedLatencyPerInputMs ?? 0) * texts.length;
+    const work = async () => {
       if (latency > 0) await sleep(latency);
-    });
+    };
+    await (this.embedSlots ? this.embedSlots.runExclusive(work) : work());
     const data = texts.map((text, index) => ({ index, object: 'embedding', embedding: emulatedEmbedding(text, size) }));
     if (this.options.reverseEmbeddingOrder) data.reverse();
     const promptTokens = texts.reduce((sum, text) => sum + tokensOf(text).length, 0);
