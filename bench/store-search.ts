@@ -1,25 +1,20 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { access, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { rm } from 'node:fs/promises';
 import hnswlib from 'hnswlib-node';
 import { loadConfig } from '../src/config.js';
 import { LexicalEmbeddings } from '../src/local/lexical-embeddings.js';
 import { contentHash, type DocumentWrite, type HnswParameters } from '../src/store/hnsw-collection.js';
 import { HnswStore } from '../src/store/hnsw-store.js';
 import {
-  BENCH_DIR,
   benchFlags,
   clusteredVectors,
   count,
+  loadLangChainHnswLib,
   markdownTable,
   ms,
   print,
   progress,
   randomUnitVectors,
   ratio,
-  REPOSITORY_ROOT,
   silentLogger,
   summarize,
   temporaryDir,
@@ -173,29 +168,6 @@ interface LangChainStore {
 }
 
 type LangChainConstructor = new (embeddings: unknown, args: { space: 'cosine'; numDimensions: number }) => LangChainStore;
-
-const LANGCHAIN_DIR = join(BENCH_DIR, 'langchain');
-
-/** @langchain/community lives in its own folder: its optional peers conflict with the service's zod 4. */
-async function loadLangChainHnswLib(): Promise<LangChainConstructor> {
-  const modules = join(LANGCHAIN_DIR, 'node_modules');
-  const installed = await access(modules).then(
-    () => true,
-    () => false,
-  );
-  if (!installed) {
-    progress('installing @langchain/community into bench/langchain (first run only)');
-    const npm = spawn('npm', ['install', '--prefix', 'bench/langchain', '--legacy-peer-deps', '--no-audit', '--no-fund'], {
-      cwd: REPOSITORY_ROOT,
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    const [code] = (await once(npm, 'exit')) as [number | null];
-    if (code !== 0) throw new Error(`npm install --prefix bench/langchain failed with ${String(code)}`);
-  }
-  const entry = join(modules, '@langchain/community/dist/vectorstores/hnswlib.js');
-  const module = (await import(pathToFileURL(entry).href)) as { HNSWLib: LangChainConstructor };
-  return module.HNSWLib;
-}
 
 /** HNSWLib only needs embeddings to embed texts; vectors are handed to it directly here. */
 const noEmbeddings = {
@@ -420,7 +392,7 @@ function report(results: DataSetResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const HNSWLib = await loadLangChainHnswLib();
+  const HNSWLib = await loadLangChainHnswLib<LangChainConstructor>();
   const results: DataSetResult[] = [];
   for (const make of dataSets()) {
     const dataSet = make();

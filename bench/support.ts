@@ -1,10 +1,10 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 
@@ -338,4 +338,32 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   const exited = once(child, 'exit');
   child.kill(signal);
   await exited;
+}
+
+// ---- LangChain's HNSWLib ------------------------------------------------------------------------
+
+const LANGCHAIN_DIR = join(BENCH_DIR, 'langchain');
+
+/**
+ * LangChain's HNSWLib class, for comparisons. @langchain/community lives in its own folder,
+ * installed on first use: its optional peers conflict with the service's zod 4.
+ */
+export async function loadLangChainHnswLib<Constructor>(): Promise<Constructor> {
+  const modules = join(LANGCHAIN_DIR, 'node_modules');
+  const installed = await access(modules).then(
+    () => true,
+    () => false,
+  );
+  if (!installed) {
+    progress('installing @langchain/community into bench/langchain (first run only)');
+    const npm = spawn('npm', ['install', '--prefix', 'bench/langchain', '--legacy-peer-deps', '--no-audit', '--no-fund'], {
+      cwd: REPOSITORY_ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const [code] = (await once(npm, 'exit')) as [number | null];
+    if (code !== 0) throw new Error(`npm install --prefix bench/langchain failed with ${String(code)}`);
+  }
+  const entry = join(modules, '@langchain/community/dist/vectorstores/hnswlib.js');
+  const module = (await import(pathToFileURL(entry).href)) as { HNSWLib: Constructor };
+  return module.HNSWLib;
 }

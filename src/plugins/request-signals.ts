@@ -13,17 +13,29 @@ declare module 'fastify' {
   }
 }
 
-/** Gives each request the signals its work stops on. */
+/**
+ * Gives each request the signals its work stops on: two controllers and a timer, cleared when the
+ * response ends (AbortSignal.any and AbortSignal.timeout cost several times more per request).
+ */
 export default fp<{ requestTimeoutMs: number }>(
   async (fastify, { requestTimeoutMs }) => {
     fastify.decorateRequest('clientSignal', undefined as unknown as AbortSignal);
     fastify.decorateRequest('deadline', undefined as unknown as AbortSignal);
     fastify.addHook('onRequest', async (request, reply) => {
-      const controller = new AbortController();
-      request.clientSignal = controller.signal;
-      request.deadline = requestTimeoutMs > 0 ? AbortSignal.any([controller.signal, AbortSignal.timeout(requestTimeoutMs)]) : controller.signal;
+      const client = new AbortController();
+      const deadline = new AbortController();
+      request.clientSignal = client.signal;
+      request.deadline = deadline.signal;
+      const timer =
+        requestTimeoutMs > 0
+          ? setTimeout(() => deadline.abort(new Error(`the request took longer than ${requestTimeoutMs} ms`)), requestTimeoutMs)
+          : undefined;
       reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) controller.abort(new Error('the client closed the connection'));
+        clearTimeout(timer);
+        if (reply.raw.writableFinished) return;
+        const gone = new Error('the client closed the connection');
+        client.abort(gone);
+        deadline.abort(gone);
       });
     });
   },

@@ -43,7 +43,11 @@ export type AskEvent =
 /** Who answers: a chat model behind the prompt, or the offline extractive answerer. */
 export interface Answering {
   model: string;
-  answerer(generation?: GenerationOptions): Answerer<Source>;
+  /**
+   * The answerer for one request. `recorder` hears the chat model's end of run; it is attached to
+   * the model alone, since callbacks on the whole chain would run for each of its steps.
+   */
+  answerer(generation: GenerationOptions | undefined, recorder: GenerationRecorder): Answerer<Source>;
 }
 
 const ms = (duration: number) => Math.round(duration * 10) / 10;
@@ -70,7 +74,7 @@ class AskRun {
       const sources = await retrieval.search({ ...request, query: question }, signal);
       this.retrievedAt = performance.now();
       return sources;
-    }, answering.answerer(request.generation));
+    }, answering.answerer(request.generation, this.report));
   }
 
   timings(firstTokenAt?: number): AskTimings {
@@ -99,7 +103,7 @@ export class AskService {
   async ask(request: AskRequest, signal?: AbortSignal): Promise<AskResult> {
     const run = new AskRun(this.retrieval, this.answering, request);
     const input = { question: request.question, language: request.language };
-    const result = await run.chain.invoke(input, { signal, callbacks: [run.report] });
+    const result = await run.chain.invoke(input, { signal });
     return {
       answer: result.answer,
       sources: result.sources,
@@ -113,7 +117,7 @@ export class AskService {
   async *stream(request: AskRequest, signal?: AbortSignal): AsyncGenerator<AskEvent> {
     const run = new AskRun(this.retrieval, this.answering, request);
     const input = { question: request.question, language: request.language };
-    const chunks = await run.chain.stream(input, { signal, callbacks: [run.report] });
+    const chunks = await run.chain.stream(input, { signal });
     let answer = '';
     let firstTokenAt: number | undefined;
     for await (const chunk of chunks) {

@@ -31,7 +31,7 @@ export interface Services {
   health: HealthService;
   store: HnswStore;
   metrics: Metrics;
-  /** Flushes the store (a snapshot per changed collection) and closes its logs. */
+  /** Flushes the store (a snapshot per changed collection), closes its logs and the connections to the NIMs. */
   close(): Promise<void>;
 }
 
@@ -47,8 +47,9 @@ interface NimSetup {
   model: string;
 }
 
-/** A client for one NIM endpoint, and the model it will call (alias resolved, or discovered). */
+/** A client for one NIM endpoint (added to `clients`, to be closed), and the model it will call (alias resolved, or discovered). */
 async function connectNim(
+  clients: NimClient[],
   endpoint: NimEndpointConfig,
   fallbackHostedModel: string,
   config: Config,
@@ -79,6 +80,7 @@ async function connectNim(
       if (!status.startsWith('2') && status !== 'cancelled') metrics.nimFailures.inc({ endpoint, model, reason: status });
     },
   });
+  clients.push(client);
   const model = hostedModel ?? named ?? (await discoverModel(client, logger));
   return { client, model };
 }
@@ -90,12 +92,14 @@ async function connectNim(
 export async function createServices(config: Config, logger: Logger): Promise<Services> {
   const pace = pacer(config.nim.maxRequestsPerMinute);
   const metrics = new Metrics();
+  const nimClients: NimClient[] = [];
   let embedder: TextEmbedder;
   let embeddingsProbe: ProviderProbe;
   let dimensions: number | undefined;
   let lexical: LexicalEmbeddings | undefined;
   if (config.embeddings.provider === 'nim') {
     const { client, model } = await connectNim(
+      nimClients,
       config.embeddings,
       DEFAULT_HOSTED_EMBEDDINGS_MODEL,
       config,
@@ -124,7 +128,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   let answering: Answering;
   let llmProbe: ProviderProbe;
   if (config.llm.provider === 'nim') {
-    const { client, model } = await connectNim(config.llm, DEFAULT_CHAT_MODEL, config, config.nim.llmConcurrency, pace, metrics, logger);
+    const { client, model } = await connectNim(nimClients, config.llm, DEFAULT_CHAT_MODEL, config, config.nim.llmConcurrency, pace, metrics, logger);
     const llm = new ChatNVIDIA({
       client,
       model,
@@ -135,7 +139,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     });
     answering = {
       model,
-      answerer: (generation) => llmAnswerer<Source>(generation ? llm.withConfig({ generation }) : llm),
+      answerer: (generation, recorder) => llmAnswerer<Source>(llm.withConfig({ generation, callbacks: [recorder] })),
     };
     llmProbe = nimProbe(client, model, config.llm.hosted);
     logger.info({ model, url: client.baseUrl }, 'answers: NIM chat model');
@@ -186,6 +190,9 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }),
     store,
     metrics,
-    close: () => store.close(),
+    close: async () => {
+      await store.close();
+      await Promise.all(nimClients.map((client) => client.close()));
+    },
   };
 }

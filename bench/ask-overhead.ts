@@ -1,0 +1,118 @@
+import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
+import { corpusStore, DIMENSIONS, load, type LoadResult, type Process, startNim, startService, stop } from './serving.js';
+import { benchFlags, count, markdownTable, ms, print, progress, randomWords, seededRandom, writeResultsSection } from './support.js';
+
+/**
+ * bench:ask — how much latency the service adds to the model's. POST /v1/ask against a store of
+ * 100,000 chunks, with the NIM emulator answering every chat completion after exactly
+ * LLM_LATENCY_MS (its embeddings take no time), at 1 and 64 concurrent clients (autocannon). In
+ * the same run, the same number of clients call the emulator's /v1/chat/completions directly
+ * with a prompt of the same size: the floor that HTTP and the emulator set.
+ */
+
+const flags = benchFlags();
+const CHUNKS = flags.quick ? 10_000 : 100_000;
+const SECONDS = flags.quick ? 5 : 20;
+const LLM_LATENCY_MS = 200;
+const CLIENTS = [1, 64];
+const K = 4;
+const TARGET_OVERHEAD_P50_MS = 5;
+const TARGET_THROUGHPUT_SHARE = 0.9;
+
+const random = seededRandom(5);
+const QUESTION = `What do the documents say about ${randomWords(random, 3)}?`;
+
+/** A chat request like the one the chain sends: the example's system prompt around K chunks of about 100 words, then the question. */
+function directBody(): unknown {
+  const context = Array.from({ length: K }, () => randomWords(random, 100)).join('\n\n');
+  return {
+    model: LLM_MODEL,
+    messages: [
+      { role: 'system', content: `Answer using information solely based on the following context:\n<Documents>\n${context}\n</Documents>` },
+      { role: 'user', content: QUESTION },
+    ],
+    max_tokens: 1024,
+    stream: false,
+  };
+}
+
+interface Pair {
+  clients: number;
+  direct: LoadResult;
+  ask: LoadResult;
+}
+
+async function measure(nim: Process, service: Process): Promise<Pair[]> {
+  progress('warming up');
+  await load({ url: `${service.url}/v1/ask`, connections: 8, seconds: 3, body: { question: QUESTION, k: K } });
+  const pairs: Pair[] = [];
+  for (const clients of CLIENTS) {
+    progress(`${clients} client(s): the emulator directly, then /v1/ask, ${SECONDS} s each`);
+    const direct = await load({ url: `${nim.url}/chat/completions`, connections: clients, seconds: SECONDS, body: directBody() });
+    const ask = await load({ url: `${service.url}/v1/ask`, connections: clients, seconds: SECONDS, body: { question: QUESTION, k: K } });
+    pairs.push({ clients, direct, ask });
+  }
+  return pairs;
+}
+
+function report(pairs: Pair[]): string {
+  const rows = pairs.map(({ clients, direct, ask }) => {
+    const ceiling = (clients * 1000) / LLM_LATENCY_MS;
+    return [
+      clients,
+      `${ms(direct.p50)} / ${ms(direct.p99)}`,
+      `${ms(ask.p50)} / ${ms(ask.p99)}`,
+      `${ms(ask.p50 - LLM_LATENCY_MS)} / ${ms(ask.p99 - LLM_LATENCY_MS)}`,
+      `${ms(ask.p50 - direct.p50)} / ${ms(ask.p99 - direct.p99)}`,
+      `${ask.rps.toFixed(1)} (${((ask.rps / ceiling) * 100).toFixed(0)}% of ${ceiling.toFixed(0)})`,
+      `${direct.rps.toFixed(1)}`,
+      `${ask.failures} of ${count(ask.requests)}`,
+    ];
+  });
+  const single = pairs.find((pair) => pair.clients === 1);
+  const many = pairs.find((pair) => pair.clients === 64);
+  const verdicts = [
+    single &&
+      `Overhead p50 at 1 client: ${ms(single.ask.p50 - LLM_LATENCY_MS)} ms over the emulated ${LLM_LATENCY_MS} ms (target ≤ ${TARGET_OVERHEAD_P50_MS} ms): ${single.ask.p50 - LLM_LATENCY_MS <= TARGET_OVERHEAD_P50_MS ? 'met' : 'missed'}.`,
+    many &&
+      `Throughput at 64 clients: ${many.ask.rps.toFixed(1)} answers/s, ${((many.ask.rps / ((64 * 1000) / LLM_LATENCY_MS)) * 100).toFixed(0)}% of 64 / ${LLM_LATENCY_MS} ms (target ≥ ${TARGET_THROUGHPUT_SHARE * 100}%): ${many.ask.rps >= TARGET_THROUGHPUT_SHARE * ((64 * 1000) / LLM_LATENCY_MS) ? 'met' : 'missed'}.`,
+    `Failed requests: ${pairs.reduce((sum, pair) => sum + pair.ask.failures, 0)} (target 0).`,
+  ];
+  return [
+    `Parameters: ${count(CHUNKS)} chunks of about 100 words (clustered ${DIMENSIONS}-dimensional vectors, all in the HNSW graph), k ${K}; the NIM emulator (its own process) answers chat completions after ${LLM_LATENCY_MS} ms and embeddings at once; autocannon, ${SECONDS} s per run, from the benchmark's process; the service is src/server.ts in its own process. Latencies in ms, p50 / p99.`,
+    '',
+    markdownTable(
+      [
+        'clients',
+        'emulator directly',
+        '/v1/ask',
+        '/v1/ask − emulated latency',
+        '/v1/ask − emulator directly',
+        '/v1/ask answers/s (of the ceiling clients ÷ latency)',
+        'emulator directly req/s',
+        'failed',
+      ],
+      rows,
+    ),
+    '',
+    ...verdicts.filter(Boolean).map((line) => `- ${line as string}`),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const dataDir = await corpusStore(CHUNKS);
+  let nim: Process | undefined;
+  let service: Process | undefined;
+  try {
+    nim = await startNim({ models: [EMBED_MODEL, LLM_MODEL], dimensions: DIMENSIONS, chatLatencyMs: LLM_LATENCY_MS });
+    service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL });
+    const body = report(await measure(nim, service));
+    print(body);
+    await writeResultsSection({ id: 'bench:ask', title: 'Ask overhead (bench:ask)', body });
+  } finally {
+    await stop(service);
+    await stop(nim);
+  }
+}
+
+await main();
