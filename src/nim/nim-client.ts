@@ -120,21 +120,24 @@ export class NimClient {
 
   private async json<T>(method: string, path: string, body: unknown, call: CallOptions): Promise<T> {
     const { response, controller, release, clearTimer } = await this.send(method, path, body, call, false);
+    let text: string;
     try {
-      const text = await response.body.text();
-      this.modelFailures.delete(call.model);
-      try {
-        return JSON.parse(text) as T;
-      } catch {
-        throw this.badResponse(call, `body is not JSON: ${text.slice(0, 200)}`);
-      }
+      text = await response.body.text();
     } catch (error) {
       throw this.translateTransportError(error, controller, call);
     } finally {
+      // The NIM's part ends with the last byte: parsing a megabyte of vectors needs no slot there.
       clearTimer();
       release();
     }
+    this.modelFailures.delete(call.model);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw this.badResponse(call, `body is not JSON: ${text.slice(0, 200)}`);
+    }
   }
+
 
   /** Sends with retries until a 2xx arrives; the caller owns the slot and timer it gets back. */
   private async send(method: string, path: string, body: unknown, call: CallOptions, streaming: boolean) {
