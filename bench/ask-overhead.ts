@@ -1,5 +1,5 @@
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
-import { corpusStore, DIMENSIONS, load, type LoadResult, type Process, startNim, startService, stop } from './serving.js';
+import { chatRequestLikeTheChain, corpusStore, DIMENSIONS, load, type LoadResult, type Process, startNim, startService, stop } from './serving.js';
 import { benchFlags, count, markdownTable, ms, print, progress, randomWords, seededRandom, writeResultsSection } from './support.js';
 
 /**
@@ -22,20 +22,6 @@ const TARGET_THROUGHPUT_SHARE = 0.9;
 const random = seededRandom(5);
 const QUESTION = `What do the documents say about ${randomWords(random, 3)}?`;
 
-/** A chat request like the one the chain sends: the example's system prompt around K chunks of about 100 words, then the question. */
-function directBody(): unknown {
-  const context = Array.from({ length: K }, () => randomWords(random, 100)).join('\n\n');
-  return {
-    model: LLM_MODEL,
-    messages: [
-      { role: 'system', content: `Answer using information solely based on the following context:\n<Documents>\n${context}\n</Documents>` },
-      { role: 'user', content: QUESTION },
-    ],
-    max_tokens: 1024,
-    stream: false,
-  };
-}
-
 interface Pair {
   clients: number;
   direct: LoadResult;
@@ -48,7 +34,7 @@ async function measure(nim: Process, service: Process): Promise<Pair[]> {
   const pairs: Pair[] = [];
   for (const clients of CLIENTS) {
     progress(`${clients} client(s): the emulator directly, then /v1/ask, ${SECONDS} s each`);
-    const direct = await load({ url: `${nim.url}/chat/completions`, connections: clients, seconds: SECONDS, body: directBody() });
+    const direct = await load({ url: `${nim.url}/chat/completions`, connections: clients, seconds: SECONDS, body: chatRequestLikeTheChain(random, QUESTION, K, false) });
     const ask = await load({ url: `${service.url}/v1/ask`, connections: clients, seconds: SECONDS, body: { question: QUESTION, k: K } });
     pairs.push({ clients, direct, ask });
   }

@@ -7,9 +7,10 @@ import { loadConfig } from '../src/config.js';
 import { contentHash, type DocumentWrite } from '../src/store/hnsw-collection.js';
 import { HnswStore } from '../src/store/hnsw-store.js';
 import type { EmulatorOptions } from '../test/support/nim-emulator.js';
-import { EMBED_MODEL } from '../test/support/nim-emulator.js';
+import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import {
   announcement,
+  ask,
   BENCH_DIR,
   clusteredVectors,
   count,
@@ -70,7 +71,27 @@ export async function startService(env: Record<string, string>): Promise<Process
   }
 }
 
+/** CPU seconds a helper process (see startNim, startHello) has used so far. */
+export async function cpuSeconds(helper: Process): Promise<number> {
+  const { user, system } = await ask<NodeJS.CpuUsage>(helper.child, 'cpu');
+  return (user + system) / 1e6;
+}
+
 export const stop = (process: Process | undefined) => (process ? stopChild(process.child) : Promise.resolve());
+
+/** A chat request like the one the chain sends: the example's system prompt around `k` chunks of about 100 words, then the question. */
+export function chatRequestLikeTheChain(random: () => number, question: string, k: number, stream: boolean): unknown {
+  const context = Array.from({ length: k }, () => randomWords(random, 100)).join('\n\n');
+  return {
+    model: LLM_MODEL,
+    messages: [
+      { role: 'system', content: `Answer using information solely based on the following context:\n<Documents>\n${context}\n</Documents>` },
+      { role: 'user', content: question },
+    ],
+    max_tokens: 1024,
+    stream,
+  };
+}
 
 /**
  * A DATA_DIR holding `chunks` one-chunk documents of about 100 words with clustered
