@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { type NormalizedBaseUrl, normalizeBaseUrl } from './base-url.js';
 import type { NimClient } from './nim-client.js';
 
 /** The hosted catalog's default embedding model (1024 dimensions). */
@@ -47,9 +48,14 @@ export function resolveModelAlias(name: string, logger: Logger): string {
   return known.id;
 }
 
-/** Where the hosted catalog serves a model, when that is not the catalog's own /v1 root. */
-export function hostedBaseUrlFor(model: string): string | undefined {
-  return KNOWN_MODELS.find((known) => known.id === model)?.hostedBaseUrl;
+/**
+ * The base URL to call for a model: the hosted catalog's own address for it, taken as the catalog
+ * gives it (NV-Embed-QA lives under /v1/retrieval/nvidia, with no /v1 at the end), else the
+ * configured URL, normalised.
+ */
+export function baseUrlFor(configuredUrl: string, hostedModel: string | undefined): NormalizedBaseUrl {
+  const hosted = hostedModel && KNOWN_MODELS.find((known) => known.id === hostedModel)?.hostedBaseUrl;
+  return hosted ? { url: hosted, warning: undefined } : normalizeBaseUrl(configuredUrl);
 }
 
 interface ModelList {

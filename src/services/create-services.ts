@@ -3,10 +3,9 @@ import type { Logger } from 'pino';
 import type { Config, NimEndpointConfig } from '../config.js';
 import { extractiveAnswer, LOCAL_ANSWERER_MODEL } from '../local/extractive-answerer.js';
 import { LexicalEmbeddings, LOCAL_EMBEDDINGS_MODEL } from '../local/lexical-embeddings.js';
-import { normalizeBaseUrl } from '../nim/base-url.js';
 import { ChatNVIDIA, DEFAULT_CHAT_MODEL } from '../nim/chat.js';
 import { NVIDIAEmbeddings } from '../nim/embeddings.js';
-import { DEFAULT_HOSTED_EMBEDDINGS_MODEL, discoverModel, hostedBaseUrlFor, resolveModelAlias } from '../nim/models.js';
+import { baseUrlFor, DEFAULT_HOSTED_EMBEDDINGS_MODEL, discoverModel, resolveModelAlias } from '../nim/models.js';
 import { NimClient } from '../nim/nim-client.js';
 import { localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
 import { llmAnswerer } from '../rag/ask-chain.js';
@@ -60,8 +59,7 @@ async function connectNim(
 ): Promise<NimSetup> {
   const named = endpoint.model ? resolveModelAlias(endpoint.model, logger) : undefined;
   const hostedModel = endpoint.hosted ? (named ?? fallbackHostedModel) : undefined;
-  const rawUrl = (hostedModel && hostedBaseUrlFor(hostedModel)) ?? endpoint.url;
-  const { url, warning } = normalizeBaseUrl(rawUrl);
+  const { url, warning } = baseUrlFor(endpoint.url, hostedModel);
   if (warning) logger.warn(warning);
   if (endpoint.hosted && endpoint.apiKey && !endpoint.apiKey.startsWith('nvapi-')) {
     logger.warn('NVIDIA_API_KEY does not start with "nvapi-"; the hosted catalog will probably reject it');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { normalizeBaseUrl } from '../../src/nim/base-url.js';
 import { tokenLimitOf } from '../../src/nim/embeddings.js';
-import { discoverModel, hostedBaseUrlFor, resolveModelAlias } from '../../src/nim/models.js';
+import { baseUrlFor, discoverModel, resolveModelAlias } from '../../src/nim/models.js';
 import { NimClient, parseRetryAfter } from '../../src/nim/nim-client.js';
 import { classifyHttpFailure, nimMessageOf } from '../../src/nim/nim-error.js';
 import { NimEmulator } from '../support/nim-emulator.js';
@@ -45,9 +45,12 @@ describe('model names', () => {
     assert.equal(lines.length, 0);
   });
 
-  it('knows where the hosted catalog serves NV-Embed-QA', () => {
-    assert.equal(hostedBaseUrlFor('NV-Embed-QA'), 'https://ai.api.nvidia.com/v1/retrieval/nvidia');
-    assert.equal(hostedBaseUrlFor('nvidia/nv-embedqa-e5-v5'), undefined);
+  it('calls NV-Embed-QA at its own hosted address, as the catalog gives it, and other models at the configured URL', () => {
+    const catalog = 'https://integrate.api.nvidia.com/v1';
+    assert.deepEqual(baseUrlFor(catalog, 'NV-Embed-QA'), { url: 'https://ai.api.nvidia.com/v1/retrieval/nvidia', warning: undefined });
+    assert.deepEqual(baseUrlFor(catalog, 'nvidia/nv-embedqa-e5-v5'), { url: catalog, warning: undefined });
+    assert.deepEqual(baseUrlFor('http://nim:8000/v1/', undefined), { url: 'http://nim:8000/v1', warning: undefined });
+    assert.match(baseUrlFor('http://nim:8000', undefined).warning ?? '', /has no \/v1 path; using http:\/\/nim:8000\/v1/);
   });
 
   it('discovers the model a self-hosted NIM serves, skipping derived models, and logs it', async () => {
