@@ -89,12 +89,28 @@ export class NVIDIAEmbeddings extends Embeddings {
   }
 
   private async embedAll(texts: string[], inputType: InputType, options: EmbedOptions): Promise<number[][]> {
-    const batches: Promise<number[][]>[] = [];
-    for (let start = 0; start < texts.length; start += this.batchSize) {
-      const batch = texts.slice(start, start + this.batchSize);
-      batches.push(this.embedLocated(batch, start, inputType, options));
+    if (texts.length <= this.batchSize) return this.embedLocated(texts, 0, inputType, options);
+    // One failed batch fails the whole call, so the batches still waiting for a NIM slot are not sent.
+    const siblings = new AbortController();
+    const forward = () => siblings.abort(options.signal?.reason);
+    if (options.signal?.aborted) forward();
+    options.signal?.addEventListener('abort', forward, { once: true });
+    const batchOptions = { ...options, signal: siblings.signal };
+    try {
+      const batches: Promise<number[][]>[] = [];
+      for (let start = 0; start < texts.length; start += this.batchSize) {
+        const batch = texts.slice(start, start + this.batchSize);
+        batches.push(
+          this.embedLocated(batch, start, inputType, batchOptions).catch((error: unknown) => {
+            siblings.abort(error);
+            throw error;
+          }),
+        );
+      }
+      return (await Promise.all(batches)).flat();
+    } finally {
+      options.signal?.removeEventListener('abort', forward);
     }
-    return (await Promise.all(batches)).flat();
   }
 
   /** Embeds a batch; if one input is too long, finds which by halving, and names it by its overall index. */

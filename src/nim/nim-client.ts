@@ -147,6 +147,11 @@ export class NimClient {
       call.signal?.throwIfAborted();
       await this.options.pace();
       const [, release] = await this.slots.acquire(1, call.priority ?? 0);
+      // The caller may have gone while this call waited for its turn: then it is not sent at all.
+      if (call.signal?.aborted) {
+        release();
+        call.signal.throwIfAborted();
+      }
       const controller = new AbortController();
       const abortFromCaller = () => controller.abort(call.signal?.reason);
       call.signal?.addEventListener('abort', abortFromCaller, { once: true });

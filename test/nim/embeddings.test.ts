@@ -168,6 +168,41 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
     }
   });
 
+  it('sends none of the batches still waiting for a slot once one batch has failed', async () => {
+    const slow = await NimEmulator.start({ embedLatencyMs: 30 });
+    try {
+      const bounded = new NVIDIAEmbeddings({ client: client(slow, { apiKey: undefined, maxConcurrency: 1 }), model: MODEL, truncate: 'NONE', batchSize: 5 });
+      slow.failNext({ path: '/v1/embeddings', status: 400, body: { error: 'bad things' } });
+      await assert.rejects(
+        bounded.embedDocuments(Array.from({ length: 30 }, (_, index) => `text ${index}`)),
+        (error: unknown) => error instanceof NimError && error.kind === 'nim-rejected-request',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(slow.requestsTo('/v1/embeddings').length, 1, 'the five other batches were never sent');
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('does not send a call whose caller went away while it waited for a slot', async () => {
+    const slow = await NimEmulator.start({ embedLatencyMs: 50 });
+    try {
+      const bounded = new NVIDIAEmbeddings({ client: client(slow, { apiKey: undefined, maxConcurrency: 1 }), model: MODEL, truncate: 'NONE' });
+      const inFlight = bounded.embedDocuments(['holds the only slot']);
+      const caller = new AbortController();
+      const waiting = bounded.embedQuery('the question', { signal: caller.signal });
+      setTimeout(() => caller.abort(new Error('client went away')), 10);
+      await assert.rejects(waiting, /client went away/);
+      await inFlight;
+      assert.deepEqual(
+        slow.requestsTo('/v1/embeddings').map((request) => request.body.input),
+        [['holds the only slot']],
+      );
+    } finally {
+      await slow.stop();
+    }
+  });
+
   it('sends a query ahead of the document batches already waiting for a slot', async () => {
     const slow = await NimEmulator.start({ embedLatencyMs: 30 });
     try {
