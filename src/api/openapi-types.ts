@@ -738,7 +738,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Concurrent writes kept changing the same documents; send the request again. */
+        /** @description A concurrent change got in the way (the documents kept changing under concurrent writes, or the collection was dropped during the write); nothing was written; send the request again. */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -944,6 +944,9 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
         };
     };
@@ -1000,6 +1003,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["RateLimited"];
         };
     };
@@ -1074,6 +1078,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InputTooLong"];
             429: components["responses"]["RateLimited"];
             502: components["responses"]["NimFailed"];
@@ -1107,6 +1113,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InputTooLong"];
             429: components["responses"]["RateLimited"];
             502: components["responses"]["NimFailed"];
@@ -1138,6 +1146,8 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InputTooLong"];
             429: components["responses"]["RateLimited"];
             502: components["responses"]["NimFailed"];
@@ -1171,6 +1181,8 @@ export interface operations {
             400: components["responses"]["OpenAIError"];
             401: components["responses"]["OpenAIError"];
             404: components["responses"]["OpenAIError"];
+            413: components["responses"]["OpenAIError"];
+            415: components["responses"]["OpenAIError"];
             422: components["responses"]["OpenAIError"];
             429: components["responses"]["OpenAIError"];
             502: components["responses"]["OpenAIError"];

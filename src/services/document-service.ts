@@ -5,7 +5,7 @@ import { badRequest, notFound, ProblemError } from '../errors.js';
 import type { EmbedOptions } from '../nim/embeddings.js';
 import { InputTooLongError } from '../nim/embeddings.js';
 import { type Chunking, chunkingKey, chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
-import { contentHash, type DocumentWrite, type HnswCollection, type WriteStatus } from '../store/hnsw-collection.js';
+import { CollectionDroppedError, contentHash, type DocumentWrite, type HnswCollection, type WriteStatus } from '../store/hnsw-collection.js';
 import type { HnswStore } from '../store/hnsw-store.js';
 import type { Metadata } from '../store/metadata-filter.js';
 import type { StoredDocument } from '../store/mutation-codec.js';
@@ -97,7 +97,7 @@ export class DocumentService {
       const needed = this.chunksNeedingVectors(writes, round === 1 ? collection : undefined);
       reused += this.fillReusable(writes, needed, collection);
       embedded += await this.embedMissing(writes, needed, signal);
-      const result = await collection.upsert(writes);
+      const result = await whileNotDropped(request.collection, () => collection.upsert(writes));
       if (result.applied) {
         this.metrics.ingestedChunks.inc({ collection: request.collection, vector: 'embedded' }, embedded);
         this.metrics.ingestedChunks.inc({ collection: request.collection, vector: 'reused' }, reused);
@@ -237,14 +237,32 @@ export class DocumentService {
   }
 
   async delete(collectionName: string, id: string): Promise<void> {
-    const deleted = (await collectionForRead(this.store, collectionName)?.deleteDocuments([id])) ?? [];
+    const collection = collectionForRead(this.store, collectionName);
+    const deleted = (collection && (await whileNotDropped(collectionName, () => collection.deleteDocuments([id])))) ?? [];
     if (deleted.length === 0) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
   }
 
   async deleteWhere(collectionName: string, filter: unknown): Promise<{ collection: string; deleted: number; ids: string[] }> {
     const predicate = parseFilter(filter);
-    const ids = (await collectionForRead(this.store, collectionName)?.deleteWhere(predicate)) ?? [];
+    const collection = collectionForRead(this.store, collectionName);
+    const ids = (collection && (await whileNotDropped(collectionName, () => collection.deleteWhere(predicate)))) ?? [];
     return { collection: collectionName, deleted: ids.length, ids };
+  }
+}
+
+/** A write whose collection was dropped under it: a conflict the caller can resolve by sending the request again. */
+async function whileNotDropped<T>(collectionName: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!(error instanceof CollectionDroppedError)) throw error;
+    throw new ProblemError({
+      status: 409,
+      slug: 'collection-dropped',
+      title: 'Conflict',
+      detail: `collection "${collectionName}" was dropped while this request was writing to it; nothing was written. Send the request again`,
+      cause: error,
+    });
   }
 }
 

@@ -84,7 +84,8 @@ const chunkText = (document: StoredDocument, chunk: number) => {
 };
 const now = () => new Date().toISOString();
 
-class CollectionDroppedError extends Error {}
+/** A write found its collection dropped while it waited for the lock; nothing of it was written. */
+export class CollectionDroppedError extends Error {}
 
 /**
  * One collection: its documents and their chunk vectors (a VectorIndex: exact tier plus HNSW
