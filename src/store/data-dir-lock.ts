@@ -1,4 +1,4 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { link, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class DataDirLockedError extends Error {
@@ -23,18 +23,24 @@ function isRunning(pid: number): boolean {
  */
 export async function lockDataDir(dir: string): Promise<() => Promise<void>> {
   const path = join(dir, 'LOCK');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return () => rm(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(holder) && holder !== process.pid && isRunning(holder)) throw new DataDirLockedError(dir, holder);
-      await rm(path, { force: true });
+  // The pid is written first and the lock appears with it (link fails if LOCK exists): a process
+  // that finds LOCK always reads a whole pid, never an empty file it would take for a stale one.
+  const claim = join(dir, `LOCK.${process.pid}`);
+  await writeFile(claim, String(process.pid));
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await link(claim, path);
+        return () => rm(path, { force: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+        if (Number.isInteger(holder) && holder !== process.pid && isRunning(holder)) throw new DataDirLockedError(dir, holder);
+        await rm(path, { force: true });
+      }
     }
+  } finally {
+    await rm(claim, { force: true });
   }
   throw new Error(`could not lock DATA_DIR ${dir}`);
 }
