@@ -19,7 +19,7 @@ export const silentLogger = pino({ level: 'silent' });
 // ---- command line ----------------------------------------------------------------------------
 
 export interface BenchFlags {
-  /** A small size that checks the benchmark works in well under a minute. */
+  /** A small size that checks the benchmark works in about a minute or less. */
   quick: boolean;
   /** Set when the script was started by itself as a helper process (see `startRole`). */
   role: string | undefined;
@@ -218,7 +218,7 @@ export async function postJson<T>(url: string, body: unknown): Promise<T> {
 
 // ---- machine and files -----------------------------------------------------------------------
 
-export function machineDescription(): string {
+function machineDescription(): string {
   const cores = cpus();
   return `${cores[0]?.model ?? 'unknown CPU'}, ${cores.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 }

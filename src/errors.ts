@@ -1,6 +1,6 @@
 /**
  * An error that already knows how it reads to an API caller, as an RFC 9457 problem document.
- * Services throw these; the error plugin serialises them. Anything else becomes a plain 500.
+ * Services throw these; the error plugin serialises them (problemFor says how other errors read).
  */
 export class ProblemError extends Error {
   readonly status: number;

@@ -5,7 +5,7 @@
  * slicing itself is not enough: four ingests each taking 8 ms in the same turn hold requests
  * back for 32 ms.
  */
-export const SLICE_MS = 8;
+const SLICE_MS = 8;
 
 /** A job gets the time left in the turn; it returns true while it has more to do. */
 type Job = (budgetMs: number) => boolean;

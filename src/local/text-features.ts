@@ -27,7 +27,7 @@ const WEIGHTS: Record<string, number> = { w: 1, t: 1, g: 0.35, c: 0.35 };
 const wordSegmenter = new Intl.Segmenter(undefined, { granularity: 'word' });
 
 /** Case-folded, width-folded text with Latin accents removed (café → cafe), other scripts intact. */
-export function normalizeText(text: string): string {
+function normalizeText(text: string): string {
   return text.normalize('NFKD').replace(LATIN_DIACRITICS, '').normalize('NFKC').toLowerCase();
 }
 

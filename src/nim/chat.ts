@@ -48,7 +48,7 @@ interface CompletionChunk {
 }
 
 /** Checks generation settings against the ranges the OpenAI schema allows; throws RangeError. */
-export function validateGeneration(options: GenerationOptions): void {
+function validateGeneration(options: GenerationOptions): void {
   const check = (name: string, value: number | undefined, min: number, max: number, integer = false) => {
     if (value === undefined) return;
     if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {

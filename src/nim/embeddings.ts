@@ -4,7 +4,7 @@ import type { NimClient } from './nim-client.js';
 import { NimError } from './nim-error.js';
 
 /** The NIM embeddings API takes at most this many inputs in one request. */
-export const NIM_MAX_BATCH = 50;
+const NIM_MAX_BATCH = 50;
 
 export type InputType = 'query' | 'passage';
 

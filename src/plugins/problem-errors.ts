@@ -111,7 +111,7 @@ declare module 'fastify' {
 /** OpenAI's error object for a problem, which OpenAI SDKs raise with its message. */
 export const openaiError = (body: ProblemBody) => ({ message: body.detail, type: body.type, code: body.status });
 
-export function sendProblem(reply: FastifyReply, { body, headers }: Problem) {
+function sendProblem(reply: FastifyReply, { body, headers }: Problem) {
   reply.code(body.status).headers(headers);
   if (reply.request.routeOptions.config.errorFormat === 'openai') return reply.type('application/json').send({ ...body, error: openaiError(body) });
   return reply.type('application/problem+json').send(body);

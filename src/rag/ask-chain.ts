@@ -31,7 +31,7 @@ export type Answerer<S extends RetrievedText> = Runnable<WithSources<S>, string>
 export type Retrieve<S extends RetrievedText> = (question: string, signal?: AbortSignal) => Promise<S[]>;
 
 /** The retrieved chunks' page contents, joined, as the example's `format_docs` does. */
-export const formatContext = (sources: RetrievedText[]) => sources.map((source) => source.text).join('\n\n');
+const formatContext = (sources: RetrievedText[]) => sources.map((source) => source.text).join('\n\n');
 
 /** `{context, question, language} → ChatPromptTemplate → chat model → StringOutputParser`. */
 export function llmAnswerer<S extends RetrievedText>(llm: Runnable<BaseLanguageModelInput, BaseMessage>): Answerer<S> {

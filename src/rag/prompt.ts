@@ -1,9 +1,9 @@
 import { ChatPromptTemplate } from '@langchain/core/prompts';
 import { RunnableBranch } from '@langchain/core/runnables';
 
-export const SYSTEM_TEMPLATE =
+const SYSTEM_TEMPLATE =
   'Answer using information solely based on the following context:\n<Documents>\n{context}\n</Documents>';
-export const LANGUAGE_TEMPLATE = '\nSpeak only in the following language: {language}';
+const LANGUAGE_TEMPLATE = '\nSpeak only in the following language: {language}';
 
 export interface PromptInput {
   context: string;

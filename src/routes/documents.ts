@@ -5,7 +5,7 @@ import { DEFAULT_COLLECTION } from '../store/hnsw-store.js';
 
 type DocumentOperations = 'ingestDocuments' | 'listDocuments' | 'getDocument' | 'deleteDocument' | 'deleteDocumentsByFilter';
 
-/** An omitted overlap is 15% of the chunk size, the same proportion as the configured default. */
+/** An omitted overlap is 15% of the requested size: the proportion of the built-in defaults (CHUNK_SIZE 1000, CHUNK_OVERLAP 150). */
 function chunkingOf(requested: components['schemas']['Chunking'] | undefined): Chunking | undefined {
   if (requested === undefined || requested === false) return requested;
   return { size: requested.size, overlap: requested.overlap ?? Math.floor(requested.size * 0.15) };

@@ -142,6 +142,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     llmProbe = nimProbe(client, model, config.llm.hosted);
     logger.info({ model, url: client.baseUrl }, 'answers: NIM chat model');
   } else {
+    // The answerer ranks retrieved sentences against the question lexically, whatever embeds the store.
     const quoting = lexical ?? new LexicalEmbeddings(1024);
     const extractive = RunnableLambda.from((input: { question: string; sources: Source[] }) =>
       extractiveAnswer(input.question, input.sources, quoting),

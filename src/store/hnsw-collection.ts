@@ -74,7 +74,7 @@ interface ChunkRef {
 const EXACT_FILTER_LIMIT = 2000;
 const PROGRESS_EVERY = 5000;
 
-export const chunkHash = (text: string) => createHash('sha1').update(text).digest('base64');
+const chunkHash = (text: string) => createHash('sha1').update(text).digest('base64');
 /** Identifies a document's content and how it was cut into chunks: equal hashes, equal chunks. */
 export const contentHash = (text: string, chunking: string) =>
   createHash('sha256').update(chunking).update('\n').update(text).digest('base64');
@@ -228,10 +228,6 @@ export class HnswCollection extends VectorStore {
 
   getDocument(id: string): StoredDocument | undefined {
     return this.documents.get(id);
-  }
-
-  chunkCountOf(id: string): number {
-    return this.labelsOf.get(id)?.length ?? 0;
   }
 
   /** Documents ordered by id, starting after `after`; stable under concurrent writes. */

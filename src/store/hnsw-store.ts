@@ -8,7 +8,7 @@ import { fsyncDirectory, writeFileAtomic } from './durable-fs.js';
 import { HnswCollection, type HnswParameters } from './hnsw-collection.js';
 
 export const DEFAULT_COLLECTION = 'default';
-export const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 export interface StoreOptions {
   dataDir: string;
