@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createServices } from '../src/services/create-services.js';
 import { DEFAULT_COLLECTION, type HnswStore } from '../src/store/hnsw-store.js';
-import { NimEmulator } from '../test/support/nim-emulator.js';
+import { type Process, startNim, stop } from './serving.js';
 import {
   announce,
   announcement,
@@ -88,17 +88,6 @@ interface VectorState {
   chunks: number;
   exact: number;
   graph: number;
-}
-
-/** The embedding NIM, in a process of its own so that its work does not land on the server's or the client's event loop. */
-async function runNim(): Promise<void> {
-  const nim = await NimEmulator.start({
-    models: [EMBEDDING_MODEL],
-    dimensions: DIMENSIONS,
-    embedLatencyMs: EMBED_LATENCY_MS,
-    embedLatencyPerInputMs: EMBED_LATENCY_PER_INPUT_MS,
-  });
-  announce({ url: nim.url });
 }
 
 /** Durations of POST /v1/search inside the server, from the request's arrival (ahead of Fastify's own listener) to the last byte sent. */
@@ -355,10 +344,17 @@ async function runPhases(server: ChildProcess, base: string, threshold: number):
 
 async function main(): Promise<void> {
   const dataDir = await temporaryDir('bench-load-');
-  const nim = startRole(SCRIPT, 'nim');
+  // The embedding NIM in a process of its own, so that its work lands on neither the server's nor the client's event loop.
+  let nim: Process | undefined;
   let server: ChildProcess | undefined;
   try {
-    const { url: nimUrl } = await announcement<{ url: string }>(nim);
+    nim = await startNim({
+      models: [EMBEDDING_MODEL],
+      dimensions: DIMENSIONS,
+      embedLatencyMs: EMBED_LATENCY_MS,
+      embedLatencyPerInputMs: EMBED_LATENCY_PER_INPUT_MS,
+    });
+    const nimUrl = nim.url;
     const env = {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'silent',
@@ -376,11 +372,10 @@ async function main(): Promise<void> {
     await writeResultsSection({ id: 'bench:load', title: 'Searches during a large ingest (bench:load)', body });
   } finally {
     if (server) await stopChild(server);
-    await stopChild(nim);
+    await stop(nim);
     await rm(dataDir, { recursive: true, force: true });
   }
 }
 
-if (flags.role === 'nim') await runNim();
-else if (flags.role === 'server') await runServer();
+if (flags.role === 'server') await runServer();
 else await main();

@@ -109,7 +109,8 @@ export async function corpusStore(chunks: number): Promise<string> {
   const started = performance.now();
   const store = await HnswStore.open({
     dataDir: building,
-    hnsw: loadConfig({}).hnsw,
+    // Every chunk into the graph, whatever the size (a --quick store would otherwise stay exact).
+    hnsw: { ...loadConfig({}).hnsw, exactSearchMaxChunks: 0 },
     embeddings: { embedQuery: async () => [], embedDocuments: async () => [] },
     embeddingModel: EMBED_MODEL,
     embeddingDimensions: DIMENSIONS,

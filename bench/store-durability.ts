@@ -397,30 +397,41 @@ function report(results: Results): string {
 
 // ---- main ------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
+/** Every measurement, as the report; the DATA_DIRs it builds are removed however it ends. */
+async function measureAll(): Promise<string> {
   progress(`acknowledged writes: ${WRITES}, alternated with the disk floor`);
   const writes = await measureWriteLatency();
 
-  progress(`building a DATA_DIR of ${count(VECTORS)} vectors (graph at the defaults)`);
-  const graphDir = await buildDataDir(VECTORS, config.hnsw);
-  const emptyDir = await temporaryDir('bench-durability-empty-');
-  progress('restarts: empty DATA_DIR, then from the snapshot');
-  const empty = await restarts(emptyDir);
-  const snapshot = await restarts(graphDir.dataDir);
-  progress('memory: graph tier');
-  const graphMemory = await measureMemory(graphDir.dataDir, config.hnsw);
-  progress(`restarts with ${count(REPLAY_CHUNKS)} chunks to replay`);
-  await leaveLogToReplay(graphDir.dataDir, REPLAY_CHUNKS);
-  progress('restarts: replaying the log');
-  const replay = await restarts(graphDir.dataDir);
+  const dirs: string[] = [];
+  try {
+    progress(`building a DATA_DIR of ${count(VECTORS)} vectors (graph at the defaults)`);
+    const graphDir = await buildDataDir(VECTORS, config.hnsw);
+    dirs.push(graphDir.dataDir);
+    const emptyDir = await temporaryDir('bench-durability-empty-');
+    dirs.push(emptyDir);
+    progress('restarts: empty DATA_DIR, then from the snapshot');
+    const empty = await restarts(emptyDir);
+    const snapshot = await restarts(graphDir.dataDir);
+    progress('memory: graph tier');
+    const graphMemory = await measureMemory(graphDir.dataDir, config.hnsw);
+    progress(`restarts with ${count(REPLAY_CHUNKS)} chunks to replay`);
+    await leaveLogToReplay(graphDir.dataDir, REPLAY_CHUNKS);
+    progress('restarts: replaying the log');
+    const replay = await restarts(graphDir.dataDir);
 
-  progress(`memory: exact tier (building a DATA_DIR of ${count(VECTORS)} vectors kept out of the graph)`);
-  const exactHnsw = { ...config.hnsw, exactSearchMaxChunks: VECTORS, maxIndexBacklog: VECTORS };
-  const exactDir = await buildDataDir(VECTORS, exactHnsw);
-  const exactMemory = await measureMemory(exactDir.dataDir, exactHnsw);
-  for (const dir of [graphDir.dataDir, exactDir.dataDir, emptyDir]) await rm(dir, { recursive: true, force: true });
+    progress(`memory: exact tier (building a DATA_DIR of ${count(VECTORS)} vectors kept out of the graph)`);
+    const exactHnsw = { ...config.hnsw, exactSearchMaxChunks: VECTORS, maxIndexBacklog: VECTORS };
+    const exactDir = await buildDataDir(VECTORS, exactHnsw);
+    dirs.push(exactDir.dataDir);
+    const exactMemory = await measureMemory(exactDir.dataDir, exactHnsw);
+    return report({ writes, buildMs: graphDir.ms, empty, snapshot, replay, graphMemory, exactMemory });
+  } finally {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  }
+}
 
-  const body = report({ writes, buildMs: graphDir.ms, empty, snapshot, replay, graphMemory, exactMemory });
+async function main(): Promise<void> {
+  const body = await measureAll();
   print(body);
   await writeResultsSection({ id: 'bench:durability', title: 'Durability: write latency, restart, memory (bench:durability)', body });
 }

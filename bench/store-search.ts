@@ -332,6 +332,15 @@ async function benchmarkDataSet(dataSet: DataSet, HNSWLib: LangChainConstructor)
   progress(`${dataSet.name}: brute force`);
   const brute = buildBruteforce(dataSet.points);
   const stores: BuiltStore[] = [];
+  try {
+    return await timeDataSet(dataSet, HNSWLib, brute, stores);
+  } finally {
+    for (const store of stores) await rm(store.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Builds the stores into `stores` (for the caller to remove), then times every system on the data set. */
+async function timeDataSet(dataSet: DataSet, HNSWLib: LangChainConstructor, brute: Built, stores: BuiltStore[]): Promise<DataSetResult> {
   for (const variant of storeVariants()) {
     progress(`${dataSet.name}: ${variant.name}: ingesting ${count(SIZE)} vectors`);
     stores.push(await buildStore(dataSet.points, variant));
@@ -347,8 +356,7 @@ async function benchmarkDataSet(dataSet: DataSet, HNSWLib: LangChainConstructor)
   const main = rowsOf(await measure(searchers, dataSet.queries), new Map(all.map((built) => [built.searcher.name, built])));
   for (const built of all) await built.close();
 
-    const sweep = await efSweep(dataSet, stores.find((store) => store.graph) as BuiltStore, brute.searcher);
-  for (const store of stores) await rm(store.dataDir, { recursive: true, force: true });
+  const sweep = await efSweep(dataSet, stores.find((store) => store.graph) as BuiltStore, brute.searcher);
   return { name: dataSet.name, main, sweep };
 }
 
