@@ -1,6 +1,6 @@
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import { chatRequestLikeTheChain, corpusStore, DIMENSIONS, load, type LoadResult, type Process, startNim, startService, stop } from './serving.js';
-import { benchFlags, count, markdownTable, ms, print, progress, randomWords, seededRandom, writeResultsSection } from './support.js';
+import { benchFlags, count, markdownTable, median, ms, postJson, print, progress, randomWords, seededRandom, timed, writeResultsSection } from './support.js';
 
 /**
  * bench:ask — how much latency the service adds to the model's. POST /v1/ask against a store of
@@ -18,6 +18,7 @@ const CLIENTS = [1, 64];
 const K = 4;
 const TARGET_OVERHEAD_P50_MS = 5;
 const TARGET_THROUGHPUT_SHARE = 0.9;
+const BREAKDOWN_ROUNDS = flags.quick ? 30 : 150;
 
 const random = seededRandom(5);
 const QUESTION = `What do the documents say about ${randomWords(random, 3)}?`;
@@ -26,6 +27,61 @@ interface Pair {
   clients: number;
   direct: LoadResult;
   ask: LoadResult;
+}
+
+/** Medians, in ms, of one client's sequential calls: the service's parts beside the emulator's floors. */
+interface Breakdown {
+  chatDirect: number;
+  embedDirect: number;
+  ask: number;
+  retrieval: number;
+  generation: number;
+  total: number;
+}
+
+interface AskTimings {
+  timings: { retrieval_ms: number; generation_ms: number; total_ms: number };
+}
+
+/**
+ * Where one answer's overhead goes: rounds of (chat completion at the emulator, query embedding at
+ * the emulator, /v1/ask), one call at a time from the same client, beside the `timings` the
+ * service reports in each answer.
+ */
+async function breakdown(nim: Process, service: Process): Promise<Breakdown> {
+  progress(`1 client, ${BREAKDOWN_ROUNDS} sequential rounds: where the overhead goes`);
+  const chatBody = chatRequestLikeTheChain(random, QUESTION, K, false);
+  const embedBody = { input: [QUESTION], model: EMBED_MODEL, input_type: 'query', encoding_format: 'float', truncate: 'NONE' };
+  const samples: Record<keyof Breakdown, number[]> = { chatDirect: [], embedDirect: [], ask: [], retrieval: [], generation: [], total: [] };
+  for (let round = 0; round < BREAKDOWN_ROUNDS; round++) {
+    samples.chatDirect.push((await timed(() => postJson(`${nim.url}/chat/completions`, chatBody))).ms);
+    samples.embedDirect.push((await timed(() => postJson(`${nim.url}/embeddings`, embedBody))).ms);
+    const answered = await timed(() => postJson<AskTimings>(`${service.url}/v1/ask`, { question: QUESTION, k: K }));
+    samples.ask.push(answered.ms);
+    samples.retrieval.push(answered.result.timings.retrieval_ms);
+    samples.generation.push(answered.result.timings.generation_ms);
+    samples.total.push(answered.result.timings.total_ms);
+  }
+  const medians = Object.fromEntries(Object.entries(samples).map(([part, values]) => [part, median(values)]));
+  return medians as unknown as Breakdown;
+}
+
+function breakdownReport(parts: Breakdown): string {
+  const rows: Array<[string, number, string]> = [
+    ['/v1/ask, as the client sees it', parts.ask, ''],
+    ['chat completion at the emulator directly', parts.chatDirect, `the floor: ${ms(parts.chatDirect - LLM_LATENCY_MS)} ms over the emulated ${LLM_LATENCY_MS} ms is HTTP and the emulator`],
+    ['query embedding at the emulator directly', parts.embedDirect, 'the retrieval floor: one HTTP round trip'],
+    ['service: retrieval_ms', parts.retrieval, `${ms(parts.retrieval - parts.embedDirect)} ms beyond the embedding round trip: graph search, the NIM client, the chain's start`],
+    ['service: generation_ms', parts.generation, `${ms(parts.generation - parts.chatDirect)} ms beyond the direct chat round trip: prompt, chat model, parser`],
+    ['service: total_ms', parts.total, ''],
+    ['/v1/ask − service total_ms', parts.ask - parts.total, 'HTTP in and out, Fastify: parsing, validation, hooks, serialisation'],
+    ['/v1/ask − chat directly', parts.ask - parts.chatDirect, 'all the service adds'],
+  ];
+  return [
+    `Where the overhead goes (1 client, ${BREAKDOWN_ROUNDS} sequential rounds of: the emulator's chat completion, its query embedding, /v1/ask; medians in ms, with the \`timings\` the service reports in each answer):`,
+    '',
+    markdownTable(['what', 'p50 ms', 'reading'], rows.map(([what, value, reading]) => [what, value.toFixed(2), reading])),
+  ].join('\n');
 }
 
 async function measure(nim: Process, service: Process): Promise<Pair[]> {
@@ -92,7 +148,8 @@ async function main(): Promise<void> {
   try {
     nim = await startNim({ models: [EMBED_MODEL, LLM_MODEL], dimensions: DIMENSIONS, chatLatencyMs: LLM_LATENCY_MS });
     service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL });
-    const body = report(await measure(nim, service));
+    const pairs = await measure(nim, service);
+    const body = [report(pairs), '', breakdownReport(await breakdown(nim, service))].join('\n');
     print(body);
     await writeResultsSection({ id: 'bench:ask', title: 'Ask overhead (bench:ask)', body });
   } finally {
