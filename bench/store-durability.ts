@@ -368,7 +368,7 @@ function memoryRow(name: string, reading: MemoryReading, expected: number): Arra
 function memorySection(results: Results): string {
   const m = config.hnsw.m;
   const graphExpected = DIMENSIONS * 4 + m * 8;
-  const exactExpected = DIMENSIONS * 4 * 2;
+  const exactExpected = DIMENSIONS * 4;
   return [
     '### Resident memory per vector (a fresh `node --expose-gc` process opens the DATA_DIR; RSS after gc, minus RSS before)',
     '',
@@ -376,7 +376,7 @@ function memorySection(results: Results): string {
       ['tier', 'vectors', 'RSS bytes / vector', 'of which JS heap', 'reference bytes / vector', 'measured ÷ reference'],
       [
         memoryRow(`HNSW graph (reference dim×4 + M×8, M ${m})`, results.graphMemory, graphExpected),
-        memoryRow('exact tier (reference 2 × dim×4: the Float32Array copy and the brute-force scanner)', results.exactMemory, exactExpected),
+        memoryRow('exact tier (reference dim×4: the vector in WebAssembly memory)', results.exactMemory, exactExpected),
       ],
     ),
   ].join('\n');

@@ -1,7 +1,4 @@
-import hnswlib from 'hnswlib-node';
-
-const { BruteforceSearch } = hnswlib;
-type Scan = InstanceType<typeof BruteforceSearch>;
+import { DOT_PRODUCTS_WASM } from './dot-products-wasm.js';
 
 export interface ScoredLabel {
   label: number;
@@ -10,49 +7,81 @@ export interface ScoredLabel {
 }
 
 /**
- * Rows per page. hnswlib's scanner cannot grow, so the vectors live in fixed pages and growing
- * means adding a page: no copy of what is stored (a doubling that re-adds every row stalled the
- * event loop for tens of milliseconds a few thousand rows in).
+ * Rows per page. Each page is a fixed block of WebAssembly memory, so growing means adding a
+ * page: no copy of what is stored, and no memory growth to re-map.
  */
 const PAGE_ROWS = 2048;
+const WASM_PAGE_BYTES = 65_536;
+const FLOAT_BYTES = 4;
 
-/** A fixed number of rows: the vectors in a Float32Array, to read them back, and in hnswlib's scanner, to search them. */
+const dotProducts = new WebAssembly.Module(DOT_PRODUCTS_WASM);
+
+interface DotProducts {
+  scores(query: number, rows: number, count: number, stride: number, scores: number): void;
+}
+
+/**
+ * A fixed number of rows in one WebAssembly memory: the query, then the rows (unit vectors,
+ * `stride` floats apart, zero-padded to a multiple of 4 for the SIMD loop), then one score per row.
+ */
 class Page {
-  readonly arena: Float32Array;
-  readonly scan: Scan;
   readonly labels: number[] = [];
+  private readonly memory: WebAssembly.Memory;
+  private readonly module: DotProducts;
+  private readonly rowsAt: number;
+  private readonly scoresAt: number;
 
-  constructor(readonly dimensions: number) {
-    this.arena = new Float32Array(PAGE_ROWS * dimensions);
-    this.scan = new BruteforceSearch('cosine', dimensions);
-    this.scan.initIndex(PAGE_ROWS);
+  constructor(
+    readonly dimensions: number,
+    private readonly stride: number,
+  ) {
+    this.rowsAt = stride * FLOAT_BYTES;
+    this.scoresAt = this.rowsAt + PAGE_ROWS * stride * FLOAT_BYTES;
+    const bytes = this.scoresAt + PAGE_ROWS * FLOAT_BYTES;
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE_BYTES) });
+    this.module = new WebAssembly.Instance(dotProducts, { env: { memory: this.memory } }).exports as unknown as DotProducts;
   }
 
   get full(): boolean {
     return this.labels.length === PAGE_ROWS;
   }
 
+  /** The row's `dimensions` floats (its padding left out). */
   row(row: number): Float32Array {
-    return this.arena.subarray(row * this.dimensions, (row + 1) * this.dimensions);
+    return new Float32Array(this.memory.buffer, this.rowsAt + row * this.stride * FLOAT_BYTES, this.dimensions);
+  }
+
+  /** Moves the last row into `row`'s place. */
+  moveLastInto(row: number): void {
+    const rowBytes = this.stride * FLOAT_BYTES;
+    const last = this.labels.length - 1;
+    new Uint8Array(this.memory.buffer).copyWithin(this.rowsAt + row * rowBytes, this.rowsAt + last * rowBytes, this.rowsAt + (last + 1) * rowBytes);
+  }
+
+  /** Every row's dot product with the unit query, by row. */
+  scores(unitQuery: Float32Array): Float32Array {
+    new Float32Array(this.memory.buffer, 0, this.dimensions).set(unitQuery);
+    this.module.scores(0, this.rowsAt, this.labels.length, this.stride, this.scoresAt);
+    return new Float32Array(this.memory.buffer, this.scoresAt, this.labels.length);
   }
 }
 
 /**
- * Unit vectors searched exactly: every stored vector is scored against the query, by hnswlib's
- * brute-force scanner, whose SIMD distance loop is about eight times faster than the same loop in
- * JavaScript. A copy of each vector stays readable, so it can be moved into the HNSW graph and
- * written to a snapshot.
+ * Unit vectors searched exactly: every stored vector is scored against the query by a 128-bit
+ * SIMD WebAssembly loop, as fast here as hnswlib's brute-force scanner, while storing a vector is
+ * a copy into memory (hnswlib-node takes vectors as plain arrays only and read each element
+ * through N-API: about 50 µs a vector, the largest cost of a bulk ingest). The same memory is
+ * what gets moved into the HNSW graph and written to a snapshot.
  */
 export class FlatVectors {
   private readonly pages: Page[] = [];
   private readonly where = new Map<number, { page: Page; row: number }>();
-  /**
-   * hnswlib-node takes vectors as plain arrays only; one array, refilled for each vector, spares
-   * the garbage collector an 8 KB array per chunk during a large ingest.
-   */
+  private readonly stride: number;
+  /** hnswlib takes vectors as plain arrays only; one array, refilled for each vector, spares the garbage collector. */
   private readonly scratch: number[];
 
   constructor(readonly dimensions: number) {
+    this.stride = Math.ceil(dimensions / 4) * 4;
     this.scratch = new Array<number>(dimensions).fill(0);
   }
 
@@ -76,29 +105,25 @@ export class FlatVectors {
     this.remove(label);
     let page = this.pages.at(-1);
     if (!page || page.full) {
-      page = new Page(this.dimensions);
+      page = new Page(this.dimensions, this.stride);
       this.pages.push(page);
     }
     const row = page.labels.length;
-    const stored = page.row(row);
-    normalizeInto(vector, stored);
     page.labels.push(label);
-    page.scan.addPoint(this.asArray(stored), label);
+    normalizeInto(vector, page.row(row));
     this.where.set(label, { page, row });
   }
 
   /** The stored vector in the shared scratch array, valid until the next call: for handing it straight to hnswlib. */
   scratchVector(label: number): number[] | undefined {
     const place = this.where.get(label);
-    return place && this.asArray(place.page.row(place.row));
-  }
-
-  private asArray(vector: Float32Array): number[] {
+    if (!place) return undefined;
+    const vector = place.page.row(place.row);
     for (let i = 0; i < this.dimensions; i++) this.scratch[i] = vector[i] as number;
     return this.scratch;
   }
 
-  /** Removes a vector; the last row of its page moves into its place, as the scanner does it too. */
+  /** Removes a vector; the last row of its page moves into its place. */
   remove(label: number): boolean {
     const place = this.where.get(label);
     if (!place) return false;
@@ -106,12 +131,11 @@ export class FlatVectors {
     const last = page.labels.length - 1;
     if (row !== last) {
       const moved = page.labels[last] as number;
-      page.arena.copyWithin(row * this.dimensions, last * this.dimensions, (last + 1) * this.dimensions);
+      page.moveLastInto(row);
       page.labels[row] = moved;
       this.where.set(moved, { page, row });
     }
     page.labels.pop();
-    page.scan.removePoint(label);
     this.where.delete(label);
     if (page.labels.length === 0) this.pages.splice(this.pages.indexOf(page), 1);
     return true;
@@ -123,39 +147,57 @@ export class FlatVectors {
     return place?.page.row(place.row).slice();
   }
 
-  /**
-   * The k best vectors that `visible` accepts, best first. Each page's scanner is asked without a
-   * filter (its filtered scan can stop short of k matches) for more and more candidates until k
-   * visible ones are among them or every vector has been scored.
-   */
-  search(query: number[], k: number, visible?: (label: number) => boolean): ScoredLabel[] {
+  /** The k best vectors that `visible` accepts, best first: every vector is scored, so the answer is exact and complete. */
+  search(query: ArrayLike<number>, k: number, visible?: (label: number) => boolean): ScoredLabel[] {
     if (this.size === 0 || k <= 0) return [];
-    for (let fetch = visible ? k * 2 : k; ; fetch *= 4) {
-      const hits: ScoredLabel[] = [];
-      let complete = true;
-      for (const page of this.pages) {
-        const wanted = Math.min(fetch, page.labels.length);
-        if (wanted < page.labels.length) complete = false;
-        const found = page.scan.searchKnn(query, wanted);
-        found.neighbors.forEach((label, position) => {
-          if (!visible || visible(label)) hits.push({ label, score: 1 - (found.distances[position] as number) });
-        });
+    const unitQuery = new Float32Array(this.dimensions);
+    normalizeInto(query, unitQuery);
+    const best = new TopK(k);
+    for (const page of this.pages) {
+      const scores = page.scores(unitQuery);
+      for (let row = 0; row < scores.length; row++) {
+        const score = scores[row] as number;
+        if (!best.admits(score)) continue;
+        const label = page.labels[row] as number;
+        if (!visible || visible(label)) best.add(label, score);
       }
-      hits.sort((a, b) => b.score - a.score);
-      if (hits.length >= k || complete) return hits.slice(0, k);
     }
+    return best.sorted();
   }
 
   /** Every row as one contiguous block, with the label of each row, for a snapshot. */
   export(): { labels: number[]; vectors: Float32Array } {
-    const labels = this.pages.flatMap((page) => page.labels);
-    const vectors = new Float32Array(labels.length * this.dimensions);
-    let offset = 0;
+    const labels: number[] = [];
+    const vectors = new Float32Array(this.size * this.dimensions);
     for (const page of this.pages) {
-      vectors.set(page.arena.subarray(0, page.labels.length * this.dimensions), offset);
-      offset += page.labels.length * this.dimensions;
+      page.labels.forEach((label, row) => {
+        vectors.set(page.row(row), labels.length * this.dimensions);
+        labels.push(label);
+      });
     }
     return { labels, vectors };
+  }
+}
+
+/** The k highest scores seen, kept sorted best first (k is small: a search's k). */
+class TopK {
+  private readonly hits: ScoredLabel[] = [];
+
+  constructor(private readonly k: number) {}
+
+  admits(score: number): boolean {
+    return this.hits.length < this.k || score > (this.hits.at(-1) as ScoredLabel).score;
+  }
+
+  add(label: number, score: number): void {
+    let at = this.hits.length;
+    while (at > 0 && (this.hits[at - 1] as ScoredLabel).score < score) at -= 1;
+    this.hits.splice(at, 0, { label, score });
+    if (this.hits.length > this.k) this.hits.pop();
+  }
+
+  sorted(): ScoredLabel[] {
+    return this.hits;
   }
 }
 
@@ -165,7 +207,7 @@ function unitScale(vector: ArrayLike<number>): number {
   return sum > 0 ? 1 / Math.sqrt(sum) : 0;
 }
 
-/** Writes the vector scaled to unit length (a zero vector stays zero), as hnswlib's cosine space stores it. */
+/** Writes the vector scaled to unit length (a zero vector stays zero), as cosine similarity compares them. */
 function normalizeInto(vector: ArrayLike<number>, target: Float32Array): void {
   const scale = unitScale(vector);
   for (let i = 0; i < vector.length; i++) target[i] = (vector[i] as number) * scale;

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { compiledDotProducts } from '../../scripts/wasm-source.js';
 import { FlatVectors } from '../../src/store/flat-vectors.js';
 
 const DIMENSIONS = 16;
@@ -61,6 +63,32 @@ describe('exact tier (FlatVectors)', () => {
     const copy = new FlatVectors(DIMENSIONS);
     labels.forEach((label, row) => copy.add(label, vectors.subarray(row * DIMENSIONS, (row + 1) * DIMENSIONS)));
     for (const probe of [12, 1000, 2499]) assert.deepEqual(copy.search(axis(probe, probe), 3), flat.search(axis(probe, probe), 3));
+  });
+
+  it('scores exactly what plain cosine similarity gives, whatever the dimensions (padding included), after removals', () => {
+    for (const dimensions of [3, 10, 16, 1024]) {
+      let seed = dimensions;
+      const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+      const vectors = Array.from({ length: 2100 }, () => Array.from({ length: dimensions }, random));
+      const flat = new FlatVectors(dimensions);
+      vectors.forEach((vector, label) => flat.add(label, vector));
+      for (let label = 0; label < 2100; label += 3) flat.remove(label);
+      const query = Array.from({ length: dimensions }, random);
+      const cosine = (a: number[], b: number[]) => a.reduce((sum, value, i) => sum + value * (b[i] as number), 0) / (Math.hypot(...a) * Math.hypot(...b));
+      const expected = vectors
+        .map((vector, label) => ({ label, score: cosine(query, vector) }))
+        .filter(({ label }) => label % 3 !== 0)
+        .sort((a, b) => b.score - a.score)
+        .slice(0, 10);
+      const hits = flat.search(query, 10);
+      assert.deepEqual(hits.map((hit) => hit.label), expected.map((hit) => hit.label), `${dimensions} dimensions`);
+      hits.forEach((hit, position) => assert.ok(Math.abs(hit.score - (expected[position] as { score: number }).score) < 1e-5));
+    }
+  });
+
+  it('runs the WebAssembly compiled from the committed dot-products.wat (npm run generate:wasm)', async () => {
+    const committed = readFileSync(new URL('../../src/store/dot-products-wasm.ts', import.meta.url), 'utf8');
+    assert.equal(committed, await compiledDotProducts(), 'src/store/dot-products-wasm.ts is stale: run npm run generate:wasm');
   });
 
   it('refuses a vector of another size', () => {
