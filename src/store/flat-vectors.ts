@@ -58,6 +58,15 @@ class Page {
     new Uint8Array(this.memory.buffer).copyWithin(this.rowsAt + row * rowBytes, this.rowsAt + last * rowBytes, this.rowsAt + (last + 1) * rowBytes);
   }
 
+  /** The stored rows one after another: a view of the memory when they carry no padding, else a compact copy. */
+  rows(): Float32Array {
+    const count = this.labels.length;
+    if (this.stride === this.dimensions) return new Float32Array(this.memory.buffer, this.rowsAt, count * this.dimensions);
+    const compact = new Float32Array(count * this.dimensions);
+    for (let row = 0; row < count; row++) compact.set(this.row(row), row * this.dimensions);
+    return compact;
+  }
+
   /** Every row's dot product with the unit query, by row. */
   scores(unitQuery: Float32Array): Float32Array {
     new Float32Array(this.memory.buffer, 0, this.dimensions).set(unitQuery);
@@ -165,17 +174,12 @@ export class FlatVectors {
     return best.sorted();
   }
 
-  /** Every row as one contiguous block, with the label of each row, for a snapshot. */
-  export(): { labels: number[]; vectors: Float32Array } {
-    const labels: number[] = [];
-    const vectors = new Float32Array(this.size * this.dimensions);
-    for (const page of this.pages) {
-      page.labels.forEach((label, row) => {
-        vectors.set(page.row(row), labels.length * this.dimensions);
-        labels.push(label);
-      });
-    }
-    return { labels, vectors };
+  /**
+   * Every row's label, and the rows page by page in the same order, for a snapshot: views of the
+   * pages' memory (no copy of a large tier in one go), valid until the next change.
+   */
+  export(): { labels: number[]; blocks: Float32Array[] } {
+    return { labels: this.pages.flatMap((page) => page.labels), blocks: this.pages.map((page) => page.rows()) };
   }
 }
 

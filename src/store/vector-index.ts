@@ -1,5 +1,8 @@
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import hnswlib from 'hnswlib-node';
 import { FlatVectors, normalized, type ScoredLabel } from './flat-vectors.js';
 
@@ -155,12 +158,13 @@ export class VectorIndex {
    * pool; the caller keeps mutations away until the returned promise settles.
    */
   async write(dir: string): Promise<void> {
-    const { labels, vectors } = this.flat.export();
+    const { labels, blocks } = this.flat.export();
     const header = Buffer.alloc(8);
     header.writeUInt32LE(labels.length, 0);
     header.writeUInt32LE(this.dimensions, 4);
     const labelBytes = Buffer.from(Uint32Array.from(labels).buffer);
-    await writeFile(join(dir, FLAT_FILE), Buffer.concat([header, labelBytes, Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength)]));
+    const vectorBytes = blocks.map((block) => new Uint8Array(block.buffer, block.byteOffset, block.byteLength));
+    await pipeline(Readable.from([header, labelBytes, ...vectorBytes]), createWriteStream(join(dir, FLAT_FILE)));
     if (this.graph) await this.graph.writeIndex(join(dir, GRAPH_FILE));
   }
 

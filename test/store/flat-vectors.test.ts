@@ -58,11 +58,23 @@ describe('exact tier (FlatVectors)', () => {
     const flat = new FlatVectors(DIMENSIONS);
     for (let label = 10; label < 2500; label++) flat.add(label, axis(label, label));
     flat.remove(11);
-    const { labels, vectors } = flat.export();
+    const { labels, blocks } = flat.export();
     assert.equal(labels.length, 2489);
+    assert.deepEqual(blocks.map((block) => block.length / DIMENSIONS), [2047, 442], 'page by page');
+    const vectors = new Float32Array(labels.length * DIMENSIONS);
+    blocks.reduce((offset, block) => (vectors.set(block, offset), offset + block.length), 0);
     const copy = new FlatVectors(DIMENSIONS);
     labels.forEach((label, row) => copy.add(label, vectors.subarray(row * DIMENSIONS, (row + 1) * DIMENSIONS)));
     for (const probe of [12, 1000, 2499]) assert.deepEqual(copy.search(axis(probe, probe), 3), flat.search(axis(probe, probe), 3));
+  });
+
+  it('exports rows without their padding when the dimensions are not a multiple of 4', () => {
+    const padded = new FlatVectors(3);
+    padded.add(1, [3, 0, 4]);
+    padded.add(2, [0, 2, 0]);
+    const { labels, blocks } = padded.export();
+    assert.deepEqual(labels, [1, 2]);
+    assert.deepEqual([...(blocks[0] as Float32Array)], [0.6000000238418579, 0, 0.800000011920929, 0, 1, 0]);
   });
 
   it('scores exactly what plain cosine similarity gives, whatever the dimensions (padding included), after removals', () => {
