@@ -138,7 +138,6 @@ export class NimClient {
     }
   }
 
-
   /** Sends with retries until a 2xx arrives; the caller owns the slot and timer it gets back. */
   private async send(method: string, path: string, body: unknown, call: CallOptions, streaming: boolean) {
     const url = `${this.baseUrl}${path}`;
@@ -182,9 +181,14 @@ export class NimClient {
         });
       } catch (error) {
         done();
-        const failure = this.translateTransportError(error, controller, call);
-        report(!(failure instanceof NimError) ? 'cancelled' : failure.kind === 'nim-timeout' ? 'timeout' : 'network');
-        if (!(failure instanceof NimError) || attempt >= maxRetries) throw failure;
+        // A caller that went away, or a sibling batch whose failure cancelled this one: not the NIM failing, nothing to retry.
+        if (call.signal?.aborted) {
+          report('cancelled');
+          throw call.signal.reason;
+        }
+        const failure = this.translateTransportError(error, controller, call) as NimError;
+        report(failure.kind === 'nim-timeout' ? 'timeout' : 'network');
+        if (attempt >= maxRetries) throw failure;
         await this.backoff(attempt, undefined, url, failure.kind, call.signal);
         continue;
       }
@@ -226,7 +230,10 @@ export class NimClient {
       retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : jittered,
     );
     this.options.logger.warn({ url, reason, attempt: attempt + 1, delayMs: Math.round(delayMs) }, 'retrying NIM request');
-    await sleep(delayMs, undefined, { signal });
+    // The caller's own reason, as everywhere else, rather than the timer's generic AbortError.
+    await sleep(delayMs, undefined, { signal }).catch((error: unknown) => {
+      throw signal?.aborted ? signal.reason : error;
+    });
   }
 
   private headers(hasBody: boolean, streaming: boolean): Record<string, string> {

@@ -102,6 +102,8 @@ describe('limits', () => {
       assert.equal(response.statusCode, 504);
       assert.equal(response.json().type, '/problems/request-timeout');
       assert.ok(performance.now() - started < 2000, 'the reply did not wait for the slow NIM');
+      const metrics = (await test.app.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(metrics, /nim_request_duration_seconds_count\{endpoint="\/chat\/completions",model="[^"]+",status="cancelled"\} 1/, 'the NIM call was cancelled');
     } finally {
       await test.close();
       await llm.stop();

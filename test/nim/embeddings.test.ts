@@ -184,6 +184,28 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
     }
   });
 
+  it('counts a batch cancelled by its sibling\'s failure as cancelled, not as a NIM failure to retry', async () => {
+    const slow = await NimEmulator.start({ embedLatencyMs: 100 });
+    try {
+      const statuses: string[] = [];
+      const bounded = new NVIDIAEmbeddings({
+        client: client(slow, { apiKey: undefined, maxConcurrency: 2, onAttempt: ({ status }) => statuses.push(status) }),
+        model: MODEL,
+        truncate: 'NONE',
+        batchSize: 5,
+      });
+      slow.failNext({ path: '/v1/embeddings', status: 400, body: { error: 'bad things' } });
+      await assert.rejects(
+        bounded.embedDocuments(Array.from({ length: 10 }, (_, index) => `text ${index}`)),
+        (error: unknown) => error instanceof NimError && error.kind === 'nim-rejected-request',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(statuses.sort(), ['400', 'cancelled']);
+    } finally {
+      await slow.stop();
+    }
+  });
+
   it('does not send a call whose caller went away while it waited for a slot', async () => {
     const slow = await NimEmulator.start({ embedLatencyMs: 50 });
     try {
@@ -201,6 +223,16 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
     } finally {
       await slow.stop();
     }
+  });
+
+  it('stops waiting out a Retry-After as soon as its caller goes away, with the caller\'s reason', async () => {
+    emulator.failNext({ path: '/v1/embeddings', status: 503, retryAfter: '1', times: 1 });
+    const caller = new AbortController();
+    setTimeout(() => caller.abort(new Error('client went away')), 50);
+    const started = performance.now();
+    await assert.rejects(embeddings.embedQuery('x', { signal: caller.signal }), /client went away/);
+    assert.ok(performance.now() - started < 500, 'it did not sleep out the second');
+    assert.equal(emulator.requestsTo('/v1/embeddings').length, 1, 'no retry was sent');
   });
 
   it('sends a query ahead of the document batches already waiting for a slot', async () => {
