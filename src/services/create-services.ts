@@ -190,8 +190,11 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     store,
     metrics,
     close: async () => {
-      await store.close();
-      await Promise.all(nimClients.map((client) => client.close()));
+      try {
+        await store.close();
+      } finally {
+        await Promise.allSettled(nimClients.map((client) => client.close()));
+      }
     },
   };
 }

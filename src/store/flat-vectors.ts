@@ -98,19 +98,13 @@ export class FlatVectors {
     return this.where.size;
   }
 
-  has(label: number): boolean {
-    return this.where.has(label);
-  }
-
   /** The most recently stored label still here: removing it moves no other row. */
   lastLabel(): number | undefined {
     return this.pages.at(-1)?.labels.at(-1);
   }
 
   add(label: number, vector: ArrayLike<number>): void {
-    if (vector.length !== this.dimensions) {
-      throw new Error(`vector has ${vector.length} dimensions, the store holds ${this.dimensions}-dimensional vectors`);
-    }
+    this.checkDimensions(vector);
     this.remove(label);
     let page = this.pages.at(-1);
     if (!page || page.full) {
@@ -121,6 +115,12 @@ export class FlatVectors {
     page.labels.push(label);
     normalizeInto(vector, page.row(row));
     this.where.set(label, { page, row });
+  }
+
+  private checkDimensions(vector: ArrayLike<number>): void {
+    if (vector.length !== this.dimensions) {
+      throw new Error(`vector has ${vector.length} dimensions, the store holds ${this.dimensions}-dimensional vectors`);
+    }
   }
 
   /** The stored vector in the shared scratch array, valid until the next call: for handing it straight to hnswlib. */
@@ -158,6 +158,7 @@ export class FlatVectors {
 
   /** The k best vectors that `visible` accepts, best first: every vector is scored, so the answer is exact and complete. */
   search(query: ArrayLike<number>, k: number, visible?: (label: number) => boolean): ScoredLabel[] {
+    this.checkDimensions(query);
     if (this.size === 0 || k <= 0) return [];
     const unitQuery = new Float32Array(this.dimensions);
     normalizeInto(query, unitQuery);
@@ -215,6 +216,12 @@ function unitScale(vector: ArrayLike<number>): number {
 function normalizeInto(vector: ArrayLike<number>, target: Float32Array): void {
   const scale = unitScale(vector);
   for (let i = 0; i < vector.length; i++) target[i] = (vector[i] as number) * scale;
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
+  return sum;
 }
 
 /** The vector scaled to unit length (a zero vector stays zero). */

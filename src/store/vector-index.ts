@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import hnswlib from 'hnswlib-node';
-import { FlatVectors, normalized, type ScoredLabel } from './flat-vectors.js';
+import { dot, FlatVectors, normalized, type ScoredLabel } from './flat-vectors.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Graph = InstanceType<typeof HierarchicalNSW>;
@@ -200,10 +200,4 @@ export class VectorIndex {
     if (this.graphDeleted === 0 && graph.getCurrentCount() >= capacity) graph.resizeIndex(Math.ceil(capacity * 1.5));
     return graph;
   }
-}
-
-function dot(a: number[], b: number[]): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
-  return sum;
 }
