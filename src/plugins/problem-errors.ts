@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ProblemError, problemType } from '../errors.js';
+import { notFound, ProblemError, problemType } from '../errors.js';
 
 export interface ProblemBody {
   type: string;
@@ -129,17 +129,7 @@ export default fp(
     });
 
     fastify.setNotFoundHandler((request, reply) =>
-      sendProblem(reply, {
-        body: {
-          type: problemType('not-found'),
-          title: 'Not Found',
-          status: 404,
-          detail: `no route ${request.method} ${request.url.split('?')[0]}`,
-          instance: request.url,
-          request_id: String(request.id),
-        },
-        headers: {},
-      }),
+      sendProblem(reply, problemFor(notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request)),
     );
   },
   { name: 'problem-errors', dependencies: ['request-signals'] },

@@ -32,6 +32,9 @@ export async function eventStream<T>(
     } catch (error) {
       if (request.clientSignal.aborted) return;
       yield onError(problemFor(error, request));
+    } finally {
+      // Stopped early (the client left), the source still runs its own cleanup.
+      await events.return(undefined);
     }
   })();
 }

@@ -1,7 +1,7 @@
 import type { OperationRoutes } from '../api/operations.js';
 import type { Services } from '../services/create-services.js';
 import { openaiError } from '../plugins/problem-errors.js';
-import { eventStream, wantsEventStream } from './event-stream.js';
+import { eventStream } from './event-stream.js';
 
 /** OpenAI's stream ends with a line that is not JSON. */
 const DONE = { data: '[DONE]' };
@@ -13,7 +13,8 @@ export function openaiRoutes({ chatCompletions }: Services): Pick<OperationRoute
       // `data: [DONE]` must go out as is; everything else is JSON.
       sse: { kind: 'manual', serializer: (data: unknown) => (typeof data === 'string' ? data : JSON.stringify(data)) },
       handler: async (request, reply) => {
-        if (!wantsEventStream(request, request.body.stream ?? false)) return chatCompletions.complete(request.body, request.deadline);
+        // As OpenAI does: only `stream: true` streams, whatever the Accept header says.
+        if (request.body.stream !== true) return chatCompletions.complete(request.body, request.deadline);
         const chunks = await eventStream(
           request,
           chatCompletions.stream(request.body, request.clientSignal),

@@ -137,7 +137,11 @@ describe('asking: streamed answers, generation options, no context', () => {
       });
       const reader = (response.body as ReadableStream<Uint8Array>).getReader();
       let received = '';
-      while (!received.includes('event: token')) received += new TextDecoder().decode((await reader.read()).value);
+      while (!received.includes('event: token')) {
+        const { done, value } = await reader.read();
+        if (done) assert.fail(`the stream ended before a token event: ${received}`);
+        received += new TextDecoder().decode(value);
+      }
       controller.abort();
       for (let waited = 0; slow.cancelledStreams === 0 && waited < 3000; waited += 50) await sleep(50);
       assert.equal(slow.cancelledStreams, 1, 'the NIM saw its stream closed long before the 200 words were out');
