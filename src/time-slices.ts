@@ -4,11 +4,10 @@
  * loop, for all such work together, then the loop goes on to timers and I/O. Each piece of work
  * slicing itself is not enough: four ingests each taking 8 ms in the same turn hold requests
  * back for 32 ms.
- */
-/**
- * bench:load: 8 ms slices doubled search latency while the graph caught up (p50 25 -> 49 ms); 4 ms
- * brought it to 37 ms at the same catch-up time; 2 ms gained little more, and one graph
- * insertion at 100,000 vectors takes 2 to 4 ms.
+ *
+ * The budget, from bench:load: 8 ms slices doubled search latency while the graph caught up
+ * (p50 25 -> 49 ms); 4 ms brought it to 37 ms at the same catch-up time; 2 ms gained little
+ * more, and one graph insertion at 100,000 vectors takes 2 to 4 ms.
  */
 const SLICE_MS = 4;
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { buildApp } from '../src/app.js';
@@ -47,6 +48,33 @@ describe('logs', () => {
       const during = lines.filter((line) => line.reqId === 'req-77').map((line) => line.msg);
       assert.deepEqual(during, ['incoming request', 'collection opened', 'collection created', 'documents ingested', 'request completed']);
       assert.ok(raw.every((line) => (line.match(/"reqId"/g) ?? []).length <= 1), 'Fastify\'s own request lines do not get it twice');
+    } finally {
+      await app.close();
+      await services.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('carry it too when the body arrives in several packets, over a real connection', async () => {
+    const dataDir = await temporaryDir();
+    const { logger, lines } = recordingLogger();
+    const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'info' });
+    const services = await createServices(config, logger);
+    const app = await buildApp({ config, services, logger });
+    try {
+      const url = new URL('/v1/documents', await app.listen({ port: 0, host: '127.0.0.1' }));
+      const body = JSON.stringify({ documents: [{ id: 'a', text: 'Italy is famous for pasta.' }] });
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': 'req-88' } }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        });
+        request.on('error', reject);
+        request.write(body.slice(0, 20));
+        setTimeout(() => request.end(body.slice(20)), 50);
+      });
+      assert.equal(status, 201);
+      assert.ok(lines.some((line) => line.msg === 'documents ingested' && line.reqId === 'req-88'), 'the service\'s line carries the request id');
     } finally {
       await app.close();
       await services.close();

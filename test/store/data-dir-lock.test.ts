@@ -38,6 +38,15 @@ describe('the DATA_DIR lock', () => {
     }
   });
 
+  it('takes over a lock holding this very pid (a restarted container) or no pid at all', async () => {
+    for (const content of [String(process.pid), 'garbage', '']) {
+      await writeFile(join(dir, 'LOCK'), content);
+      const release = await lockDataDir(dir);
+      assert.equal(await readFile(join(dir, 'LOCK'), 'utf8'), String(process.pid), `over ${JSON.stringify(content)}`);
+      await release();
+    }
+  });
+
   it('takes over a lock left by a process that is gone', async () => {
     const gone = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
     await once(gone, 'exit');
