@@ -8,7 +8,9 @@ import type { Config } from './config.js';
 import { ProblemError } from './errors.js';
 import { requestScope } from './logger.js';
 import auth, { publicPathMatcher } from './plugins/auth.js';
+import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.js';
 import httpMetrics from './plugins/http-metrics.js';
+import mediaTypes from './plugins/media-types.js';
 import problemErrors from './plugins/problem-errors.js';
 import requestSignals from './plugins/request-signals.js';
 import validation from './plugins/validation.js';
@@ -23,6 +25,12 @@ export interface AppOptions {
 
 /** A caller's request id is kept (and echoed) when it is a plain token; anything else gets a fresh one. */
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * Longest path parameter, as sent: a document id of 256 characters, each percent-encoded
+ * (three bytes of UTF-8, nine characters). Fastify's default (100) refused ids the API accepts.
+ */
+const MAX_PARAM_LENGTH = 256 * 9;
 
 /**
  * On close, Node ends the keep-alive connections idle at that moment; one whose request is still
@@ -46,12 +54,14 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: config.http.bodyLimitBytes,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
   });
   // First of all hooks, so that everything after it (handler and services included) runs in the request's scope.
   app.addHook('onRequest', (request, _reply, done) => requestScope.run(String(request.id), done));
-  // The contract's error responses are problem+json; parsing it like JSON keeps the media types symmetric.
-  app.addContentTypeParser('application/problem+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   await app.register(validation);
+  await app.register(mediaTypes);
   await app.register(requestSignals, { requestTimeoutMs: config.http.requestTimeoutMs });
   await app.register(problemErrors);
   await app.register(httpMetrics, { metrics: services.metrics });

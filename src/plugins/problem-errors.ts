@@ -88,6 +88,10 @@ export function problemFor(error: unknown, request: FastifyRequest): Problem {
     return problem({ type: problemType('validation-error'), title: 'Bad Request', status: 400, detail, errors });
   }
   const status = fastifyError.statusCode ?? 500;
+  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const detail = `a body of type ${request.headers['content-type'] ?? '(none)'} is not accepted here; send application/json`;
+    return problem({ type: problemType('unsupported-media-type'), title: 'Unsupported Media Type', status: 415, detail });
+  }
   if (status >= 400 && status < 500) {
     const slug = fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'malformed-json' : `http-${status}`;
     return problem({ type: problemType(slug), title: TITLES[status] ?? 'Client Error', status, detail: fastifyError.message });
@@ -108,8 +112,15 @@ declare module 'fastify' {
   }
 }
 
-/** OpenAI's error object for a problem, which OpenAI SDKs raise with its message. */
-export const openaiError = (body: ProblemBody) => ({ message: body.detail, type: body.type, code: body.status });
+/**
+ * OpenAI's error object for a problem, which OpenAI SDKs raise with its message. OpenAI's `code`
+ * is a string (`model_not_found`); the problem type's last segment is one.
+ */
+export const openaiError = (body: ProblemBody) => ({
+  message: body.detail,
+  type: body.type,
+  code: (body.type.split('/').at(-1) ?? 'error').replaceAll('-', '_'),
+});
 
 function sendProblem(reply: FastifyReply, { body, headers }: Problem) {
   reply.code(body.status).headers(headers);
