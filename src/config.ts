@@ -60,7 +60,8 @@ export interface Config {
     maxRequestsPerMinute: number;
   };
   retrieval: { k: number };
-  chunking: { size: number; overlap: number };
+  /** Default chunking, and the most chunks one ingest request may create. */
+  chunking: { size: number; overlap: number; maxChunksPerRequest: number };
   hnsw: { m: number; efConstruction: number; efSearch: number; exactSearchMaxChunks: number; maxIndexBacklog: number };
   snapshots: { everyChunks: number; intervalMs: number };
 }
@@ -141,6 +142,7 @@ const envSchema = z.object({
   RETRIEVER_K: withDefault(int(1, 100), 4),
   CHUNK_SIZE: withDefault(int(50, 100_000), 1000),
   CHUNK_OVERLAP: withDefault(int(0, 50_000), 150),
+  INGEST_MAX_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
   HNSW_M: withDefault(int(4, 96), 16),
   HNSW_EF_CONSTRUCTION: withDefault(int(10, 2000), 200),
   HNSW_EF_SEARCH: withDefault(int(10, 5000), 128),
@@ -191,6 +193,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
   if (env.CHUNK_OVERLAP >= env.CHUNK_SIZE) {
     problems.push(`CHUNK_OVERLAP: must be smaller than CHUNK_SIZE (${env.CHUNK_SIZE})`);
+  } else if (env.CHUNK_OVERLAP * 2 > env.CHUNK_SIZE) {
+    problems.push(`CHUNK_OVERLAP: must be at most half of CHUNK_SIZE (${env.CHUNK_SIZE})`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -235,7 +239,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxRequestsPerMinute: env.NIM_MAX_REQUESTS_PER_MINUTE,
     },
     retrieval: { k: env.RETRIEVER_K },
-    chunking: { size: env.CHUNK_SIZE, overlap: env.CHUNK_OVERLAP },
+    chunking: { size: env.CHUNK_SIZE, overlap: env.CHUNK_OVERLAP, maxChunksPerRequest: env.INGEST_MAX_CHUNKS },
     hnsw: {
       m: env.HNSW_M,
       efConstruction: env.HNSW_EF_CONSTRUCTION,

@@ -5,6 +5,7 @@ import { badRequest, notFound, ProblemError } from '../errors.js';
 import type { EmbedOptions } from '../nim/embeddings.js';
 import { InputTooLongError } from '../nim/embeddings.js';
 import { type Chunking, chunkingKey, chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
+import { checkMetadata, checkOverlap, tooManyChunks } from './ingest-limits.js';
 import { CollectionDroppedError, contentHash, type DocumentWrite, type HnswCollection, type WriteStatus } from '../store/hnsw-collection.js';
 import type { HnswStore } from '../store/hnsw-store.js';
 import type { Metadata } from '../store/metadata-filter.js';
@@ -73,7 +74,7 @@ export class DocumentService {
   constructor(
     private readonly store: HnswStore,
     private readonly embedder: TextEmbedder,
-    private readonly defaultChunking: ChunkingOptions,
+    private readonly defaultChunking: ChunkingOptions & { maxChunksPerRequest: number },
     private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {}
@@ -86,9 +87,7 @@ export class DocumentService {
   async ingest(request: IngestRequest, signal?: AbortSignal): Promise<IngestResult> {
     const started = performance.now();
     const chunking = request.chunking ?? this.defaultChunking;
-    if (chunking && chunking.overlap >= chunking.size) {
-      throw badRequest(`chunking.overlap (${chunking.overlap}) must be smaller than chunking.size (${chunking.size})`);
-    }
+    if (chunking) checkOverlap(chunking);
     const writes = await this.prepare(request, chunking);
     const collection = await this.store.getOrCreate(request.collection);
     let embedded = 0;
@@ -128,12 +127,22 @@ export class DocumentService {
 
   private async prepare(request: IngestRequest, chunking: Chunking): Promise<DocumentWrite[]> {
     const seen = new Set<string>();
+    const { maxChunksPerRequest } = this.defaultChunking;
+    // Each text makes at least length/size chunks: a request bound to exceed the limit is refused before any splitting.
+    const fewest = request.documents.reduce((sum, document) => sum + (chunking ? Math.ceil(document.text.length / chunking.size) : 1), 0);
+    if (fewest > maxChunksPerRequest) throw tooManyChunks(`at least ${fewest}`, maxChunksPerRequest);
+    request.documents.forEach((document, position) => {
+      if (document.metadata) checkMetadata(document.metadata, `documents[${position}].metadata`);
+    });
+    let chunks = 0;
     return Promise.all(
       request.documents.map(async (document, position) => {
         const id = document.id ?? randomUUID();
         if (seen.has(id)) throw badRequest(`documents[${position}].id "${id}" appears more than once in the request`);
         seen.add(id);
         const spans = await chunkSpans(document.text, chunking);
+        chunks += spans.length;
+        if (chunks > maxChunksPerRequest) throw tooManyChunks(chunks, maxChunksPerRequest);
         return {
           id,
           text: document.text,

@@ -23,6 +23,9 @@ type Scalar = string | number | boolean | null;
 const COMPARISONS = ['$eq', '$ne', '$in', '$nin', '$gt', '$gte', '$lt', '$lte'] as const;
 type Comparison = (typeof COMPARISONS)[number];
 const MAX_DEPTH = 8;
+/** Values of one $in / $nin, and conditions of a whole filter: each is tested against every candidate chunk. */
+const MAX_LIST = 1024;
+const MAX_CONDITIONS = 256;
 
 const isScalar = (value: unknown): value is Scalar =>
   value === null || ['string', 'number', 'boolean'].includes(typeof value);
@@ -64,6 +67,7 @@ function listOperand(operator: Comparison, operand: unknown, path: string): Scal
   if (!Array.isArray(operand) || operand.length === 0 || !operand.every(isScalar)) {
     throw new FilterError(path, `${operator} takes a non-empty array of strings, numbers, booleans or nulls`);
   }
+  if (operand.length > MAX_LIST) throw new FilterError(path, `${operator} takes at most ${MAX_LIST} values`);
   return operand;
 }
 
@@ -129,14 +133,15 @@ function fieldCondition(field: string, condition: unknown, path: string): Metada
   };
 }
 
-function compileAt(filter: unknown, path: string, depth: number): MetadataPredicate {
+function compileAt(filter: unknown, path: string, depth: number, budget: { conditions: number }): MetadataPredicate {
   if (depth > MAX_DEPTH) throw new FilterError(path, `filters nest at most ${MAX_DEPTH} levels deep`);
   if (!isPlainObject(filter)) throw new FilterError(path, 'a filter is an object');
   const clauses = Object.entries(filter).map(([key, value]): MetadataPredicate => {
     const keyPath = `${path}.${key}`;
+    if (++budget.conditions > MAX_CONDITIONS) throw new FilterError(keyPath, `a filter holds at most ${MAX_CONDITIONS} conditions`);
     if (key === '$and' || key === '$or') {
       if (!Array.isArray(value) || value.length === 0) throw new FilterError(keyPath, `${key} takes a non-empty array of filters`);
-      const parts = value.map((part, index) => compileAt(part, `${keyPath}[${index}]`, depth + 1));
+      const parts = value.map((part, index) => compileAt(part, `${keyPath}[${index}]`, depth + 1, budget));
       return key === '$and'
         ? (metadata) => parts.every((part) => part(metadata))
         : (metadata) => parts.some((part) => part(metadata));
@@ -149,5 +154,5 @@ function compileAt(filter: unknown, path: string, depth: number): MetadataPredic
 
 /** Validates a filter and turns it into a predicate; a malformed filter throws a FilterError naming where. */
 export function compileFilter(filter: unknown): MetadataPredicate {
-  return compileAt(filter, 'filter', 0);
+  return compileAt(filter, 'filter', 0, { conditions: 0 });
 }
