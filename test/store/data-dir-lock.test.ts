@@ -56,3 +56,45 @@ describe('the DATA_DIR lock', () => {
     await release();
   });
 });
+
+describe('the DATA_DIR lock under a race', () => {
+  it('goes to exactly one of several processes racing over a dead holder\'s lock', { timeout: 60_000 }, async () => {
+    const dir = await temporaryDir('rag-lock-race-');
+    const gone = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    await once(gone, 'exit');
+    await writeFile(join(dir, 'LOCK'), String(gone.pid));
+    // Each racer says it is ready, waits for GO, tries once, and holds what it got until STOP.
+    const racer = `
+      const { existsSync } = await import('node:fs');
+      const { lockDataDir } = await import(${JSON.stringify(new URL('../../src/store/data-dir-lock.ts', import.meta.url).pathname)});
+      const dir = ${JSON.stringify(dir)};
+      process.stdout.write('ready\\n');
+      while (!existsSync(dir + '/GO')) await new Promise((resolve) => setImmediate(resolve));
+      let release;
+      try { release = await lockDataDir(dir); process.stdout.write('locked\\n'); } catch { process.stdout.write('refused\\n'); }
+      while (!existsSync(dir + '/STOP')) await new Promise((resolve) => setTimeout(resolve, 5));
+      await release?.();`;
+    const racers = Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', racer], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+      return { child, output: () => out, exited: once(child, 'exit') };
+    });
+    try {
+      const waitFor = async (done: () => boolean) => {
+        while (!done()) await new Promise((resolve) => setTimeout(resolve, 10));
+      };
+      await waitFor(() => racers.every((racer) => racer.output().includes('ready')));
+      await writeFile(join(dir, 'GO'), '');
+      await waitFor(() => racers.every((racer) => /locked|refused/.test(racer.output())));
+      const winners = racers.filter((racer) => racer.output().includes('locked')).length;
+      await writeFile(join(dir, 'STOP'), '');
+      await Promise.all(racers.map((racer) => racer.exited));
+      assert.equal(winners, 1, 'one process holds the lock, the others are refused');
+      assert.deepEqual((await readdir(dir)).sort(), ['GO', 'STOP'], 'no claim or takeover file is left behind');
+    } finally {
+      for (const { child } of racers) child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
