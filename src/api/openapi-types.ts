@@ -50,10 +50,7 @@ export interface paths {
     };
     "/v1/documents/{id}": {
         parameters: {
-            query?: {
-                /** @description The collection; `default` when omitted. */
-                collection?: components["parameters"]["Collection"];
-            };
+            query?: never;
             header?: never;
             path: {
                 id: components["schemas"]["DocumentId"];
@@ -146,9 +143,54 @@ export interface paths {
          *     piece the model produces, then `done` (AskDoneEvent: the whole answer, usage when the NIM
          *     reports it, timings). A failure after the stream has started arrives as an `error` event
          *     whose data is a Problem, and the stream ends. A client that disconnects cancels the
-         *     request to the NIM.
+         *     request to the NIM. Code generators type this operation's reply as either body; streaming
+         *     callers get a reply of one media type from `POST /v1/ask/stream`.
          */
         post: operations["ask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ask/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer a question as a stream of Server-Sent Events
+         * @description The streamed form of `POST /v1/ask`, whatever the `Accept` header or `stream` field say:
+         *     one `sources` event (AskSourcesEvent), a `token` event (AskTokenEvent) for each piece the
+         *     model produces, then `done` (AskDoneEvent). A failure before the first event is a problem
+         *     document with its own status; one after it arrives as an `error` event whose data is a
+         *     Problem, and the stream ends. A client that disconnects cancels the request to the NIM.
+         */
+        post: operations["askStream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ask": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Where the ask operation lives
+         * @description A permanent redirect (308, so the method and body are kept) to `POST /v1/ask`, for callers that were told the service serves `/ask`.
+         */
+        post: operations["askRedirect"];
         delete?: never;
         options?: never;
         head?: never;
@@ -190,8 +232,10 @@ export interface paths {
          * OpenAI-compatible chat completion over the RAG chain
          * @description The OpenAI Chat Completions API, answered by the same chain as `/v1/ask`: the last user
          *     message is the question, earlier messages are not used. `model` is accepted whatever it
-         *     names and the reply names the model that answered. Other OpenAI parameters are accepted
-         *     and ignored. The retrieved chunks come back in the extra field `sources` (on the first
+         *     names and the reply names the model that answered. `tools`, `tool_choice`, `functions`,
+         *     `function_call` and a `response_format` other than text are refused with 400: the chain
+         *     answers in text from retrieved context and cannot honour them. Other OpenAI parameters
+         *     are accepted and ignored. The retrieved chunks come back in the extra field `sources` (on the first
          *     chunk when streaming). With `"stream": true` the reply is OpenAI's chunk stream ending with
          *     `data: [DONE]`; `stream_options.include_usage` adds a last chunk with `usage`.
          *     RAG options (`collection`, `k`, `filter`, `min_score`, `language`) may be given as extra
@@ -213,6 +257,23 @@ export interface paths {
         };
         /** The model that answers, in OpenAI's list format */
         get: operations["listModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{model}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model that answers, if it is the one named, in OpenAI's format */
+        get: operations["retrieveModel"];
         put?: never;
         post?: never;
         delete?: never;
@@ -640,13 +701,14 @@ export interface components {
         ModelList: {
             /** @constant */
             object: "list";
-            data: {
-                id: string;
-                /** @constant */
-                object: "model";
-                created: number;
-                owned_by: string;
-            }[];
+            data: components["schemas"]["Model"][];
+        };
+        Model: {
+            id: string;
+            /** @constant */
+            object: "model";
+            created: number;
+            owned_by: string;
         };
         Liveness: {
             /** @constant */
@@ -684,8 +746,8 @@ export interface components {
                 message: string;
                 /** @description The problem's `type`. */
                 type: string;
-                /** @description The HTTP status. */
-                code?: number | null;
+                /** @description What went wrong, as a word, such as `invalid_request`, `model_not_found`, `rate_limited`. */
+                code?: string;
             };
         };
         Problem: {
@@ -1122,6 +1184,64 @@ export interface operations {
             504: components["responses"]["NimTimeout"];
         };
     };
+    askStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AskRequest"];
+            };
+        };
+        responses: {
+            /** @description The answer as a stream of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["InputTooLong"];
+            429: components["responses"]["RateLimited"];
+            502: components["responses"]["NimFailed"];
+            503: components["responses"]["NimUnavailable"];
+            504: components["responses"]["NimTimeout"];
+        };
+    };
+    askRedirect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Send the same request to `/v1/ask`. */
+            308: {
+                headers: {
+                    /** @description `v1/ask`, relative to this path. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+        };
+    };
     similarity: {
         parameters: {
             query?: never;
@@ -1209,6 +1329,32 @@ export interface operations {
                 };
             };
             401: components["responses"]["OpenAIError"];
+            429: components["responses"]["OpenAIError"];
+        };
+    };
+    retrieveModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Model"];
+                };
+            };
+            400: components["responses"]["OpenAIError"];
+            401: components["responses"]["OpenAIError"];
+            404: components["responses"]["OpenAIError"];
             429: components["responses"]["OpenAIError"];
         };
     };

@@ -6,7 +6,7 @@ import { eventStream } from './event-stream.js';
 /** OpenAI's stream ends with a line that is not JSON. */
 const DONE = { data: '[DONE]' };
 
-export function openaiRoutes({ chatCompletions }: Services): Pick<OperationRoutes, 'createChatCompletion' | 'listModels'> {
+export function openaiRoutes({ chatCompletions }: Services): Pick<OperationRoutes, 'createChatCompletion' | 'listModels' | 'retrieveModel'> {
   return {
     createChatCompletion: {
       config: { errorFormat: 'openai' },
@@ -27,5 +27,6 @@ export function openaiRoutes({ chatCompletions }: Services): Pick<OperationRoute
       },
     },
     listModels: { config: { errorFormat: 'openai' }, handler: async () => chatCompletions.models() },
+    retrieveModel: { config: { errorFormat: 'openai' }, handler: async (request) => chatCompletions.model(request.params.model) },
   };
 }

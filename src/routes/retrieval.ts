@@ -1,4 +1,5 @@
-import type { OperationRoutes, components } from '../api/operations.js';
+import type { FastifyReply } from 'fastify';
+import type { OperationRequest, OperationRoutes, components } from '../api/operations.js';
 import type { AskRequest } from '../services/ask-service.js';
 import type { Services } from '../services/create-services.js';
 import { DEFAULT_COLLECTION } from '../store/hnsw-store.js';
@@ -20,7 +21,16 @@ function askRequestOf(body: components['schemas']['AskRequest'], defaultK: numbe
 export function retrievalRoutes(
   { retrieval, ask, similarity }: Services,
   defaultK: number,
-): Pick<OperationRoutes, 'search' | 'ask' | 'similarity'> {
+): Pick<OperationRoutes, 'search' | 'ask' | 'askStream' | 'askRedirect' | 'similarity'> {
+  const streamAnswer = async (request: OperationRequest<'ask' | 'askStream'>, reply: FastifyReply, question: AskRequest) => {
+    const events = await eventStream(
+      request,
+      ask.stream(question, request.clientSignal),
+      ({ type, ...data }) => ({ event: type, data }),
+      (problem) => ({ event: 'error', data: problem.body }),
+    );
+    await reply.sse.send(events);
+  };
   return {
     search: async (request) => {
       const { query, k = defaultK, collection = DEFAULT_COLLECTION, filter, min_score: minScore } = request.body;
@@ -31,15 +41,12 @@ export function retrievalRoutes(
       handler: async (request, reply) => {
         const question = askRequestOf(request.body, defaultK);
         if (!wantsEventStream(request, request.body.stream)) return ask.ask(question, request.deadline);
-        const events = await eventStream(
-          request,
-          ask.stream(question, request.clientSignal),
-          ({ type, ...data }) => ({ event: type, data }),
-          (problem) => ({ event: 'error', data: problem.body }),
-        );
-        await reply.sse.send(events);
+        await streamAnswer(request, reply, question);
       },
     },
+    askStream: { sse: 'manual', handler: async (request, reply) => streamAnswer(request, reply, askRequestOf(request.body, defaultK)) },
+    // Relative, so that it holds behind a proxy that serves the service under a path prefix.
+    askRedirect: async (_request, reply) => reply.redirect('v1/ask', 308),
     similarity: async (request) => similarity.matrix(request.body.queries, request.body.documents, request.deadline),
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { components } from '../api/operations.js';
-import { badRequest } from '../errors.js';
+import { badRequest, ProblemError } from '../errors.js';
 import type { GenerationOptions } from '../nim/chat.js';
 import type { AskRequest, AskResult, AskService } from './ask-service.js';
 
@@ -9,6 +9,7 @@ type ChatMessage = components['schemas']['ChatMessage'];
 export type ChatCompletion = components['schemas']['ChatCompletion'];
 export type ChatCompletionChunk = components['schemas']['ChatCompletionChunk'];
 export type ModelList = components['schemas']['ModelList'];
+type Model = components['schemas']['Model'];
 
 /** The text of a message, whether sent as a string or as OpenAI content parts. */
 function textOf(message: ChatMessage): string {
@@ -32,6 +33,25 @@ function generationOf(request: ChatRequest): GenerationOptions {
   };
 }
 
+const NO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+
+/**
+ * OpenAI parameters that change what kind of answer is wanted (a tool call, JSON): the chain only
+ * answers in text from the retrieved context, so ignoring them would hand back the wrong kind.
+ */
+function refuseUnsupported(request: ChatRequest): void {
+  const fields = request as Record<string, unknown>;
+  const format = fields.response_format as { type?: unknown } | null | undefined;
+  const refused = [
+    ...['tools', 'functions'].filter((name) => Array.isArray(fields[name]) && (fields[name] as unknown[]).length > 0),
+    ...['tool_choice', 'function_call'].filter((name) => fields[name] !== undefined && fields[name] !== null && fields[name] !== 'none'),
+    ...(format !== undefined && format !== null && format.type !== 'text' ? ['response_format'] : []),
+  ];
+  if (refused.length > 0) {
+    throw badRequest(`${refused.join(', ')}: not supported; this endpoint answers in text from the retrieved documents (remove the parameter)`);
+  }
+}
+
 /**
  * OpenAI's Chat Completions protocol over the RAG chain, so OpenAI SDKs work unchanged: the last
  * user message is the question, the reply names the model that answered, the retrieved chunks
@@ -46,7 +66,19 @@ export class ChatCompletionsService {
   ) {}
 
   models(): ModelList {
-    return { object: 'list', data: [{ id: this.ask.model, object: 'model', created: this.created, owned_by: 'nim-rag' }] };
+    return { object: 'list', data: [this.modelEntry()] };
+  }
+
+  /** The model that answers, when it is the one asked for (OpenAI's GET /v1/models/{model}). */
+  model(id: string): Model {
+    if (id !== this.ask.model) {
+      throw new ProblemError({ status: 404, slug: 'model-not-found', title: 'Not Found', detail: `the model '${id}' does not exist here: this service answers with ${this.ask.model}` });
+    }
+    return this.modelEntry();
+  }
+
+  private modelEntry(): Model {
+    return { id: this.ask.model, object: 'model', created: this.created, owned_by: 'nim-rag' };
   }
 
   async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatCompletion> {
@@ -77,12 +109,14 @@ export class ChatCompletionsService {
       else if (event.type === 'token') yield chunk({ content: event.text });
       else {
         yield chunk({}, event.finish_reason ?? 'stop');
-        if (request.stream_options?.include_usage && event.usage) yield { ...base, choices: [], usage: event.usage };
+        // OpenAI always sends it when asked (LangChain's usage_metadata waits for it): zeros when nothing was counted.
+        if (request.stream_options?.include_usage) yield { ...base, choices: [], usage: event.usage ?? NO_USAGE };
       }
     }
   }
 
   private askRequest(request: ChatRequest): AskRequest {
+    refuseUnsupported(request);
     const question = [...request.messages].reverse().find((message) => message.role === 'user');
     const text = question ? textOf(question).trim() : '';
     if (!text) throw badRequest('messages must include a user message with text: the last one is the question the RAG chain answers');
