@@ -33,6 +33,7 @@ function generationOf(request: ChatRequest): GenerationOptions {
   };
 }
 
+const isEmptyList = (value: unknown) => Array.isArray(value) && value.length === 0;
 const NO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
 /**
@@ -43,7 +44,7 @@ function refuseUnsupported(request: ChatRequest): void {
   const fields = request as Record<string, unknown>;
   const format = fields.response_format as { type?: unknown } | null | undefined;
   const refused = [
-    ...['tools', 'functions'].filter((name) => Array.isArray(fields[name]) && (fields[name] as unknown[]).length > 0),
+    ...['tools', 'functions'].filter((name) => fields[name] !== undefined && fields[name] !== null && !isEmptyList(fields[name])),
     ...['tool_choice', 'function_call'].filter((name) => fields[name] !== undefined && fields[name] !== null && fields[name] !== 'none'),
     ...(format !== undefined && format !== null && format.type !== 'text' ? ['response_format'] : []),
   ];

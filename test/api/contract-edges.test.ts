@@ -116,6 +116,56 @@ describe('the contract at its edges', () => {
   });
 });
 
+describe('OpenAI compatibility at its edges', () => {
+  let test: TestApp;
+  before(async () => {
+    test = await startTestApp();
+  });
+  after(() => test.close());
+  const chat = (body: object) =>
+    test.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: 'm', messages: [{ role: 'user', content: 'What?' }], ...body } });
+
+  it('sends the usage chunk when asked, even when the answerer counted no tokens', async () => {
+    const response = await chat({ stream: true, stream_options: { include_usage: true } });
+    const chunks = response.body
+      .split('\n')
+      .filter((line) => line.startsWith('data: ') && line !== 'data: [DONE]')
+      .map((line) => JSON.parse(line.slice(6)) as { choices: unknown[]; usage?: unknown });
+    assert.deepEqual(chunks.at(-1), { ...chunks.at(-1), choices: [], usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } });
+  });
+
+  it('refuses tools, tool_choice, functions and a non-text response_format with 400 and a string code', async () => {
+    const tool = { type: 'function', function: { name: 'f', parameters: {} } };
+    for (const [body, named] of [
+      [{ tools: [tool] }, 'tools'],
+      [{ tool_choice: 'required' }, 'tool_choice'],
+      [{ functions: [tool.function] }, 'functions'],
+      [{ response_format: { type: 'json_object' } }, 'response_format'],
+    ] as const) {
+      const response = await chat(body);
+      assert.equal(response.statusCode, 400, JSON.stringify(body));
+      assert.match(response.json().error.message, new RegExp(`^${named}: not supported`));
+      assert.equal(response.json().error.code, 'bad_request');
+    }
+    assert.equal((await chat({ tools: [], tool_choice: 'none', response_format: { type: 'text' } })).statusCode, 200);
+  });
+
+  it('answers GET /v1/models/{model} with the model, or a 404 carrying OpenAI\'s error object', async () => {
+    const found = await test.app.inject({ method: 'GET', url: '/v1/models/local-extractive' });
+    assert.deepEqual({ ...found.json(), created: 0 }, { id: 'local-extractive', object: 'model', created: 0, owned_by: 'nim-rag' });
+    const missing = await test.app.inject({ method: 'GET', url: '/v1/models/gpt-4o' });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.json().error.code, 'model_not_found');
+    assert.match(missing.json().error.message, /gpt-4o/);
+  });
+
+  it('gives a body of the wrong media type OpenAI\'s error object too', async () => {
+    const response = await test.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'text/plain' }, payload: '{}' });
+    assert.equal(response.statusCode, 415);
+    assert.equal(response.json().error.code, 'unsupported_media_type');
+  });
+});
+
 describe('router and parser errors over a real connection', () => {
   let test: TestApp;
   let port: number;
