@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { type NormalizedBaseUrl, normalizeBaseUrl } from './base-url.js';
 import type { NimClient } from './nim-client.js';
+import type { ProviderProbe } from './readiness.js';
 
 /** The hosted catalog's default embedding model (1024 dimensions). */
 export const DEFAULT_HOSTED_EMBEDDINGS_MODEL = 'NV-Embed-QA';
@@ -62,17 +63,42 @@ interface ModelList {
   data?: Array<{ id?: unknown; root?: unknown }>;
 }
 
+export type ModelKind = 'embedding' | 'chat';
+
+const EMBEDDING_NAME = /embed|e5-|bge-|retriev/i;
+const CHAT_NAME = /instruct|chat|mixtral|mistral|llama|gemma|phi-|nemotron|qwen|gpt/i;
+
+/** What a model does, from its name (NIM model lists do not say); undefined when the name does not tell. */
+export function modelKind(id: string): ModelKind | undefined {
+  if (EMBEDDING_NAME.test(id)) return 'embedding';
+  if (CHAT_NAME.test(id)) return 'chat';
+  return undefined;
+}
+
 /**
- * The model a self-hosted NIM serves, from GET {base}/models: the first listed model that is not
- * a derivative (no `root`, or `root` equal to its id), as the Python client picks it.
+ * The model a self-hosted NIM serves, from GET {base}/models: among the listed models that are not
+ * derivatives (no `root`, or `root` equal to its id), as the Python client picks them, the first of
+ * the kind wanted. One address may serve several models (a NIM proxy): the chat model must not
+ * become the embedding model because it was listed first. A NIM listing one model whose name does
+ * not tell its kind serves that one.
  */
-export async function discoverModel(client: NimClient, logger: Logger): Promise<string> {
+export async function discoverModel(client: NimClient, logger: Logger, kind: ModelKind): Promise<string> {
   const list = await client.getJson<ModelList>('/models', { model: '(discovery)' });
   const ids = (list.data ?? [])
     .filter((entry) => typeof entry.id === 'string' && (entry.root === undefined || entry.root === null || entry.root === entry.id))
     .map((entry) => entry.id as string);
-  const [first] = ids;
-  if (!first) throw new Error(`the NIM at ${client.baseUrl} lists no models at GET /models; set the model explicitly`);
-  logger.info({ url: client.baseUrl, model: first, served: ids }, `using model ${first}, discovered from ${client.baseUrl}/models`);
-  return first;
+  if (ids.length === 0) throw new Error(`the NIM at ${client.baseUrl} lists no models at GET /models; set the model explicitly`);
+  const chosen = ids.find((id) => modelKind(id) === kind) ?? (ids.length === 1 && modelKind(ids[0] as string) === undefined ? ids[0] : undefined);
+  if (!chosen) {
+    throw new Error(`the NIM at ${client.baseUrl} lists no ${kind} model at GET /models (it lists ${ids.join(', ')}); set the model explicitly`);
+  }
+  logger.info({ url: client.baseUrl, model: chosen, served: ids }, `using ${kind} model ${chosen}, discovered from ${client.baseUrl}/models`);
+  return chosen;
+}
+
+/** Readiness that also fails when the model is, by its name, of the other kind: it cannot do this job. */
+export function kindCheckedProbe(probe: ProviderProbe, model: string, kind: ModelKind): ProviderProbe {
+  const actual = modelKind(model);
+  if (actual === undefined || actual === kind) return probe;
+  return async () => ({ ...(await probe()), ready: false, detail: `${model} is an ${actual === 'embedding' ? 'embedding' : 'chat'} model; it cannot serve ${kind === 'chat' ? 'chat completions' : 'embeddings'}` });
 }

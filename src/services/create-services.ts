@@ -5,7 +5,7 @@ import { extractiveAnswer, LOCAL_ANSWERER_MODEL } from '../local/extractive-answ
 import { LexicalEmbeddings, LOCAL_EMBEDDINGS_MODEL } from '../local/lexical-embeddings.js';
 import { ChatNVIDIA, DEFAULT_CHAT_MODEL } from '../nim/chat.js';
 import { NVIDIAEmbeddings } from '../nim/embeddings.js';
-import { baseUrlFor, DEFAULT_HOSTED_EMBEDDINGS_MODEL, discoverModel, resolveModelAlias } from '../nim/models.js';
+import { baseUrlFor, DEFAULT_HOSTED_EMBEDDINGS_MODEL, discoverModel, kindCheckedProbe, type ModelKind, resolveModelAlias } from '../nim/models.js';
 import { NimClient } from '../nim/nim-client.js';
 import { localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
 import { llmAnswerer } from '../rag/ask-chain.js';
@@ -51,6 +51,7 @@ async function connectNim(
   clients: NimClient[],
   endpoint: NimEndpointConfig,
   fallbackHostedModel: string,
+  kind: ModelKind,
   config: Config,
   maxConcurrency: number,
   pace: Pace,
@@ -79,7 +80,7 @@ async function connectNim(
     },
   });
   clients.push(client);
-  const model = hostedModel ?? named ?? (await discoverModel(client, logger));
+  const model = hostedModel ?? named ?? (await discoverModel(client, logger, kind));
   return { client, model };
 }
 
@@ -100,6 +101,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       nimClients,
       config.embeddings,
       DEFAULT_HOSTED_EMBEDDINGS_MODEL,
+      'embedding',
       config,
       config.nim.embeddingsConcurrency,
       pace,
@@ -114,7 +116,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       batchSize: config.embeddings.batchSize,
     });
     dimensions = config.embeddings.dimensions;
-    embeddingsProbe = nimProbe(client, model, config.embeddings.hosted);
+    embeddingsProbe = kindCheckedProbe(nimProbe(client, model, config.embeddings.hosted), model, 'embedding');
     logger.info({ model, url: client.baseUrl, truncate: config.embeddings.truncate }, 'embeddings: NIM');
   } else {
     lexical = new LexicalEmbeddings(config.embeddings.dimensions);
@@ -126,7 +128,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   let answering: Answering;
   let llmProbe: ProviderProbe;
   if (config.llm.provider === 'nim') {
-    const { client, model } = await connectNim(nimClients, config.llm, DEFAULT_CHAT_MODEL, config, config.nim.llmConcurrency, pace, metrics, logger);
+    const { client, model } = await connectNim(nimClients, config.llm, DEFAULT_CHAT_MODEL, 'chat', config, config.nim.llmConcurrency, pace, metrics, logger);
     const llm = new ChatNVIDIA({
       client,
       model,
@@ -139,7 +141,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       model,
       answerer: (generation, recorder) => llmAnswerer<Source>(llm.withConfig({ generation, callbacks: [recorder] })),
     };
-    llmProbe = nimProbe(client, model, config.llm.hosted);
+    llmProbe = kindCheckedProbe(nimProbe(client, model, config.llm.hosted), model, 'chat');
     logger.info({ model, url: client.baseUrl }, 'answers: NIM chat model');
   } else {
     // The answerer ranks retrieved sentences against the question lexically, whatever embeds the store.

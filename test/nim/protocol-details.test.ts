@@ -66,8 +66,8 @@ describe('model names', () => {
         pace: async () => undefined,
         logger: silentLogger,
       });
-      assert.equal(await discoverModel(client, logger), 'nvidia/nv-embedqa-e5-v5');
-      assert.match(lines.at(-1)?.msg, /using model nvidia\/nv-embedqa-e5-v5, discovered from/);
+      assert.equal(await discoverModel(client, logger, 'embedding'), 'nvidia/nv-embedqa-e5-v5');
+      assert.match(lines.at(-1)?.msg, /using embedding model nvidia\/nv-embedqa-e5-v5, discovered from/);
     } finally {
       await emulator.stop();
     }
