@@ -13,23 +13,25 @@ export function loadContract(): { text: string; document: Record<string, unknown
 type Json = Record<string, unknown>;
 
 /**
- * The contract as fastify-openapi-glue should see it: only JSON response bodies keep their media
- * types. The glue registers routes and JSON serialisers from the document, but it also takes
- * response media types for request ones and warns at every start that no body parser exists for
- * text/event-stream, text/html and the like. Those bodies are written as they are, so nothing
- * is lost by leaving them out here; the served /openapi.yaml stays whole.
+ * The contract as fastify-openapi-glue should see it: only application/json response bodies keep
+ * their media types. The glue registers routes and JSON serialisers from the document, but it also
+ * takes response media types for request ones and warns at every start that no body parser exists
+ * for text/event-stream, application/problem+json and the like (and a parser for problem+json
+ * would let such bodies past the operations' validation). Errors are written by the error handler,
+ * the others as they are, so nothing is lost by leaving them out here; the served /openapi.yaml stays whole.
  */
 export function routingContract(document: Json): Json {
   const copy = structuredClone(document);
-  for (const pathItem of Object.values((copy.paths ?? {}) as Record<string, Json>)) {
-    for (const operation of Object.values(pathItem)) {
-      const responses = (operation as { responses?: Record<string, { content?: Json }> }).responses ?? {};
-      for (const response of Object.values(responses)) {
-        if (!response.content) continue;
-        for (const mediaType of Object.keys(response.content)) if (!mediaType.endsWith('json')) delete response.content[mediaType];
-        if (Object.keys(response.content).length === 0) delete response.content;
-      }
+  const keepJsonOnly = (responses: Record<string, { content?: Json }>) => {
+    for (const response of Object.values(responses)) {
+      if (!response.content) continue;
+      for (const mediaType of Object.keys(response.content)) if (mediaType !== 'application/json') delete response.content[mediaType];
+      if (Object.keys(response.content).length === 0) delete response.content;
     }
+  };
+  for (const pathItem of Object.values((copy.paths ?? {}) as Record<string, Json>)) {
+    for (const operation of Object.values(pathItem)) keepJsonOnly((operation as { responses?: Record<string, { content?: Json }> }).responses ?? {});
   }
+  keepJsonOnly(((copy.components as Json | undefined)?.responses ?? {}) as Record<string, { content?: Json }>);
   return copy;
 }
