@@ -63,6 +63,8 @@ export interface Config {
   chunking: { size: number; overlap: number };
   hnsw: { m: number; efConstruction: number; efSearch: number; exactSearchMaxChunks: number; maxIndexBacklog: number };
   snapshots: { everyChunks: number; intervalMs: number };
+  /** Whether `/` serves the browser playground. */
+  playground: boolean;
 }
 
 export class ConfigError extends Error {
@@ -96,6 +98,11 @@ const list = (fallback: string) =>
         .filter(Boolean),
     ),
   );
+const flag = (fallback: boolean) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' ? blankToUndefined(value.trim().toLowerCase()) : value),
+    z.enum(['true', 'false'], { error: 'must be true or false' }).default(fallback ? 'true' : 'false').transform((value) => value === 'true'),
+  );
 const provider = z.preprocess(
   (value) => (typeof value === 'string' ? blankToUndefined(value.trim().toLowerCase()) : value),
   z.enum(['nim', 'local']).optional(),
@@ -110,7 +117,7 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_MS: withDefault(int(0, 3_600_000), 300_000),
   SHUTDOWN_TIMEOUT_MS: withDefault(int(0, 600_000), 10_000),
   API_KEYS: list(''),
-  PUBLIC_PATHS: list('/v1/health/live,/v1/health/ready,/openapi.yaml,/docs,/docs/*').pipe(
+  PUBLIC_PATHS: list('/v1/health/live,/v1/health/ready,/openapi.yaml,/docs,/docs/*,/,/playground/*').pipe(
     z.array(z.string().startsWith('/', 'each path must start with /')),
   ),
   RATE_LIMIT_MAX: withDefault(int(0, 1_000_000), 0),
@@ -148,6 +155,7 @@ const envSchema = z.object({
   INDEX_BACKLOG_MAX_CHUNKS: withDefault(int(100, 10_000_000), 20_000),
   SNAPSHOT_EVERY_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
   SNAPSHOT_INTERVAL_MS: withDefault(int(1000, 86_400_000), 300_000),
+  PLAYGROUND: flag(true),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -244,5 +252,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxIndexBacklog: env.INDEX_BACKLOG_MAX_CHUNKS,
     },
     snapshots: { everyChunks: env.SNAPSHOT_EVERY_CHUNKS, intervalMs: env.SNAPSHOT_INTERVAL_MS },
+    playground: env.PLAYGROUND,
   };
 }
