@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildPlayground } from '../../scripts/build-playground.js';
+import { PLAYGROUND_CSP } from '../../src/routes/playground.js';
 import { launchChromium } from '../support/browser.js';
 import { type ChatMessage, defaultReply, EMBED_MODEL, LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { EXAMPLE_DOCUMENTS, EXAMPLE_QUERIES, startTestApp, type TestApp } from '../support/test-app.js';
@@ -19,6 +20,9 @@ const LONG_ANSWER = Array.from({ length: 300 }, (_, i) => `word${i}`).join(' ');
 const reply = (messages: ChatMessage[]) =>
   messages.some((message) => message.role === 'user' && message.content.includes('at length')) ? LONG_ANSWER : defaultReply(messages);
 
+// Built once for both suites below; the routes serve dist/playground as `npm run build` leaves it.
+before(() => buildPlayground());
+
 describe('the playground in headless Chromium, against the service and the NIM emulator', () => {
   let nim: NimEmulator;
   let test: TestApp;
@@ -29,7 +33,6 @@ describe('the playground in headless Chromium, against the service and the NIM e
   const consoleErrors: string[] = [];
 
   before(async () => {
-    await buildPlayground();
     await mkdir(ARTIFACTS, { recursive: true });
     nim = await NimEmulator.start({ models: [EMBED_MODEL, LLM_MODEL], tokenIntervalMs: 40, reply });
     test = await startTestApp({ NIM_EMBEDDINGS_URL: nim.url, NIM_LLM_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_MODEL: LLM_MODEL });
@@ -223,5 +226,79 @@ describe('the playground in headless Chromium, against the service and the NIM e
     const response = await page.request.get(`${base}/`);
     assert.match(response.headers()['content-security-policy'] ?? '', /script-src 'self';/);
     assert.doesNotMatch(response.headers()['content-security-policy'] ?? '', /unsafe-inline/);
+  });
+});
+
+describe('the playground over HTTP', () => {
+  const KEY = 'playground-test-key-0123456789';
+  let test: TestApp;
+  let off: TestApp;
+  before(async () => {
+    test = await startTestApp({ API_KEYS: KEY });
+    off = await startTestApp({ PLAYGROUND: 'false' });
+  });
+  after(async () => {
+    await test?.close();
+    await off?.close();
+  });
+
+  it('serves the page without a key, revalidated by ETag, under a strict CSP', async () => {
+    const page = await test.app.inject({ method: 'GET', url: '/' });
+    assert.equal(page.statusCode, 200);
+    assert.match(page.headers['content-type'] as string, /^text\/html/);
+    assert.equal(page.headers['cache-control'], 'no-cache');
+    assert.equal(page.headers['content-security-policy'], PLAYGROUND_CSP);
+    const again = await test.app.inject({ method: 'GET', url: '/', headers: { 'if-none-match': page.headers.etag as string } });
+    assert.equal(again.statusCode, 304);
+    assert.equal((await test.app.inject({ method: 'GET', url: '/v1/collections' })).statusCode, 401, 'the API itself still needs the key');
+  });
+
+  it('serves the hashed assets for a year, and nothing outside its folder', async () => {
+    const html = (await test.app.inject({ method: 'GET', url: '/' })).body;
+    const assets = [...html.matchAll(/(?:src|href)="playground\/([^"]+)"/g)].map((match) => match[1]!);
+    assert.deepEqual(assets.map((name) => name.replace(/-[A-Z0-9]+\./, '.')).sort(), ['app.js', 'styles.css']);
+    for (const asset of assets) {
+      const response = await test.app.inject({ method: 'GET', url: `/playground/${asset}` });
+      assert.equal(response.statusCode, 200, asset);
+      assert.equal(response.headers['cache-control'], 'public, max-age=31536000, immutable');
+    }
+    const missing = await test.app.inject({ method: 'GET', url: '/playground/app-NOTBUILT.js' });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.headers['content-type'], 'application/problem+json; charset=utf-8');
+    for (const url of ['/playground/..%2Fpackage.json', '/playground/index.html', '/playground/%2E%2E%2Fserver.js']) {
+      const response = await test.app.inject({ method: 'GET', url });
+      assert.equal(response.statusCode, 400, url);
+    }
+  });
+
+  it('is off with PLAYGROUND=false: 404 as problem+json', async () => {
+    for (const url of ['/', '/playground/app.js']) {
+      const response = await off.app.inject({ method: 'GET', url });
+      assert.equal(response.statusCode, 404, url);
+      assert.equal(response.json().detail, 'the playground is turned off (PLAYGROUND=false)');
+    }
+  });
+
+  it('asks for the API key in the page and keeps it in sessionStorage, never in the URL', async () => {
+    const base = await test.app.listen({ port: 0, host: '127.0.0.1' });
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const authorized: string[] = [];
+      page.on('request', (request) => {
+        if (request.headers().authorization === `Bearer ${KEY}`) authorized.push(new URL(request.url()).pathname);
+      });
+      await page.goto(`${base}/`);
+      await page.getByLabel('API key').waitFor();
+      await page.getByLabel('API key').fill(KEY);
+      await page.getByRole('button', { name: 'Use key' }).click();
+      await page.locator('#status-list', { hasText: 'Collections' }).waitFor();
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('nim-rag-api-key')), KEY);
+      assert.ok(!page.url().includes(KEY));
+      assert.ok(authorized.includes('/v1/collections'), authorized.join(', '));
+      assert.equal(await page.locator('#key-form').isHidden(), true);
+    } finally {
+      await browser.close();
+    }
   });
 });
