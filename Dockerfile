@@ -23,6 +23,8 @@ RUN --mount=type=cache,target=/root/.npm \
   npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY web ./web
+COPY scripts/build-playground.ts ./scripts/build-playground.ts
 RUN npm run build
 
 # --- prod-deps: a clean install of the production dependencies only ----------------------------

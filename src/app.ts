@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import { fastifySSE } from '@fastify/sse';
+import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
 import { loadContract, routingContract } from './api/contract.js';
@@ -15,6 +16,7 @@ import problemErrors from './plugins/problem-errors.js';
 import requestSignals from './plugins/request-signals.js';
 import validation from './plugins/validation.js';
 import { operationRoutes } from './routes/index.js';
+import { PLAYGROUND_DIR } from './routes/playground.js';
 import type { Services } from './services/create-services.js';
 
 export interface AppOptions {
@@ -86,6 +88,8 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
     });
   }
   await app.register(fastifySSE, { heartbeatInterval: 15_000 });
+  // Only reply.sendFile: the playground's routes come from openapi.yaml like every other.
+  await app.register(fastifyStatic, { root: PLAYGROUND_DIR, serve: false });
   closeKeepAliveConnectionsWhenDone(app);
 
   const routes = operationRoutes(services, config) as Record<string, unknown>;

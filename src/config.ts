@@ -64,6 +64,8 @@ export interface Config {
   chunking: { size: number; overlap: number; maxChunksPerRequest: number };
   hnsw: { m: number; efConstruction: number; efSearch: number; exactSearchMaxChunks: number; maxIndexBacklog: number };
   snapshots: { everyChunks: number; intervalMs: number };
+  /** Whether `/` serves the browser playground. */
+  playground: boolean;
 }
 
 export class ConfigError extends Error {
@@ -97,6 +99,11 @@ const list = (fallback: string) =>
         .filter(Boolean),
     ),
   );
+const flag = (fallback: boolean) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' ? blankToUndefined(value.trim().toLowerCase()) : value),
+    z.enum(['true', 'false'], { error: 'must be true or false' }).default(fallback ? 'true' : 'false').transform((value) => value === 'true'),
+  );
 const provider = z.preprocess(
   (value) => (typeof value === 'string' ? blankToUndefined(value.trim().toLowerCase()) : value),
   z.enum(['nim', 'local']).optional(),
@@ -111,7 +118,7 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_MS: withDefault(int(0, 3_600_000), 300_000),
   SHUTDOWN_TIMEOUT_MS: withDefault(int(0, 600_000), 10_000),
   API_KEYS: list(''),
-  PUBLIC_PATHS: list('/v1/health/live,/v1/health/ready,/openapi.yaml,/docs,/docs/*').pipe(
+  PUBLIC_PATHS: list('/v1/health/live,/v1/health/ready,/openapi.yaml,/docs,/docs/*,/,/playground/*').pipe(
     z.array(z.string().startsWith('/', 'each path must start with /')),
   ),
   RATE_LIMIT_MAX: withDefault(int(0, 1_000_000), 0),
@@ -150,6 +157,7 @@ const envSchema = z.object({
   INDEX_BACKLOG_MAX_CHUNKS: withDefault(int(100, 10_000_000), 20_000),
   SNAPSHOT_EVERY_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
   SNAPSHOT_INTERVAL_MS: withDefault(int(1000, 86_400_000), 300_000),
+  PLAYGROUND: flag(true),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -248,5 +256,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxIndexBacklog: env.INDEX_BACKLOG_MAX_CHUNKS,
     },
     snapshots: { everyChunks: env.SNAPSHOT_EVERY_CHUNKS, intervalMs: env.SNAPSHOT_INTERVAL_MS },
+    playground: env.PLAYGROUND,
   };
 }

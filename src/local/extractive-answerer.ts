@@ -15,6 +15,10 @@ function cosine(a: number[], b: number[]): number {
   return sum;
 }
 
+/** What the offline answerer does with a requested language, said in the answer rather than ignored. */
+export const languageNote = (language: string) =>
+  `(Asked for ${language}: the offline answerer quotes the texts as they are written and cannot translate. Configure a NIM LLM for answers in ${language}.)`;
+
 /**
  * The offline answerer: quotes the retrieved sentences that best match the question, best first,
  * each marked with its source's number ([1] is the first source). It generates nothing, so it
@@ -24,6 +28,7 @@ export function extractiveAnswer(
   question: string,
   sources: ReadonlyArray<{ text: string }>,
   embedder: LexicalEmbeddings,
+  language?: string,
   maxSentences = 3,
 ): string {
   const questionVector = embedder.embed(question);
@@ -37,6 +42,6 @@ export function extractiveAnswer(
     .sort((a, b) => b.score - a.score)
     .filter((candidate, position, all) => all.findIndex((other) => other.sentence === candidate.sentence) === position)
     .slice(0, maxSentences);
-  if (best.length === 0) return NO_SENTENCE_ANSWER;
-  return best.map((candidate) => `${candidate.sentence} [${candidate.source}]`).join('\n');
+  const quoted = best.length === 0 ? NO_SENTENCE_ANSWER : best.map((candidate) => `${candidate.sentence} [${candidate.source}]`).join('\n');
+  return language ? `${quoted}\n${languageNote(language)}` : quoted;
 }

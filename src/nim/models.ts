@@ -3,8 +3,8 @@ import { type NormalizedBaseUrl, normalizeBaseUrl } from './base-url.js';
 import type { NimClient } from './nim-client.js';
 import type { ProviderProbe } from './readiness.js';
 
-/** The hosted catalog's default embedding model (1024 dimensions). */
-export const DEFAULT_HOSTED_EMBEDDINGS_MODEL = 'NV-Embed-QA';
+/** The hosted catalog's default embedding model (1024 dimensions): the one the compose files run, so one store serves both. */
+export const DEFAULT_HOSTED_EMBEDDINGS_MODEL = 'nvidia/nv-embedqa-e5-v5';
 
 interface KnownModel {
   id: string;

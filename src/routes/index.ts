@@ -6,6 +6,7 @@ import { documentRoutes } from './documents.js';
 import { healthRoutes } from './health.js';
 import { openaiRoutes } from './openai.js';
 import { operationsRoutes } from './operations.js';
+import { playgroundRoutes } from './playground.js';
 import { retrievalRoutes } from './retrieval.js';
 
 /** One route per operation of openapi.yaml; the type makes a missing one a compile error. */
@@ -17,5 +18,6 @@ export function operationRoutes(services: Services, config: Config): OperationRo
     ...openaiRoutes(services),
     ...healthRoutes(services),
     ...operationsRoutes(services),
+    ...playgroundRoutes(config.playground),
   };
 }

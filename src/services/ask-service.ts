@@ -69,11 +69,11 @@ class AskRun {
   readonly report = new GenerationRecorder();
   readonly chain;
 
-  constructor(retrieval: RetrievalService, answering: Answering, request: AskRequest) {
+  constructor(retrieval: RetrievalService, answering: Answering, request: AskRequest, options: AskOptions) {
     this.chain = buildAskChain<Source>(async (question, signal) => {
-      const sources = await retrieval.search({ ...request, query: question }, signal);
+      const found = await retrieval.search({ ...request, query: question }, signal);
       this.retrievedAt = performance.now();
-      return sources;
+      return options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
     }, answering.answerer(request.generation, this.report));
   }
 
@@ -89,10 +89,16 @@ class AskRun {
   }
 }
 
+export interface AskOptions {
+  /** Leave out sources scoring 0 or less unless the request sets its own `min_score`. */
+  dropUnmatched: boolean;
+}
+
 export class AskService {
   constructor(
     private readonly retrieval: RetrievalService,
     private readonly answering: Answering,
+    private readonly options: AskOptions,
   ) {}
 
   get model(): string {
@@ -101,7 +107,7 @@ export class AskService {
 
   /** Retrieves, then answers from what was retrieved; `answer` is exactly what the model produced. */
   async ask(request: AskRequest, signal?: AbortSignal): Promise<AskResult> {
-    const run = new AskRun(this.retrieval, this.answering, request);
+    const run = new AskRun(this.retrieval, this.answering, request, this.options);
     const input = { question: request.question, language: request.language };
     const result = await run.chain.invoke(input, { signal });
     return {
@@ -115,7 +121,7 @@ export class AskService {
 
   /** The same chain, streamed: a `sources` event, `token` events, then `done` with the whole answer. */
   async *stream(request: AskRequest, signal?: AbortSignal): AsyncGenerator<AskEvent> {
-    const run = new AskRun(this.retrieval, this.answering, request);
+    const run = new AskRun(this.retrieval, this.answering, request, this.options);
     const input = { question: request.question, language: request.language };
     const chunks = await run.chain.stream(input, { signal });
     let answer = '';

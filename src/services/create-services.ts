@@ -146,8 +146,8 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   } else {
     // The answerer ranks retrieved sentences against the question lexically, whatever embeds the store.
     const quoting = lexical ?? new LexicalEmbeddings(1024);
-    const extractive = RunnableLambda.from((input: { question: string; sources: Source[] }) =>
-      extractiveAnswer(input.question, input.sources, quoting),
+    const extractive = RunnableLambda.from((input: { question: string; language?: string | undefined; sources: Source[] }) =>
+      extractiveAnswer(input.question, input.sources, quoting, input.language),
     ).withConfig({ runName: 'extractive_answerer' });
     answering = { model: LOCAL_ANSWERER_MODEL, answerer: () => extractive };
     llmProbe = localProbe(LOCAL_ANSWERER_MODEL, 'offline extractive answerer: quotes retrieved sentences, generates nothing');
@@ -180,7 +180,8 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   });
   metrics.watchStore(store);
   const retrieval = new RetrievalService(store, embedder);
-  const ask = new AskService(retrieval, answering);
+  // A lexical score of 0 means not one word in common: nothing such a source could be cited for.
+  const ask = new AskService(retrieval, answering, { dropUnmatched: config.embeddings.provider === 'local' });
   return {
     documents: new DocumentService(store, embedder, config.chunking, metrics, logger),
     collections: new CollectionService(store),

@@ -6,7 +6,7 @@ export interface Readiness {
   /** True when either provider is the embedded offline one. */
   offline: boolean;
   providers: { embeddings: ProviderStatus; llm: ProviderStatus };
-  store: { embedding_model: string; dimensions: number | null; collections: number; documents: number; chunks: number };
+  store: { backend: 'hnsw'; embedding_model: string; dimensions: number | null; collections: number; documents: number; chunks: number };
 }
 
 export class HealthService {
@@ -22,6 +22,7 @@ export class HealthService {
       offline: embeddings.provider === 'local' || llm.provider === 'local',
       providers: { embeddings, llm },
       store: {
+        backend: 'hnsw',
         embedding_model: this.store.embeddingModel,
         dimensions: this.store.dimensions ?? null,
         ...this.store.totals(),

@@ -13,6 +13,7 @@ import { DCLinter } from 'dclint';
 import { DockerfileParser, type Env as EnvInstruction } from 'dockerfile-ast';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, HOSTED_CATALOG_URL, loadConfig } from '../../src/config.js';
+import { DEFAULT_HOSTED_EMBEDDINGS_MODEL } from '../../src/nim/models.js';
 
 /*
  * docker-compose.yml (RAG service + self-hosted NIMs) and docker-compose.hosted.yml (hosted API
@@ -193,6 +194,16 @@ describe('docker compose files', () => {
     for (const result of results) {
       const problems = result.messages.map((message) => `${message.line}: ${message.message} (${message.rule})`);
       assert.deepEqual(problems, [], `dclint on ${result.filePath}`);
+    }
+  });
+
+  it('embed with the model that `NVIDIA_API_KEY=… npm start` uses, so one store serves every way of running', () => {
+    for (const [file, document] of [
+      ['docker-compose.yml', main],
+      ['docker-compose.hosted.yml', hosted],
+    ] as const) {
+      assert.equal(interpolateDeep(environmentOf(document.services.rag!), env).NIM_EMBEDDINGS_MODEL, DEFAULT_HOSTED_EMBEDDINGS_MODEL, file);
+      assert.equal(interpolateDeep(environmentOf(document.services.rag!), TEST_KEYS).NIM_EMBEDDINGS_MODEL, DEFAULT_HOSTED_EMBEDDINGS_MODEL, `${file} without .env`);
     }
   });
 

@@ -15,6 +15,7 @@ import {
   type ModifiableInstruction,
 } from 'dockerfile-ast';
 import { format, validate } from 'dockerfile-utils';
+import { buildPlayground } from '../../scripts/build-playground.js';
 
 /*
  * The Dockerfile, checked without a Docker engine: dockerfile-utils (the validator of the Docker
@@ -325,10 +326,13 @@ describe('production layout, built the way the Dockerfile builds it, started on 
         for (const instruction of keyword(stage, 'RUN')) {
           const command = instruction.getArgumentsContent() ?? '';
           if (command === 'npm run build') {
-            // The project's own compiler, writing into this stage rather than into the checkout's dist/.
-            const [compiler = '', ...args] = (scripts.build ?? '').split(/\s+/);
+            // The project's own compiler and bundler, writing into this stage rather than into the checkout's dist/.
+            const [server = '', playground] = (scripts.build ?? '').split(/\s+&&\s+/);
+            const [compiler = '', ...args] = server.split(/\s+/);
             assert.equal(compiler, 'tsc', 'npm run build is tsc');
             await execFileAsync(join(root, 'node_modules/.bin/tsc'), [...args, '--outDir', join(dir, 'dist')], { cwd: root });
+            assert.equal(playground, 'tsx scripts/build-playground.ts', 'then the playground is bundled');
+            await buildPlayground(join(dir, 'dist/playground'));
           } else if (/^npm ci\b/.test(command) && !command.includes('--omit=dev')) {
             // The full install only feeds `npm run build`, which compiles from the checkout above.
           } else {
@@ -406,6 +410,15 @@ describe('production layout, built the way the Dockerfile builds it, started on 
 
   it('passes the Dockerfile HEALTHCHECK while up', async () => {
     assert.equal(await healthcheck(service!.port), 0, service!.output());
+  });
+
+  it('serves the bundled playground at / with the scripts and styles it names', async () => {
+    const page = await fetch(url('/'));
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    const assets = [...html.matchAll(/(?:src|href)="(playground\/[^"]+)"/g)].map((match) => match[1]!);
+    assert.equal(assets.length, 2, html);
+    for (const asset of assets) assert.equal((await fetch(url(`/${asset}`))).status, 200, asset);
   });
 
   it('ingests and answers through the compiled hnswlib-node addon', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { extractiveAnswer, NO_SENTENCE_ANSWER } from '../../src/local/extractive-answerer.js';
+import { after, before, describe, it } from 'node:test';
+import { extractiveAnswer, languageNote, NO_SENTENCE_ANSWER } from '../../src/local/extractive-answerer.js';
 import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
-import { EXAMPLE_DOCUMENTS } from '../support/test-app.js';
+import { EXAMPLE_DOCUMENTS, startTestApp, type TestApp } from '../support/test-app.js';
 
 const embedder = new LexicalEmbeddings(1024);
 const cosine = (a: number[], b: number[]) => a.reduce((sum, value, index) => sum + value * (b[index] as number), 0);
@@ -70,5 +70,35 @@ describe('offline extractive answerer', () => {
   it('works on Chinese sentences', () => {
     const answer = extractiveAnswer('熊猫生活在哪里', [{ text: '北京是中国的首都。熊猫主要生活在四川的山区。' }], embedder);
     assert.equal(answer.split('\n')[0], '熊猫主要生活在四川的山区。 [1]');
+  });
+});
+
+describe('the offline default asked as a newcomer would ask it', () => {
+  let test: TestApp;
+  before(async () => {
+    test = await startTestApp();
+    const ingest = await test.app.inject({ method: 'POST', url: '/v1/documents', payload: { documents: EXAMPLE_DOCUMENTS.map((text) => ({ text })) } });
+    assert.equal(ingest.statusCode, 201);
+  });
+  after(() => test.close());
+
+  it('cites no source that shares not a word with the question', async () => {
+    const response = await test.app.inject({ method: 'POST', url: '/v1/ask', payload: { question: 'What kinds of food is Italy known for?' } });
+    const { answer, sources } = response.json();
+    assert.equal(answer, `${EXAMPLE_DOCUMENTS[1]} [1]`);
+    assert.ok(sources.length >= 1);
+    assert.deepEqual(sources.filter((source: { score: number }) => source.score <= 0), []);
+    assert.ok(!sources.some((source: { text: string }) => source.text === EXAMPLE_DOCUMENTS[0]), 'Komchatka shares no word with the question');
+  });
+
+  it('still returns unmatched chunks when the caller asks for them with min_score', async () => {
+    const response = await test.app.inject({ method: 'POST', url: '/v1/ask', payload: { question: 'What kinds of food is Italy known for?', k: 5, min_score: -1 } });
+    assert.equal(response.json().sources.length, 5);
+  });
+
+  it('says plainly that it cannot answer in the language asked for', async () => {
+    const response = await test.app.inject({ method: 'POST', url: '/v1/ask', payload: { question: 'What kinds of food is Italy known for?', language: 'French' } });
+    assert.equal(response.json().answer, `${EXAMPLE_DOCUMENTS[1]} [1]\n${languageNote('French')}`);
+    assert.match(languageNote('French'), /cannot translate/);
   });
 });

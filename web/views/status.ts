@@ -1,0 +1,64 @@
+import { api, apiKey, onUnauthorized, problemText } from '../api.js';
+import type { components } from '../../src/api/openapi-types.js';
+import { byId, el, say } from '../dom.js';
+
+type Readiness = components['schemas']['Readiness'];
+
+function fact(term: string, value: string): DocumentFragment {
+  const fragment = document.createDocumentFragment();
+  fragment.append(el('dt', { text: term }), el('dd', { text: value }));
+  return fragment;
+}
+
+const describeProvider = (provider: Readiness['providers']['embeddings']) =>
+  `${provider.provider === 'local' ? 'offline (local)' : 'NIM'} · ${provider.model}${provider.ready ? '' : ` · not ready: ${provider.detail}`}`;
+
+/** Providers, models, offline mode, the store and its collections; asks for a key when one is needed. */
+export function statusView(onKeyChange: () => void): { refresh(): Promise<void> } {
+  const list = byId<HTMLDListElement>('status-list');
+  const banner = byId<HTMLParagraphElement>('offline-banner');
+  const message = byId<HTMLParagraphElement>('status-message');
+  const keyForm = byId<HTMLFormElement>('key-form');
+  const keyInput = byId<HTMLInputElement>('api-key');
+
+  onUnauthorized(() => {
+    keyForm.hidden = false;
+    say(message, apiKey.get() ? 'The API key was refused: enter a valid one.' : 'Enter an API key to use this service.', 'error');
+  });
+  keyForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    apiKey.set(keyInput.value.trim());
+    keyInput.value = '';
+    keyForm.hidden = true;
+    onKeyChange();
+  });
+
+  async function refresh(): Promise<void> {
+    // 503 (not ready) carries the same body as 200, so both are read.
+    const ready = await api.GET('/v1/health/ready');
+    const readiness = ready.data ?? (ready.response.status === 503 ? (ready.error as Readiness) : undefined);
+    list.replaceChildren();
+    if (!readiness) {
+      say(message, `Status unavailable: ${problemText(ready.error, ready.response.status)}`, 'error');
+      return;
+    }
+    banner.hidden = !readiness.offline;
+    banner.textContent = readiness.offline
+      ? 'Offline mode: no NIM is configured, so embeddings are lexical (word overlap, not meaning) and answers are sentences quoted from your texts, not generated.'
+      : '';
+    list.append(
+      fact('Service', readiness.status === 'ready' ? 'ready' : 'not ready'),
+      fact('Embeddings', describeProvider(readiness.providers.embeddings)),
+      fact('Answers', describeProvider(readiness.providers.llm)),
+      fact('Store', `${readiness.store.backend ?? 'unknown backend'} · ${readiness.store.embedding_model}${readiness.store.dimensions ? ` · ${readiness.store.dimensions} dimensions` : ''}`),
+      fact('Totals', `${readiness.store.collections} collections · ${readiness.store.documents} documents · ${readiness.store.chunks} chunks`),
+    );
+    const collections = await api.GET('/v1/collections');
+    if (collections.data) {
+      const sizes = collections.data.collections.map((item) => `${item.name}: ${item.documents} documents, ${item.chunks} chunks`);
+      list.append(fact('Collections', sizes.length > 0 ? sizes.join(' · ') : 'none yet'));
+      if (keyForm.hidden) say(message, '');
+    }
+  }
+  return { refresh };
+}
