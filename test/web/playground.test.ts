@@ -83,6 +83,42 @@ describe('the playground in headless Chromium, against the service and the NIM e
     await page.locator('#collections').screenshot({ path: join(ARTIFACTS, 'collections.png') });
   });
 
+  it('ingests a large paste into a new collection in batches, with progress, and files chosen beside it', async () => {
+    await page.getByLabel('New collection').fill('bulk');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const lines = Array.from({ length: 230 }, (_, i) => `Bulk line ${i} about topic ${i % 7}.`);
+    await page.getByLabel('Texts to ingest').fill(lines.join('\n'));
+    await page.getByLabel(/Or choose .txt/).setInputFiles([{ name: '00-notes.md', mimeType: 'text/markdown', buffer: Buffer.from('# Notes\n\nGelato is best in summer.') }]);
+    const progress = page.evaluate(
+      () =>
+        new Promise<number[]>((resolve) => {
+          const bar = document.getElementById('ingest-progress') as HTMLProgressElement;
+          const seen: number[] = [];
+          new MutationObserver(() => {
+            if (!seen.includes(bar.value)) seen.push(bar.value);
+            if (bar.hidden && seen.length > 0) resolve(seen);
+          }).observe(bar, { attributes: true });
+        }),
+    );
+    await page.getByRole('button', { name: 'Ingest', exact: true }).click();
+    await page.locator('#ingest-message', { hasText: 'Ingested 231 documents' }).waitFor();
+    assert.deepEqual((await progress).filter((value) => value > 0), [100, 200, 231]);
+
+    const collections = (await test.app.inject({ method: 'GET', url: '/v1/collections' })).json().collections;
+    assert.deepEqual(collections.find((item: { name: string }) => item.name === 'bulk')?.documents, 231);
+    const file = await test.app.inject({ method: 'GET', url: '/v1/documents/00-notes.md?collection=bulk' });
+    assert.deepEqual([file.json().text, file.json().metadata], ['# Notes\n\nGelato is best in summer.', { source: '00-notes.md' }]);
+
+    assert.equal(await page.locator('#documents-table tbody tr').count(), 50, 'one page of documents');
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.locator('#documents-table tbody tr').nth(99).waitFor();
+    await page.getByRole('button', { name: 'Delete 00-notes.md' }).click();
+    await page.locator('#documents-message', { hasText: 'Deleted 00-notes.md' }).waitFor();
+    assert.equal((await test.app.inject({ method: 'GET', url: '/v1/documents/00-notes.md?collection=bulk' })).statusCode, 404);
+    await page.getByLabel('Collection', { exact: true }).selectOption('default');
+    await page.locator('#documents-caption', { hasText: 'Documents in default' }).waitFor();
+  });
+
   it('streams an answer: the sources first, tokens before the end, the quoted source marked', async () => {
     await page.getByLabel('Question').fill("What's the weather like in Komchatka?");
     // Watches the answer from inside the page: was the first token shown while the stream was still open?
