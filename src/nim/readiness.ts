@@ -1,4 +1,4 @@
-import type { NimClient } from './nim-client.js';
+import type { NVIDIAClient } from '@nim-rag/langchain-nvidia';
 
 export interface ProviderStatus {
   provider: 'nim' | 'local';
@@ -19,12 +19,12 @@ const PROBE_TIMEOUT_MS = 3000;
  * catalog is not probed, so readiness checks spend none of a rate-limited key's budget.
  * Concurrent readiness checks share one probe.
  */
-export function nimProbe(client: NimClient, model: string, hosted: boolean): ProviderProbe {
+export function nimProbe(client: NVIDIAClient, model: string, hosted: boolean): ProviderProbe {
   let inFlight: Promise<ProviderStatus> | undefined;
   const status = (ready: boolean, detail: string): ProviderStatus => ({ provider: 'nim', model, url: client.baseUrl, ready, detail });
   const probe = async (): Promise<ProviderStatus> => {
     const failure = client.modelFailure(model);
-    if (failure) return status(false, failure.detail);
+    if (failure) return status(false, failure.message);
     if (hosted) return status(true, 'hosted catalog: no failing call seen');
     try {
       const response = await fetch(`${client.baseUrl}/health/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });

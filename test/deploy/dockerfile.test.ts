@@ -3,7 +3,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { access, cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -315,7 +315,7 @@ describe('production layout, built the way the Dockerfile builds it, started on 
         for (const instruction of keyword(stage, 'COPY').filter((copy) => !flag(copy, 'from'))) {
           const { sources, destination } = copyArguments(instruction);
           for (const source of sources) {
-            const target = destination.endsWith('/') ? join(dir, destination, source) : join(dir, destination);
+            const target = destination.endsWith('/') ? join(dir, destination, basename(source)) : join(dir, destination);
             await cp(join(root, source), target, { recursive: true });
           }
         }
@@ -325,10 +325,20 @@ describe('production layout, built the way the Dockerfile builds it, started on 
         for (const instruction of keyword(stage, 'RUN')) {
           const command = instruction.getArgumentsContent() ?? '';
           if (command === 'npm run build') {
-            // The project's own compiler, writing into this stage rather than into the checkout's dist/.
-            const [compiler = '', ...args] = (scripts.build ?? '').split(/\s+/);
-            assert.equal(compiler, 'tsc', 'npm run build is tsc');
-            await execFileAsync(join(root, 'node_modules/.bin/tsc'), [...args, '--outDir', join(dir, 'dist')], { cwd: root });
+            // The project's own compiler: the service writes into this stage rather than into the
+            // checkout's dist/; the workspace package it imports is built in place, as npm run build
+            // does, and its output copied into the stage.
+            for (const step of (scripts.build ?? '').split(/\s+&&\s+/)) {
+              const [compiler = '', ...args] = step.split(/\s+/);
+              assert.equal(compiler, 'tsc', 'npm run build is tsc');
+              const project = dirname(args[args.indexOf('-p') + 1] ?? '.');
+              if (project === '.') {
+                await execFileAsync(join(root, 'node_modules/.bin/tsc'), [...args, '--outDir', join(dir, 'dist')], { cwd: root });
+              } else {
+                await execFileAsync(join(root, 'node_modules/.bin/tsc'), args, { cwd: root });
+                await cp(join(root, project, 'dist'), join(dir, project, 'dist'), { recursive: true });
+              }
+            }
           } else if (/^npm ci\b/.test(command) && !command.includes('--omit=dev')) {
             // The full install only feeds `npm run build`, which compiles from the checkout above.
           } else {
@@ -352,7 +362,8 @@ describe('production layout, built the way the Dockerfile builds it, started on 
         const { sources, destination } = copyArguments(copy);
         for (const source of sources) {
           assert.ok(source.startsWith(`${base}/`), `${source} lies under the stage's WORKDIR ${base}`);
-          await cp(join(stageDir(stage), source.slice(base.length + 1)), join(app, destination), { recursive: true });
+          // As COPY does, links stay as they are (npm links the workspace package with a relative one).
+          await cp(join(stageDir(stage), source.slice(base.length + 1)), join(app, destination), { recursive: true, verbatimSymlinks: true });
         }
       }
     },

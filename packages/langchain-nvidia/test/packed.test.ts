@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +50,11 @@ describe('the packed package, installed outside the repository', () => {
   });
 
   it('builds with npm pack, and its tarball embeds, chats, streams and reranks from a plain TypeScript program', async () => {
-    const { stdout: packed } = await run('npm', ['pack', '--silent', '--pack-destination', scratch], { cwd: packageDir });
+    // What prepack does (tsc to dist), here into a copy, so the checkout's own dist/ is left to npm run build.
+    const copy = join(scratch, 'package');
+    for (const file of ['package.json', 'README.md', 'src']) await cp(join(packageDir, file), join(copy, file), { recursive: true });
+    await run(join(repoModules, '.bin', 'tsc'), ['-p', join(packageDir, 'tsconfig.build.json'), '--outDir', join(copy, 'dist')], { cwd: packageDir });
+    const { stdout: packed } = await run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', scratch], { cwd: copy });
     const tarball = join(scratch, packed.trim().split('\n').at(-1) as string);
     const installed = join(scratch, 'node_modules', '@nim-rag', 'langchain-nvidia');
     await mkdir(installed, { recursive: true });
