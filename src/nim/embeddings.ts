@@ -107,7 +107,17 @@ export class NVIDIAEmbeddings extends Embeddings {
           }),
         );
       }
-      return (await Promise.all(batches)).flat();
+      const vectors = (await Promise.all(batches)).flat();
+      const sizes = new Set(vectors.map((vector) => vector.length));
+      if (sizes.size > 1) {
+        throw new NimError({
+          kind: 'nim-bad-response',
+          model: this.model,
+          url: this.client.baseUrl,
+          nimMessage: `the batches of one request came back with vectors of different sizes (${[...sizes].join(', ')})`,
+        });
+      }
+      return vectors;
     } finally {
       options.signal?.removeEventListener('abort', forward);
     }
@@ -138,32 +148,56 @@ export class NVIDIAEmbeddings extends Embeddings {
       truncate: this.truncate,
       ...(this.dimensions !== undefined ? { dimensions: this.dimensions } : {}),
     };
-    const response = await this.client.postJson<EmbeddingsResponse>('/embeddings', body, {
+    return this.client.postJson<number[][]>('/embeddings', body, {
       model: this.model,
       signal: options.signal,
       priority: inputType === 'query' ? 1 : 0,
+      idempotent: true,
+      read: (response) => this.inInputOrder(response as EmbeddingsResponse, input.length),
     });
-    return this.inInputOrder(response, input.length);
   }
 
+  /**
+   * The vectors in input order, once the response has proved to be what it claims: one item per
+   * input, each index once and in range, every vector the same (and, when asked for, the
+   * configured) size, of finite numbers, not all zero. Anything else is a bad response, which the
+   * client retries, and which never reaches a store.
+   */
   private inInputOrder(response: EmbeddingsResponse, expected: number): number[][] {
-    const data = response.data;
+    const data = response?.data;
     const fail = (why: string) =>
       new NimError({ kind: 'nim-bad-response', model: this.model, url: this.client.baseUrl, nimMessage: why });
     if (!Array.isArray(data) || data.length !== expected) {
       throw fail(`expected ${expected} embeddings, got ${Array.isArray(data) ? data.length : 'none'}`);
     }
     const vectors = new Array<number[]>(expected);
+    const size = this.dimensions ?? (data[0]?.embedding as unknown[] | undefined)?.length;
     data.forEach((item, position) => {
-      const index = item.index ?? position;
-      if (!Array.isArray(item.embedding) || index < 0 || index >= expected || vectors[index]) {
-        throw fail(`embedding item ${position} has a bad index or vector`);
+      const index = item?.index ?? position;
+      if (!Number.isInteger(index) || index < 0 || index >= expected || vectors[index]) {
+        throw fail(`embedding item ${position} has index ${JSON.stringify(index)}: out of range or repeated`);
       }
-      if (this.dimensions !== undefined && item.embedding.length !== this.dimensions) {
-        throw fail(`embedding has ${item.embedding.length} dimensions, ${this.dimensions} were asked for`);
-      }
+      const problem = vectorProblem(item.embedding, size);
+      if (problem) throw fail(`embedding ${index} ${problem}`);
       vectors[index] = item.embedding as number[];
     });
     return vectors;
   }
+}
+
+/** Why a value is not a usable embedding of `size` numbers, or undefined when it is one. */
+export function vectorProblem(vector: unknown, size: number | undefined): string | undefined {
+  if (!Array.isArray(vector)) return 'is not a list of numbers';
+  if (vector.length === 0) return 'is empty';
+  if (size !== undefined && vector.length !== size) return `has ${vector.length} dimensions, not ${size}`;
+  let squares = 0;
+  for (let position = 0; position < vector.length; position++) {
+    const value: unknown = vector[position];
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      const shown = typeof value === 'number' || value === undefined ? String(value) : JSON.stringify(value);
+      return `has ${shown} at position ${position}, not a finite number`;
+    }
+    squares += value * value;
+  }
+  return squares > 0 && Number.isFinite(squares) ? undefined : 'has no direction (its norm is 0 or overflows)';
 }

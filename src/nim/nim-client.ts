@@ -10,6 +10,13 @@ export interface NimClientOptions {
   apiKey: string | undefined;
   /** Per attempt: until the whole JSON reply arrives, or between two pieces of a stream. */
   timeoutMs: number;
+  /** Longest a stream may run from its request to its last byte; 0: no limit. */
+  streamTimeoutMs?: number;
+  /**
+   * Slowest a stream may deliver, in bytes a second, over each `timeoutMs` window after its headers:
+   * a NIM that drips a byte now and then would otherwise hold the stream and its slot forever. 0: no floor.
+   */
+  streamMinBytesPerSecond?: number;
   maxRetries: number;
   /** Requests in flight at once through this client; a stream holds its place until it ends. */
   maxConcurrency: number;
@@ -27,7 +34,7 @@ export interface AttemptReport {
   /** The path under the base URL, such as /embeddings. */
   endpoint: string;
   model: string;
-  /** The HTTP status, or `timeout`, `network` or `cancelled` when no response came. */
+  /** The HTTP status, `bad-body` for a 2xx whose body was cut or unreadable, or `timeout`, `network` or `cancelled` when no response came. */
   status: string;
   seconds: number;
 }
@@ -40,9 +47,33 @@ interface CallOptions {
    * person waits for, goes before the batches of a bulk ingest queued at the same NIM.
    */
   priority?: number;
+  /**
+   * The call changes nothing at the NIM (embeddings, model lists), so it is sent again after ANY
+   * transport failure, a body cut short or one `read` refuses included, not only before the headers.
+   */
+  idempotent?: boolean;
 }
 
+export interface JsonCallOptions<T> extends CallOptions {
+  /** Checks the parsed body and gives the value; throws a NimError (a bad response) when it is not what it claims. */
+  read?: (body: unknown) => T;
+}
+
+/** Why this client itself stopped an attempt: no answer in time, past the stream's deadline, or a stream too slow. */
 class AttemptTimeout extends Error {}
+
+/** How long a model stays "not answering" for readiness after its last timeout or unreachable failure, with no success since. */
+const UNRESPONSIVE_FOR_MS = 60_000;
+
+interface Sent {
+  response: Dispatcher.ResponseData;
+  controller: AbortController;
+  release: () => void;
+  armTimer: () => void;
+  clearTimer: () => void;
+  /** Which attempt got this response (0 for the first). */
+  attempt: number;
+}
 
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
 
@@ -69,9 +100,18 @@ export class NimClient {
   private readonly connections = new Agent();
   /** The last failure that said a model itself is unusable, per model; cleared by a success. */
   private readonly modelFailures = new Map<string, NimError>();
+  /** The last timeout or unreachable failure per model, and when; cleared by a success. */
+  private readonly silences = new Map<string, { failure: NimError; at: number }>();
 
   constructor(options: NimClientOptions) {
-    this.options = { retryBaseDelayMs: 250, retryMaxDelayMs: 30_000, onAttempt: () => undefined, ...options };
+    this.options = {
+      retryBaseDelayMs: 250,
+      retryMaxDelayMs: 30_000,
+      streamTimeoutMs: 0,
+      streamMinBytesPerSecond: 0,
+      onAttempt: () => undefined,
+      ...options,
+    };
     this.baseUrl = options.baseUrl;
     this.slots = new Semaphore(options.maxConcurrency);
   }
@@ -80,69 +120,152 @@ export class NimClient {
     return this.modelFailures.get(model);
   }
 
+  /**
+   * The failure that says the NIM has stopped answering for a model (its last call timed out or
+   * could not connect, recently, and none succeeded since), for readiness without probing per call.
+   */
+  silence(model: string, now = Date.now()): NimError | undefined {
+    const silence = this.silences.get(model);
+    return silence && now - silence.at < UNRESPONSIVE_FOR_MS ? silence.failure : undefined;
+  }
+
   /** Closes the kept-alive connections. */
   async close(): Promise<void> {
     await this.connections.close();
   }
 
-  async getJson<T>(path: string, call: CallOptions): Promise<T> {
-    return this.json<T>('GET', path, undefined, call);
+  async getJson<T>(path: string, call: JsonCallOptions<T>): Promise<T> {
+    return this.json<T>('GET', path, undefined, { idempotent: true, ...call });
   }
 
-  async postJson<T>(path: string, body: unknown, call: CallOptions): Promise<T> {
+  async postJson<T>(path: string, body: unknown, call: JsonCallOptions<T>): Promise<T> {
     return this.json<T>('POST', path, body, call);
   }
 
   /**
    * POSTs and yields the response body as text pieces while it streams. The concurrency slot is
-   * held until the stream ends or the consumer stops; an idle gap longer than the timeout fails it.
+   * held until the stream ends or the consumer stops. It fails on an idle gap longer than the
+   * timeout, on a window of `timeoutMs` that brought fewer bytes than the minimum rate, and past
+   * the stream's overall deadline; a reply that is not an event stream is a bad response.
    */
   async *postStream(path: string, body: unknown, call: CallOptions): AsyncGenerator<string> {
-    const { response, controller, release, armTimer, clearTimer } = await this.send('POST', path, body, call, true);
+    const started = performance.now();
+    const { response, controller, release, armTimer, clearTimer } = await this.send('POST', path, body, call, true, 0);
+    const watch = this.watchStream(controller, started);
     const decoder = new TextDecoder();
     try {
+      const contentType = String(response.headers['content-type'] ?? '');
+      if (!/event-stream/i.test(contentType)) {
+        const text = await response.body.text();
+        throw this.badResponse(call, `expected an event stream, got ${contentType || 'no content type'}: ${text.slice(0, 200) || '(empty body)'}`);
+      }
       for await (const piece of response.body) {
         clearTimer();
+        watch.received((piece as Uint8Array).byteLength);
         yield decoder.decode(piece as Uint8Array, { stream: true });
         armTimer();
       }
       const rest = decoder.decode();
       if (rest) yield rest;
-      this.modelFailures.delete(call.model);
+      this.succeeded(call.model);
     } catch (error) {
-      throw this.translateTransportError(error, controller, call);
+      throw this.noteFailure(this.translateTransportError(error, controller, call), call.model);
     } finally {
+      watch.stop();
       clearTimer();
       response.body.destroy();
       release();
     }
   }
 
-  private async json<T>(method: string, path: string, body: unknown, call: CallOptions): Promise<T> {
-    const { response, controller, release, clearTimer } = await this.send(method, path, body, call, false);
-    let text: string;
-    try {
-      text = await response.body.text();
-    } catch (error) {
-      throw this.translateTransportError(error, controller, call);
-    } finally {
-      // The NIM's part ends with the last byte: parsing a megabyte of vectors needs no slot there.
-      clearTimer();
-      release();
+  /** The stream's overall deadline and its minimum progress per window; either aborts the attempt with a reason. */
+  private watchStream(controller: AbortController, started: number) {
+    const { streamTimeoutMs, streamMinBytesPerSecond, timeoutMs } = this.options;
+    const timers: NodeJS.Timeout[] = [];
+    if (streamTimeoutMs > 0) {
+      const left = Math.max(0, streamTimeoutMs - (performance.now() - started));
+      timers.push(
+        setTimeout(() => controller.abort(new AttemptTimeout(`the stream did not finish within ${streamTimeoutMs} ms (NIM_STREAM_TIMEOUT_MS)`)), left),
+      );
     }
-    this.modelFailures.delete(call.model);
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw this.badResponse(call, `body is not JSON: ${text.slice(0, 200)}`);
+    let windowBytes = 0;
+    if (streamMinBytesPerSecond > 0) {
+      const floor = (streamMinBytesPerSecond * timeoutMs) / 1000;
+      const check = setInterval(() => {
+        if (windowBytes < floor) {
+          const rate = Math.round((windowBytes * 1000) / timeoutMs);
+          controller.abort(
+            new AttemptTimeout(
+              `the stream delivered ${rate} bytes/s over the last ${timeoutMs} ms, below NIM_STREAM_MIN_BYTES_PER_SECOND (${streamMinBytesPerSecond})`,
+            ),
+          );
+        }
+        windowBytes = 0;
+      }, timeoutMs);
+      timers.push(check);
+    }
+    return {
+      received: (bytes: number) => {
+        windowBytes += bytes;
+      },
+      stop: () => timers.forEach((timer) => clearTimeout(timer)),
+    };
+  }
+
+  /**
+   * One JSON call: the response is read whole, parsed and checked by `read`. An idempotent call
+   * whose body was cut, unparsable or refused by `read` is sent again, sharing the retry budget
+   * with the failures before the headers.
+   */
+  private async json<T>(method: string, path: string, body: unknown, call: JsonCallOptions<T>): Promise<T> {
+    const url = `${this.baseUrl}${path}`;
+    for (let attempt = 0; ; attempt++) {
+      const sent = await this.send(method, path, body, call, false, attempt);
+      attempt = sent.attempt;
+      let value: T;
+      try {
+        value = await this.readJson(sent, call);
+      } catch (error) {
+        if (!(error instanceof NimError)) throw error;
+        this.options.onAttempt({ endpoint: path, model: call.model, status: 'bad-body', seconds: 0 });
+        if (!call.idempotent || attempt >= this.options.maxRetries) throw this.noteFailure(error, call.model);
+        await this.backoff(attempt, undefined, url, error.nimMessage || error.kind, call.signal);
+        continue;
+      }
+      this.succeeded(call.model);
+      return value;
     }
   }
 
-  /** Sends with retries until a 2xx arrives; the caller owns the slot and timer it gets back. */
-  private async send(method: string, path: string, body: unknown, call: CallOptions, streaming: boolean) {
+  private async readJson<T>(sent: Sent, call: JsonCallOptions<T>): Promise<T> {
+    let text: string;
+    try {
+      text = await sent.response.body.text();
+    } catch (error) {
+      throw this.translateTransportError(error, sent.controller, call);
+    } finally {
+      // The NIM's part ends with the last byte: parsing a megabyte of vectors needs no slot there.
+      sent.clearTimer();
+      sent.release();
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      const contentType = String(sent.response.headers['content-type'] ?? 'no content type');
+      throw this.badResponse(call, `body (${contentType}) is not JSON: ${text.slice(0, 200) || '(empty body)'}`);
+    }
+    return call.read ? call.read(parsed) : (parsed as T);
+  }
+
+  /**
+   * Sends with retries, counting from `firstAttempt`, until a 2xx arrives; the caller owns the slot
+   * and timer it gets back, and learns which attempt it was.
+   */
+  private async send(method: string, path: string, body: unknown, call: CallOptions, streaming: boolean, firstAttempt: number): Promise<Sent> {
     const url = `${this.baseUrl}${path}`;
     const { maxRetries } = this.options;
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = firstAttempt; ; attempt++) {
       call.signal?.throwIfAborted();
       await this.options.pace();
       const [, release] = await this.slots.acquire(1, call.priority ?? 0);
@@ -188,13 +311,13 @@ export class NimClient {
         }
         const failure = this.translateTransportError(error, controller, call) as NimError;
         report(failure.kind === 'nim-timeout' ? 'timeout' : 'network');
-        if (attempt >= maxRetries) throw failure;
+        if (attempt >= maxRetries) throw this.noteFailure(failure, call.model);
         await this.backoff(attempt, undefined, url, failure.kind, call.signal);
         continue;
       }
 
       report(String(response.statusCode));
-      if (response.statusCode >= 200 && response.statusCode < 300) return { response, controller, release: done, armTimer, clearTimer };
+      if (response.statusCode >= 200 && response.statusCode < 300) return { response, controller, release: done, armTimer, clearTimer, attempt };
 
       const errorBody = await response.body.text().catch(() => '');
       done();
@@ -243,6 +366,19 @@ export class NimClient {
     return headers;
   }
 
+  private succeeded(model: string): void {
+    this.modelFailures.delete(model);
+    this.silences.delete(model);
+  }
+
+  /** Remembers a timeout or an unreachable NIM for readiness; returns what it was given. */
+  private noteFailure(error: unknown, model: string): unknown {
+    if (error instanceof NimError && (error.kind === 'nim-timeout' || error.kind === 'nim-unreachable')) {
+      this.silences.set(model, { failure: error, at: Date.now() });
+    }
+    return error;
+  }
+
   private badResponse(call: CallOptions, message: string): NimError {
     return new NimError({ kind: 'nim-bad-response', model: call.model, url: this.baseUrl, nimMessage: message });
   }
@@ -251,8 +387,12 @@ export class NimClient {
   private translateTransportError(error: unknown, controller: AbortController, call: CallOptions): unknown {
     if (error instanceof NimError) return error;
     if (call.signal?.aborted) return call.signal.reason;
-    if (controller.signal.reason instanceof AttemptTimeout) {
-      return new NimError({ kind: 'nim-timeout', model: call.model, url: this.baseUrl, nimMessage: '', cause: error });
+    const reason: unknown = controller.signal.reason;
+    if (reason instanceof AttemptTimeout) {
+      const detail = reason.message
+        ? `the NIM at ${this.baseUrl} was too slow for model ${call.model}: ${reason.message}`
+        : undefined;
+      return new NimError({ kind: 'nim-timeout', model: call.model, url: this.baseUrl, nimMessage: reason.message, detail, cause: error });
     }
     const failure = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
     const nimMessage = failure.cause?.code ?? failure.code ?? failure.message ?? String(error);

@@ -8,6 +8,7 @@ export type NimFailureKind =
   | 'nim-degraded'
   | 'nim-rate-limited'
   | 'nim-unavailable'
+  | 'nim-busy'
   | 'nim-rejected-request'
   | 'nim-stream-error'
   | 'nim-timeout'
@@ -35,6 +36,7 @@ const outward: Record<NimFailureKind, { status: number; title: string }> = {
   'nim-degraded': { status: 503, title: 'Model Degraded' },
   'nim-rate-limited': { status: 503, title: 'NIM Rate Limited' },
   'nim-unavailable': { status: 502, title: 'NIM Failed' },
+  'nim-busy': { status: 503, title: 'NIM Unavailable' },
   'nim-rejected-request': { status: 502, title: 'NIM Rejected The Request' },
   'nim-stream-error': { status: 502, title: 'NIM Stream Error' },
   'nim-timeout': { status: 504, title: 'NIM Timeout' },
@@ -61,6 +63,8 @@ function describe(failure: NimFailure): string {
       return `the NIM at ${at} is rate limiting model ${failure.model}${said}`;
     case 'nim-unavailable':
       return `the NIM at ${at} failed for model ${failure.model}${said}`;
+    case 'nim-busy':
+      return `the NIM at ${at} kept answering 503 for model ${failure.model} (overloaded or still loading)${said}; try again later`;
     case 'nim-rejected-request':
       return `the NIM at ${at} rejected the request for model ${failure.model}${said}`;
     case 'nim-stream-error':
@@ -74,7 +78,10 @@ function describe(failure: NimFailure): string {
   }
 }
 
-/** A failed call to a NIM, already phrased for the API caller (502/503/504, or 422 for an over-long input). */
+/** Seconds a 503 asks the caller to wait when the NIM named no wait of its own. */
+const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/** A failed call to a NIM, already phrased for the API caller (502/503/504, or 422 for an over-long input); every 503 carries Retry-After. */
 export class NimError extends ProblemError {
   readonly kind: NimFailureKind;
   readonly model: string;
@@ -84,12 +91,13 @@ export class NimError extends ProblemError {
 
   constructor(failure: NimFailure) {
     const { status, title } = outward[failure.kind];
+    const retryAfter = failure.retryAfterSeconds || (status === 503 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
     super({
       status,
       slug: failure.kind,
       title,
       detail: failure.detail ?? describe(failure),
-      headers: failure.retryAfterSeconds ? { 'retry-after': String(Math.ceil(failure.retryAfterSeconds)) } : {},
+      headers: retryAfter ? { 'retry-after': String(Math.ceil(retryAfter)) } : {},
       extensions: { model: failure.model, ...(failure.upstreamStatus ? { upstream_status: failure.upstreamStatus } : {}) },
       cause: failure.cause,
     });
@@ -162,6 +170,7 @@ export function classifyHttpFailure(options: {
   if (status === 429) {
     return new NimError({ ...base, kind: 'nim-rate-limited', retryAfterSeconds: options.retryAfterSeconds });
   }
+  if (status === 503) return new NimError({ ...base, kind: 'nim-busy', retryAfterSeconds: options.retryAfterSeconds });
   if (status >= 500) return new NimError({ ...base, kind: 'nim-unavailable', retryAfterSeconds: options.retryAfterSeconds });
   return new NimError({ ...base, kind: 'nim-rejected-request' });
 }

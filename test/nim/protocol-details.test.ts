@@ -104,7 +104,9 @@ describe('reading NIM error replies', () => {
     assert.equal(classify(408, '{}').status, 504);
     assert.equal(classify(410, '{}').kind, 'nim-model-retired');
     assert.equal(classify(429, '{}').status, 503);
-    assert.equal(classify(503, '{}').kind, 'nim-unavailable');
+    assert.equal(classify(503, '{}').kind, 'nim-busy');
+    assert.equal(classify(503, '{}').status, 503);
+    assert.equal(classify(503, '{}').headers['retry-after'], '5');
   });
 });
 
