@@ -134,16 +134,17 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
       this.requestBody(messages, options, false),
       { model: this.model, signal: options.signal },
     );
-    const choice = response.choices?.[0];
-    if (!choice?.message) {
+    const choice = response?.choices?.[0];
+    const content = choice?.message?.content as unknown;
+    if (!choice?.message || (content !== null && content !== undefined && typeof content !== 'string')) {
       throw new NimError({
         kind: 'nim-bad-response',
         model: this.model,
         url: this.client.baseUrl,
-        nimMessage: 'the completion has no choices',
+        nimMessage: choice?.message ? 'the completion\'s message content is not text' : 'the completion has no choices',
       });
     }
-    const text = choice.message.content ?? '';
+    const text = typeof content === 'string' ? content : '';
     const usage = usageOf(response.usage);
     return {
       generations: [
@@ -182,6 +183,8 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
         });
       }
     }
+    // A stream that stops before its terminator was cut: what came so far is not the whole answer.
+    throw this.streamError('nim-bad-response', 'the stream ended without data: [DONE]; the answer is incomplete');
   }
 
   private parseChunk(data: string): CompletionChunk {
