@@ -13,6 +13,7 @@ const outward: Record<NVIDIAErrorKind, { status: number; slug: string; title: st
   'model-degraded': { status: 503, slug: 'nim-degraded', title: 'Model Degraded' },
   'rate-limited': { status: 503, slug: 'nim-rate-limited', title: 'NIM Rate Limited' },
   'server-error': { status: 502, slug: 'nim-unavailable', title: 'NIM Failed' },
+  busy: { status: 503, slug: 'nim-busy', title: 'NIM Unavailable' },
   'rejected-request': { status: 502, slug: 'nim-rejected-request', title: 'NIM Rejected The Request' },
   'stream-error': { status: 502, slug: 'nim-stream-error', title: 'NIM Stream Error' },
   timeout: { status: 504, slug: 'nim-timeout', title: 'NIM Timeout' },
@@ -21,15 +22,25 @@ const outward: Record<NVIDIAErrorKind, { status: number; slug: string; title: st
   unsupported: { status: 502, slug: 'nim-unsupported', title: 'Model Does Not Support This' },
 };
 
-/** The problem document for a failed NIM call, with the NIM's Retry-After and status passed on. */
+/** The package names its client options in its messages; this service's operators set them through these variables. */
+const SETTINGS: Array<[RegExp, string]> = [
+  [/\bstreamMinBytesPerSecond\b/g, 'NIM_STREAM_MIN_BYTES_PER_SECOND'],
+  [/\bstreamTimeoutMs\b/g, 'NIM_STREAM_TIMEOUT_MS'],
+];
+
+/** Seconds a 503 asks the caller to wait when the NIM named no wait of its own. */
+const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/** The problem document for a failed NIM call, with the NIM's status passed on; every 503 carries Retry-After. */
 export function nimProblem(error: NVIDIAError): ProblemError {
   const { status, slug, title } = outward[error.kind];
+  const retryAfter = error.retryAfterSeconds || (status === 503 ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
   return new ProblemError({
     status,
     slug,
     title,
-    detail: error.message,
-    headers: error.retryAfterSeconds ? { 'retry-after': String(Math.ceil(error.retryAfterSeconds)) } : {},
+    detail: SETTINGS.reduce((detail, [option, variable]) => detail.replace(option, variable), error.message),
+    headers: retryAfter ? { 'retry-after': String(Math.ceil(retryAfter)) } : {},
     extensions: { model: error.model, ...(error.upstreamStatus ? { upstream_status: error.upstreamStatus } : {}) },
     cause: error,
   });

@@ -14,7 +14,9 @@ const PROBE_TIMEOUT_MS = 3000;
 
 /**
  * Whether a NIM can serve a model. A failure seen on a real call that says the model itself is
- * unusable (retired, not entitled, degraded, bad key) makes it not ready until a call succeeds.
+ * unusable (retired, not entitled, degraded, bad key) makes it not ready until a call succeeds; so
+ * does a NIM that stopped answering (its last call timed out or could not connect) for a while
+ * after that call, since a NIM can hang on completions while its health endpoint still says ready.
  * A self-hosted NIM is also asked `GET /v1/health/ready` (503 while its model loads); the hosted
  * catalog is not probed, so readiness checks spend none of a rate-limited key's budget.
  * Concurrent readiness checks share one probe.
@@ -25,6 +27,8 @@ export function nimProbe(client: NVIDIAClient, model: string, hosted: boolean): 
   const probe = async (): Promise<ProviderStatus> => {
     const failure = client.modelFailure(model);
     if (failure) return status(false, failure.message);
+    const silence = client.silence(model);
+    if (silence) return status(false, `the last call did not get an answer: ${silence.message}`);
     if (hosted) return status(true, 'hosted catalog: no failing call seen');
     try {
       const response = await fetch(`${client.baseUrl}/health/ready`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });

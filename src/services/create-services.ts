@@ -74,6 +74,8 @@ async function connectNim(
     baseUrl: url,
     apiKey: endpoint.apiKey,
     timeoutMs: config.nim.timeoutMs,
+    streamTimeoutMs: config.nim.streamTimeoutMs,
+    streamMinBytesPerSecond: config.nim.streamMinBytesPerSecond,
     maxRetries: config.nim.maxRetries,
     maxConcurrency,
     pace,

@@ -132,3 +132,12 @@ describe('chunking', () => {
     }
   });
 });
+
+describe('GenerationRecorder', () => {
+  it('skips the undefined generation of a stream that produced nothing, instead of throwing (LangChain would print that)', () => {
+    const recorder = new GenerationRecorder();
+    assert.doesNotThrow(() => recorder.handleLLMEnd({ generations: [[undefined as never]] }));
+    assert.equal(recorder.finishReason, undefined);
+    assert.equal(recorder.usage, undefined);
+  });
+});

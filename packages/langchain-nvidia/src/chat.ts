@@ -262,9 +262,15 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
       this.requestBody(model, messages, options, false),
       { model, signal: options.signal },
     );
-    const choice = response.choices?.[0];
-    if (!choice?.message) throw this.endpoint.client.badResponse({ model }, 'the completion has no choices');
-    const text = choice.message.content ?? '';
+    const choice = response?.choices?.[0];
+    const content = choice?.message?.content as unknown;
+    if (!choice?.message || (content !== null && content !== undefined && typeof content !== 'string')) {
+      throw this.endpoint.client.badResponse(
+        { model },
+        choice?.message ? "the completion's message content is not text" : 'the completion has no choices',
+      );
+    }
+    const text = typeof content === 'string' ? content : '';
     const usage = usageOf(response.usage);
     const { toolCalls, invalid } = toolCallsOf(choice.message.tool_calls);
     return {
@@ -311,6 +317,8 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
         await runManager?.handleLLMNewToken(generation.text, undefined, undefined, undefined, undefined, { chunk: generation });
       }
     }
+    // A stream that stops before its terminator was cut: what came so far is not the whole answer.
+    throw this.endpoint.client.badResponse({ model }, 'the stream ended without data: [DONE]; the answer is incomplete');
   }
 
   private parseChunk(model: string, data: string): CompletionChunk {

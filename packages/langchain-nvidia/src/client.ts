@@ -10,6 +10,13 @@ export interface NVIDIAClientOptions {
   apiKey?: string | undefined;
   /** Per attempt: until the whole JSON reply arrives, or between two pieces of a stream. Default 60 s. */
   timeoutMs?: number | undefined;
+  /** Longest a stream may run from its request to its last byte; 0 (the default): no limit. */
+  streamTimeoutMs?: number;
+  /**
+   * Slowest a stream may deliver, in bytes a second, over each `timeoutMs` window after its headers:
+   * a NIM that drips a byte now and then would otherwise hold the stream and its slot forever. 0 (the default): no floor.
+   */
+  streamMinBytesPerSecond?: number;
   /** Retries after the first attempt, on 408/429/5xx and network failures. Default 2. */
   maxRetries?: number | undefined;
   /** Requests in flight at once through this client; a stream holds its place until it ends. Default unbounded. */
@@ -24,11 +31,13 @@ export interface NVIDIAClientOptions {
   onAttempt?: ((attempt: AttemptReport) => void) | undefined;
 }
 
+type ResolvedOptions = { [K in keyof NVIDIAClientOptions]-?: Exclude<NVIDIAClientOptions[K], undefined> };
+
 export interface AttemptReport {
   /** The path under the base URL, such as /embeddings, or the full URL of an endpoint elsewhere. */
   endpoint: string;
   model: string;
-  /** The HTTP status, or `timeout`, `network` or `cancelled` when no response came. */
+  /** The HTTP status, `bad-body` for a 2xx whose body was cut or unreadable, or `timeout`, `network` or `cancelled` when no response came. */
   status: string;
   seconds: number;
 }
@@ -36,11 +45,38 @@ export interface AttemptReport {
 export interface CallOptions {
   model: string;
   signal?: AbortSignal | undefined;
-  /** Waits for a concurrency slot ahead of calls with a lower one (a person's query before a bulk ingest). */
+  /**
+   * Waits for a concurrency slot ahead of calls with a lower one: a question's embedding, which a
+   * person waits for, goes before the batches of a bulk ingest queued at the same NIM.
+   */
   priority?: number | undefined;
+  /**
+   * The call changes nothing at the NIM (embeddings, model lists), so it is sent again after ANY
+   * transport failure, a body cut short or one `read` refuses included, not only before the headers.
+   */
+  idempotent?: boolean;
 }
 
+export interface JsonCallOptions<T> extends CallOptions {
+  /** Checks the parsed body and gives the value; throws an NVIDIAError (a bad response) when it is not what it claims. */
+  read?: (body: unknown) => T;
+}
+
+/** Why this client itself stopped an attempt: no answer in time, past the stream's deadline, or a stream too slow. */
 class AttemptTimeout extends Error {}
+
+/** How long a model stays "not answering" for readiness after its last timeout or unreachable failure, with no success since. */
+const UNRESPONSIVE_FOR_MS = 60_000;
+
+interface Sent {
+  response: Dispatcher.ResponseData;
+  controller: AbortController;
+  release: () => void;
+  armTimer: () => void;
+  clearTimer: () => void;
+  /** Which attempt got this response (0 for the first). */
+  attempt: number;
+}
 
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
 const UNBOUNDED = 1_000_000;
@@ -63,30 +99,33 @@ export function parseRetryAfter(header: string | null, now = Date.now()): number
  */
 export class NVIDIAClient {
   readonly baseUrl: string;
-  private readonly apiKey: string | undefined;
-  private readonly timeoutMs: number;
-  private readonly maxRetries: number;
-  private readonly retryBaseDelayMs: number;
-  private readonly retryMaxDelayMs: number;
-  private readonly pace: () => Promise<void>;
-  private readonly logger: NVIDIALogger;
-  private readonly onAttempt: (attempt: AttemptReport) => void;
+  private readonly options: ResolvedOptions;
   private readonly slots: Semaphore;
   private readonly connections = new Agent();
   /** The last failure that said a model itself is unusable, per model; cleared by a success. */
   private readonly modelFailures = new Map<string, NVIDIAError>();
+  /** The last timeout or unreachable failure per model, and when; cleared by a success. */
+  private readonly silences = new Map<string, { failure: NVIDIAError; at: number }>();
 
   constructor(options: NVIDIAClientOptions) {
+    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+    this.options = {
+      apiKey: '',
+      timeoutMs: 60_000,
+      maxRetries: 2,
+      maxConcurrency: UNBOUNDED,
+      pace: async () => undefined,
+      logger: processWarnings,
+      retryBaseDelayMs: 250,
+      retryMaxDelayMs: 30_000,
+      streamTimeoutMs: 0,
+      streamMinBytesPerSecond: 0,
+      onAttempt: () => undefined,
+      ...given,
+      baseUrl: options.baseUrl,
+    };
     this.baseUrl = options.baseUrl;
-    this.apiKey = options.apiKey;
-    this.timeoutMs = options.timeoutMs ?? 60_000;
-    this.maxRetries = options.maxRetries ?? 2;
-    this.retryBaseDelayMs = options.retryBaseDelayMs ?? 250;
-    this.retryMaxDelayMs = options.retryMaxDelayMs ?? 30_000;
-    this.pace = options.pace ?? (async () => undefined);
-    this.logger = options.logger ?? processWarnings;
-    this.onAttempt = options.onAttempt ?? (() => undefined);
-    this.slots = new Semaphore(options.maxConcurrency ?? UNBOUNDED);
+    this.slots = new Semaphore(this.options.maxConcurrency);
   }
 
   /** The last failure that said this model is unusable, until a call to it succeeds. */
@@ -94,75 +133,154 @@ export class NVIDIAClient {
     return this.modelFailures.get(model);
   }
 
+  /**
+   * The failure that says the NIM has stopped answering for a model (its last call timed out or
+   * could not connect, recently, and none succeeded since), for readiness without probing per call.
+   */
+  silence(model: string, now = Date.now()): NVIDIAError | undefined {
+    const silence = this.silences.get(model);
+    return silence && now - silence.at < UNRESPONSIVE_FOR_MS ? silence.failure : undefined;
+  }
+
   /** Closes the kept-alive connections. */
   async close(): Promise<void> {
     await this.connections.close();
   }
 
-  /** `path` is under the base URL (`/models`), or a full URL for an endpoint the catalog serves elsewhere. */
-  async getJson<T>(path: string, call: CallOptions): Promise<T> {
-    return this.json<T>('GET', path, undefined, call);
+  async getJson<T>(path: string, call: JsonCallOptions<T>): Promise<T> {
+    return this.json<T>('GET', path, undefined, { idempotent: true, ...call });
   }
 
-  async postJson<T>(path: string, body: unknown, call: CallOptions): Promise<T> {
+  async postJson<T>(path: string, body: unknown, call: JsonCallOptions<T>): Promise<T> {
     return this.json<T>('POST', path, body, call);
   }
 
   /**
    * POSTs and yields the response body as text pieces while it streams. The concurrency slot is
-   * held until the stream ends or the consumer stops; an idle gap longer than the timeout fails it.
+   * held until the stream ends or the consumer stops. It fails on an idle gap longer than the
+   * timeout, on a window of `timeoutMs` that brought fewer bytes than the minimum rate, and past
+   * the stream's overall deadline; a reply that is not an event stream is a bad response.
    */
   async *postStream(path: string, body: unknown, call: CallOptions): AsyncGenerator<string> {
-    const { response, controller, release, armTimer, clearTimer } = await this.send('POST', path, body, call, true);
+    const started = performance.now();
+    const { response, controller, release, armTimer, clearTimer } = await this.send('POST', path, body, call, true, 0);
+    const watch = this.watchStream(controller, started);
     const decoder = new TextDecoder();
     try {
+      const contentType = String(response.headers['content-type'] ?? '');
+      if (!/event-stream/i.test(contentType)) {
+        const text = await response.body.text();
+        throw this.badResponse(call, `expected an event stream, got ${contentType || 'no content type'}: ${text.slice(0, 200) || '(empty body)'}`);
+      }
       for await (const piece of response.body) {
         clearTimer();
+        watch.received((piece as Uint8Array).byteLength);
         yield decoder.decode(piece as Uint8Array, { stream: true });
         armTimer();
       }
       const rest = decoder.decode();
       if (rest) yield rest;
-      this.modelFailures.delete(call.model);
+      this.succeeded(call.model);
     } catch (error) {
-      throw this.translateTransportError(error, controller, call);
+      throw this.noteFailure(this.translateTransportError(error, controller, call), call.model);
     } finally {
+      watch.stop();
       clearTimer();
       response.body.destroy();
       release();
     }
   }
 
-  private urlOf(path: string): string {
-    return /^https?:\/\//.test(path) ? path : `${this.baseUrl}${path}`;
+  /** The stream's overall deadline and its minimum progress per window; either aborts the attempt with a reason. */
+  private watchStream(controller: AbortController, started: number) {
+    const { streamTimeoutMs, streamMinBytesPerSecond, timeoutMs } = this.options;
+    const timers: NodeJS.Timeout[] = [];
+    if (streamTimeoutMs > 0) {
+      const left = Math.max(0, streamTimeoutMs - (performance.now() - started));
+      timers.push(
+        setTimeout(() => controller.abort(new AttemptTimeout(`the stream did not finish within ${streamTimeoutMs} ms (streamTimeoutMs)`)), left),
+      );
+    }
+    let windowBytes = 0;
+    if (streamMinBytesPerSecond > 0) {
+      const floor = (streamMinBytesPerSecond * timeoutMs) / 1000;
+      const check = setInterval(() => {
+        if (windowBytes < floor) {
+          const rate = Math.round((windowBytes * 1000) / timeoutMs);
+          controller.abort(
+            new AttemptTimeout(
+              `the stream delivered ${rate} bytes/s over the last ${timeoutMs} ms, below streamMinBytesPerSecond (${streamMinBytesPerSecond})`,
+            ),
+          );
+        }
+        windowBytes = 0;
+      }, timeoutMs);
+      timers.push(check);
+    }
+    return {
+      received: (bytes: number) => {
+        windowBytes += bytes;
+      },
+      stop: () => timers.forEach((timer) => clearTimeout(timer)),
+    };
   }
 
-  private async json<T>(method: string, path: string, body: unknown, call: CallOptions): Promise<T> {
-    const { response, controller, release, clearTimer } = await this.send(method, path, body, call, false);
-    let text: string;
-    try {
-      text = await response.body.text();
-    } catch (error) {
-      throw this.translateTransportError(error, controller, call);
-    } finally {
-      // The NIM's part ends with the last byte: parsing a megabyte of vectors needs no slot there.
-      clearTimer();
-      release();
-    }
-    this.modelFailures.delete(call.model);
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw this.badResponse(call, `body is not JSON: ${text.slice(0, 200)}`);
-    }
-  }
-
-  /** Sends with retries until a 2xx arrives; the caller owns the slot and timer it gets back. */
-  private async send(method: string, path: string, body: unknown, call: CallOptions, streaming: boolean) {
+  /**
+   * One JSON call: the response is read whole, parsed and checked by `read`. An idempotent call
+   * whose body was cut, unparsable or refused by `read` is sent again, sharing the retry budget
+   * with the failures before the headers.
+   */
+  private async json<T>(method: string, path: string, body: unknown, call: JsonCallOptions<T>): Promise<T> {
     const url = this.urlOf(path);
     for (let attempt = 0; ; attempt++) {
+      const sent = await this.send(method, path, body, call, false, attempt);
+      attempt = sent.attempt;
+      let value: T;
+      try {
+        value = await this.readJson(sent, call);
+      } catch (error) {
+        if (!(error instanceof NVIDIAError)) throw error;
+        this.options.onAttempt({ endpoint: path, model: call.model, status: 'bad-body', seconds: 0 });
+        if (!call.idempotent || attempt >= this.options.maxRetries) throw this.noteFailure(error, call.model);
+        await this.backoff(attempt, undefined, url, error.nimMessage || error.kind, call.signal);
+        continue;
+      }
+      this.succeeded(call.model);
+      return value;
+    }
+  }
+
+  private async readJson<T>(sent: Sent, call: JsonCallOptions<T>): Promise<T> {
+    let text: string;
+    try {
+      text = await sent.response.body.text();
+    } catch (error) {
+      throw this.translateTransportError(error, sent.controller, call);
+    } finally {
+      // The NIM's part ends with the last byte: parsing a megabyte of vectors needs no slot there.
+      sent.clearTimer();
+      sent.release();
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      const contentType = String(sent.response.headers['content-type'] ?? 'no content type');
+      throw this.badResponse(call, `body (${contentType}) is not JSON: ${text.slice(0, 200) || '(empty body)'}`);
+    }
+    return call.read ? call.read(parsed) : (parsed as T);
+  }
+
+  /**
+   * Sends with retries, counting from `firstAttempt`, until a 2xx arrives; the caller owns the slot
+   * and timer it gets back, and learns which attempt it was.
+   */
+  private async send(method: string, path: string, body: unknown, call: CallOptions, streaming: boolean, firstAttempt: number): Promise<Sent> {
+    const url = this.urlOf(path);
+    const { maxRetries } = this.options;
+    for (let attempt = firstAttempt; ; attempt++) {
       call.signal?.throwIfAborted();
-      await this.pace();
+      await this.options.pace();
       const [, release] = await this.slots.acquire(1, call.priority ?? 0);
       // The caller may have gone while this call waited for its turn: then it is not sent at all.
       if (call.signal?.aborted) {
@@ -176,7 +294,7 @@ export class NVIDIAClient {
       const clearTimer = () => clearTimeout(timer);
       const armTimer = () => {
         clearTimer();
-        timer = setTimeout(() => controller.abort(new AttemptTimeout()), this.timeoutMs);
+        timer = setTimeout(() => controller.abort(new AttemptTimeout()), this.options.timeoutMs);
       };
       const done = () => {
         clearTimer();
@@ -188,7 +306,7 @@ export class NVIDIAClient {
       let response: Dispatcher.ResponseData;
       const sentAt = performance.now();
       const report = (status: string) =>
-        this.onAttempt({ endpoint: path, model: call.model, status, seconds: (performance.now() - sentAt) / 1000 });
+        this.options.onAttempt({ endpoint: path, model: call.model, status, seconds: (performance.now() - sentAt) / 1000 });
       try {
         response = await request(url, {
           method,
@@ -199,20 +317,20 @@ export class NVIDIAClient {
         });
       } catch (error) {
         done();
-        // A caller that went away, or a sibling batch whose failure cancelled this one: nothing to retry.
+        // A caller that went away, or a sibling batch whose failure cancelled this one: not the NIM failing, nothing to retry.
         if (call.signal?.aborted) {
           report('cancelled');
           throw call.signal.reason;
         }
         const failure = this.translateTransportError(error, controller, call) as NVIDIAError;
         report(failure.kind === 'timeout' ? 'timeout' : 'network');
-        if (attempt >= this.maxRetries) throw failure;
+        if (attempt >= maxRetries) throw this.noteFailure(failure, call.model);
         await this.backoff(attempt, undefined, url, failure.kind, call.signal);
         continue;
       }
 
       report(String(response.statusCode));
-      if (response.statusCode >= 200 && response.statusCode < 300) return { response, controller, release: done, armTimer, clearTimer };
+      if (response.statusCode >= 200 && response.statusCode < 300) return { response, controller, release: done, armTimer, clearTimer, attempt };
 
       const errorBody = await response.body.text().catch(() => '');
       done();
@@ -222,11 +340,11 @@ export class NVIDIAClient {
         status: response.statusCode,
         body: errorBody,
         model: call.model,
-        url: path === url ? url : this.baseUrl,
+        url,
         retryAfterSeconds: retryAfter,
       });
-      const waitTooLong = retryAfter !== undefined && retryAfter * 1000 > this.retryMaxDelayMs;
-      if (!RETRYABLE.has(response.statusCode) || attempt >= this.maxRetries || waitTooLong) {
+      const waitTooLong = retryAfter !== undefined && retryAfter * 1000 > this.options.retryMaxDelayMs;
+      if (!RETRYABLE.has(response.statusCode) || attempt >= maxRetries || waitTooLong) {
         if (failure.concernsModel) this.modelFailures.set(call.model, failure);
         throw failure;
       }
@@ -241,10 +359,13 @@ export class NVIDIAClient {
     reason: string,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const exponential = this.retryBaseDelayMs * 2 ** attempt;
+    const exponential = this.options.retryBaseDelayMs * 2 ** attempt;
     const jittered = exponential / 2 + Math.random() * (exponential / 2);
-    const delayMs = Math.min(this.retryMaxDelayMs, retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : jittered);
-    this.logger.warn({ url, reason, attempt: attempt + 1, delayMs: Math.round(delayMs) }, 'retrying NIM request');
+    const delayMs = Math.min(
+      this.options.retryMaxDelayMs,
+      retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : jittered,
+    );
+    this.options.logger.warn({ url, reason, attempt: attempt + 1, delayMs: Math.round(delayMs) }, 'retrying NIM request');
     // The caller's own reason, as everywhere else, rather than the timer's generic AbortError.
     await sleep(delayMs, undefined, { signal }).catch((error: unknown) => {
       throw signal?.aborted ? signal.reason : error;
@@ -254,8 +375,26 @@ export class NVIDIAClient {
   private headers(hasBody: boolean, streaming: boolean): Record<string, string> {
     const headers: Record<string, string> = { accept: streaming ? 'text/event-stream' : 'application/json' };
     if (hasBody) headers['content-type'] = 'application/json';
-    if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
     return headers;
+  }
+
+  private succeeded(model: string): void {
+    this.modelFailures.delete(model);
+    this.silences.delete(model);
+  }
+
+  /** Remembers a timeout or an unreachable NIM for readiness; returns what it was given. */
+  private noteFailure(error: unknown, model: string): unknown {
+    if (error instanceof NVIDIAError && (error.kind === 'timeout' || error.kind === 'unreachable')) {
+      this.silences.set(model, { failure: error, at: Date.now() });
+    }
+    return error;
+  }
+
+  /** `path` is under the base URL (`/models`), or a full URL for an endpoint the catalog serves elsewhere. */
+  private urlOf(path: string): string {
+    return /^https?:\/\//.test(path) ? path : `${this.baseUrl}${path}`;
   }
 
   badResponse(call: { model: string }, message: string): NVIDIAError {
@@ -266,8 +405,12 @@ export class NVIDIAClient {
   private translateTransportError(error: unknown, controller: AbortController, call: CallOptions): unknown {
     if (error instanceof NVIDIAError) return error;
     if (call.signal?.aborted) return call.signal.reason;
-    if (controller.signal.reason instanceof AttemptTimeout) {
-      return new NVIDIAError({ kind: 'timeout', model: call.model, url: this.baseUrl, nimMessage: '', cause: error });
+    const reason: unknown = controller.signal.reason;
+    if (reason instanceof AttemptTimeout) {
+      const detail = reason.message
+        ? `the NIM at ${this.baseUrl} was too slow for model ${call.model}: ${reason.message}`
+        : undefined;
+      return new NVIDIAError({ kind: 'timeout', model: call.model, url: this.baseUrl, nimMessage: reason.message, message: detail, cause: error });
     }
     const failure = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
     const nimMessage = failure.cause?.code ?? failure.code ?? failure.message ?? String(error);

@@ -2,7 +2,7 @@ import { Embeddings, type EmbeddingsParams } from '@langchain/core/embeddings';
 import { type NVIDIAConnectionFields, NVIDIAEndpoint } from './endpoint.js';
 import { InputTooLongError, NVIDIAError, tokenLimitOf } from './errors.js';
 import { DEFAULT_EMBEDDINGS_MODEL } from './models.js';
-import { decodeEmbedding } from './vectors.js';
+import { decodeBase64, vectorProblem } from './vectors.js';
 
 /** The NIM embeddings API takes at most this many inputs in one request. */
 const NIM_MAX_BATCH = 50;
@@ -27,6 +27,11 @@ export interface NVIDIAEmbeddingsParams extends EmbeddingsParams, NVIDIAConnecti
 export interface EmbedOptions {
   signal?: AbortSignal | undefined;
 }
+
+/** A vector as it arrived: float32s decoded from base64, or the numbers of a JSON array. */
+type Vector = Float32Array | number[];
+
+const asNumbers = (vector: Vector): number[] => (Array.isArray(vector) ? vector : Array.from(vector));
 
 interface EmbeddingsResponse {
   data?: Array<{ index?: number; embedding?: unknown }>;
@@ -85,24 +90,24 @@ export class NVIDIAEmbeddings extends Embeddings {
 
   async embedQuery(text: string, options: EmbedOptions = {}): Promise<number[]> {
     const [vector] = await this.embedBatch([text], 'query', options);
-    return Array.from(vector as Float32Array);
+    return asNumbers(vector as Vector);
   }
 
   async embedDocuments(texts: string[], options: EmbedOptions = {}): Promise<number[][]> {
-    return (await this.embedAll(texts, 'passage', options)).map((vector) => Array.from(vector));
+    return (await this.embedAll(texts, 'passage', options)).map(asNumbers);
   }
 
   /** Several queries (`input_type: "query"`) in as few requests as the batch limit allows. */
   async embedQueries(texts: string[], options: EmbedOptions = {}): Promise<number[][]> {
-    return (await this.embedAll(texts, 'query', options)).map((vector) => Array.from(vector));
+    return (await this.embedAll(texts, 'query', options)).map(asNumbers);
   }
 
-  /** As embedDocuments (or embedQueries for `query`), as the float32 vectors the NIM sent, with no conversion. */
+  /** As embedDocuments (or embedQueries for `query`), as Float32Arrays: base64 vectors exactly as decoded. */
   async embedVectors(texts: string[], inputType: InputType, options: EmbedOptions = {}): Promise<Float32Array[]> {
-    return this.embedAll(texts, inputType, options);
+    return (await this.embedAll(texts, inputType, options)).map((vector) => (Array.isArray(vector) ? Float32Array.from(vector) : vector));
   }
 
-  private async embedAll(texts: string[], inputType: InputType, options: EmbedOptions): Promise<Float32Array[]> {
+  private async embedAll(texts: string[], inputType: InputType, options: EmbedOptions): Promise<Vector[]> {
     if (texts.length <= this.batchSize) return this.embedLocated(texts, 0, inputType, options);
     // One failed batch fails the whole call, so the batches still waiting for a NIM slot are not sent.
     const siblings = new AbortController();
@@ -111,7 +116,7 @@ export class NVIDIAEmbeddings extends Embeddings {
     options.signal?.addEventListener('abort', forward, { once: true });
     const batchOptions = { ...options, signal: siblings.signal };
     try {
-      const batches: Promise<Float32Array[]>[] = [];
+      const batches: Promise<Vector[]>[] = [];
       for (let start = 0; start < texts.length; start += this.batchSize) {
         const batch = texts.slice(start, start + this.batchSize);
         batches.push(
@@ -121,14 +126,22 @@ export class NVIDIAEmbeddings extends Embeddings {
           }),
         );
       }
-      return (await Promise.all(batches)).flat();
+      const vectors = (await Promise.all(batches)).flat();
+      const sizes = new Set(vectors.map((vector) => vector.length));
+      if (sizes.size > 1) {
+        throw this.endpoint.client.badResponse(
+          { model: this.model },
+          `the batches of one request came back with vectors of different sizes (${[...sizes].join(', ')})`,
+        );
+      }
+      return vectors;
     } finally {
       options.signal?.removeEventListener('abort', forward);
     }
   }
 
   /** Embeds a batch; if one input is too long, finds which by halving, and names it by its overall index. */
-  private async embedLocated(batch: string[], offset: number, inputType: InputType, options: EmbedOptions): Promise<Float32Array[]> {
+  private async embedLocated(batch: string[], offset: number, inputType: InputType, options: EmbedOptions): Promise<Vector[]> {
     try {
       return await this.embedBatch(batch, inputType, options);
     } catch (error) {
@@ -143,7 +156,7 @@ export class NVIDIAEmbeddings extends Embeddings {
     }
   }
 
-  private async embedBatch(input: string[], inputType: InputType, options: EmbedOptions): Promise<Float32Array[]> {
+  private async embedBatch(input: string[], inputType: InputType, options: EmbedOptions): Promise<Vector[]> {
     const model = await this.endpoint.resolveModel();
     const encodingFormat = this.encodingFormat;
     const body = {
@@ -155,12 +168,13 @@ export class NVIDIAEmbeddings extends Embeddings {
       ...(this.dimensions !== undefined ? { dimensions: this.dimensions } : {}),
     };
     try {
-      const response = await this.endpoint.client.postJson<EmbeddingsResponse>('/embeddings', body, {
+      return await this.endpoint.client.postJson<Vector[]>('/embeddings', body, {
         model,
         signal: options.signal,
         priority: inputType === 'query' ? 1 : 0,
+        idempotent: true,
+        read: (response) => this.inInputOrder(response as EmbeddingsResponse | null, input.length, model),
       });
-      return this.inInputOrder(response, input.length, model);
     } catch (error) {
       if (encodingFormat !== 'base64' || !refusesBase64(error)) throw error;
       this.encodingFormat = 'float';
@@ -169,23 +183,31 @@ export class NVIDIAEmbeddings extends Embeddings {
     }
   }
 
-  private inInputOrder(response: EmbeddingsResponse, expected: number, model: string): Float32Array[] {
-    const data = response.data;
+  /**
+   * The vectors in input order, once the response has proved to be what it claims: one item per
+   * input, each index once and in range, every vector the same (and, when asked for, the
+   * configured) size, of finite numbers, not all zero. Anything else is a bad response, which the
+   * client retries, and which never reaches the caller.
+   */
+  private inInputOrder(response: EmbeddingsResponse | null, expected: number, model: string): Vector[] {
+    const data = response?.data;
     const fail = (why: string) => this.endpoint.client.badResponse({ model }, why);
     if (!Array.isArray(data) || data.length !== expected) {
       throw fail(`expected ${expected} embeddings, got ${Array.isArray(data) ? data.length : 'none'}`);
     }
-    const vectors = new Array<Float32Array>(expected);
+    const vectors = new Array<Vector>(expected);
+    let size = this.dimensions;
     data.forEach((item, position) => {
-      const index = item.index ?? position;
-      const vector = decodeEmbedding(item.embedding);
-      if (!vector || !Number.isInteger(index) || index < 0 || index >= expected || vectors[index]) {
-        throw fail(`embedding item ${position} has a bad index or vector`);
+      const index = item?.index ?? position;
+      if (!Number.isInteger(index) || index < 0 || index >= expected || vectors[index]) {
+        throw fail(`embedding item ${position} has index ${JSON.stringify(index)}: out of range or repeated`);
       }
-      if (this.dimensions !== undefined && vector.length !== this.dimensions) {
-        throw fail(`embedding has ${vector.length} dimensions, ${this.dimensions} were asked for`);
-      }
-      vectors[index] = vector;
+      const raw = item.embedding;
+      const vector: unknown = typeof raw === 'string' ? decodeBase64(raw) : raw;
+      size ??= (vector as Vector | undefined)?.length;
+      const problem = vectorProblem(vector, size);
+      if (problem) throw fail(`embedding ${index} ${problem}`);
+      vectors[index] = vector as Vector;
     });
     return vectors;
   }

@@ -7,6 +7,7 @@ export type NVIDIAErrorKind =
   | 'model-degraded'
   | 'rate-limited'
   | 'server-error'
+  | 'busy'
   | 'rejected-request'
   | 'stream-error'
   | 'timeout'
@@ -48,6 +49,8 @@ function describe(failure: NVIDIAErrorDetails): string {
       return `the NIM at ${at} is rate limiting model ${failure.model}${said}`;
     case 'server-error':
       return `the NIM at ${at} failed for model ${failure.model}${said}`;
+    case 'busy':
+      return `the NIM at ${at} kept answering 503 for model ${failure.model} (overloaded or still loading)${said}; try again later`;
     case 'rejected-request':
       return `the NIM at ${at} rejected the request for model ${failure.model}${said}`;
     case 'stream-error':
@@ -173,6 +176,7 @@ export function classifyHttpFailure(options: {
   if (status === 410) return new NVIDIAError({ ...base, kind: 'model-retired' });
   if (status === 408) return new NVIDIAError({ ...base, kind: 'timeout' });
   if (status === 429) return new NVIDIAError({ ...base, kind: 'rate-limited', retryAfterSeconds: options.retryAfterSeconds });
+  if (status === 503) return new NVIDIAError({ ...base, kind: 'busy', retryAfterSeconds: options.retryAfterSeconds });
   if (status >= 500) return new NVIDIAError({ ...base, kind: 'server-error', retryAfterSeconds: options.retryAfterSeconds });
   return new NVIDIAError({ ...base, kind: 'rejected-request' });
 }

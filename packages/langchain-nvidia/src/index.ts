@@ -22,4 +22,4 @@ export {
   resolveModelAlias,
 } from './models.js';
 export { NVIDIARerank, type NVIDIARerankParams, type RankOptions, type Ranking } from './rerank.js';
-export { decodeEmbedding, encodeEmbedding } from './vectors.js';
+export { decodeBase64, vectorProblem } from './vectors.js';

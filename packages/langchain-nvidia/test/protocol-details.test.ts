@@ -101,7 +101,8 @@ describe('reading NIM error replies', () => {
     assert.equal(classify(408, '{}').kind, 'timeout');
     assert.equal(classify(410, '{}').kind, 'model-retired');
     assert.equal(classify(429, '{}').kind, 'rate-limited');
-    assert.equal(classify(503, '{}').kind, 'server-error');
+    assert.equal(classify(500, '{}').kind, 'server-error');
+    assert.equal(classify(503, '{}').kind, 'busy');
   });
 });
 
