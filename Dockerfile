@@ -16,12 +16,15 @@ RUN apt-get update \
 ENV npm_config_nodedir=/usr/local
 WORKDIR /app
 
-# --- build: every dependency (TypeScript included), then compile src/ to dist/ -----------------
+# --- build: every dependency (TypeScript included), then compile the NVIDIA package and src/ -----
 FROM toolchain AS build
 COPY package.json package-lock.json ./
+COPY packages/langchain-nvidia/package.json ./packages/langchain-nvidia/
 RUN --mount=type=cache,target=/root/.npm \
   npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/langchain-nvidia/tsconfig.build.json ./packages/langchain-nvidia/
+COPY packages/langchain-nvidia/src ./packages/langchain-nvidia/src
 COPY src ./src
 COPY web ./web
 COPY scripts/build-playground.ts ./scripts/build-playground.ts
@@ -30,6 +33,7 @@ RUN npm run build
 # --- prod-deps: a clean install of the production dependencies only ----------------------------
 FROM toolchain AS prod-deps
 COPY package.json package-lock.json ./
+COPY packages/langchain-nvidia/package.json ./packages/langchain-nvidia/
 RUN --mount=type=cache,target=/root/.npm \
   npm ci --omit=dev --no-audit --no-fund \
   && node -e "require('hnswlib-node')"
@@ -50,7 +54,9 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
 # Application files stay owned by root: the service user can read them, not change them.
 # package.json carries "type": "module"; openapi.yaml is read at start from the directory above dist/.
 COPY package.json openapi.yaml ./
+COPY packages/langchain-nvidia/package.json ./packages/langchain-nvidia/
 COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/packages/langchain-nvidia/dist ./packages/langchain-nvidia/dist
 COPY --from=build /app/dist ./dist
 # A new named volume mounted here starts as a copy of this directory, owned by the node user.
 VOLUME ["/data"]

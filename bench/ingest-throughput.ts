@@ -1,8 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config.js';
-import { NVIDIAEmbeddings } from '../src/nim/embeddings.js';
-import { NimClient } from '../src/nim/nim-client.js';
+import { NVIDIAClient, NVIDIAEmbeddings } from '@nim-rag/langchain-nvidia';
 import { EMBED_MODEL } from '../test/support/nim-emulator.js';
 import { cpuSeconds, DIMENSIONS, type Process, startNim, startService, stop } from './serving.js';
 import {
@@ -120,13 +119,11 @@ async function service(cap: number): Promise<{ run: Run; graphSeconds: number }>
 async function langchain(cap: number, HNSWLib: HnswLibClass): Promise<Run> {
   const nim = await startCappedNim(cap);
   const { nim: limits } = loadConfig({});
-  const client = new NimClient({
+  const client = new NVIDIAClient({
     baseUrl: nim.url,
-    apiKey: undefined,
     timeoutMs: limits.timeoutMs,
     maxRetries: limits.maxRetries,
     maxConcurrency: limits.embeddingsConcurrency,
-    pace: async () => undefined,
     logger: silentLogger,
   });
   try {

@@ -54,6 +54,10 @@ export interface Config {
   llm: LlmConfig;
   nim: {
     timeoutMs: number;
+    /** A stream's overall deadline; 0: none. */
+    streamTimeoutMs: number;
+    /** Slowest a stream may deliver over each `timeoutMs` window; 0: no floor. */
+    streamMinBytesPerSecond: number;
     maxRetries: number;
     embeddingsConcurrency: number;
     llmConcurrency: number;
@@ -142,6 +146,8 @@ const envSchema = z.object({
   LLM_TOP_P: optionalNumber(number().min(0).max(1)),
   LLM_SEED: optionalNumber(int(-(2 ** 53) + 1, 2 ** 53 - 1)),
   NIM_TIMEOUT_MS: withDefault(int(100, 600_000), 60_000),
+  NIM_STREAM_TIMEOUT_MS: withDefault(int(0, 3_600_000), 300_000),
+  NIM_STREAM_MIN_BYTES_PER_SECOND: withDefault(int(0, 1_000_000), 16),
   NIM_MAX_RETRIES: withDefault(int(0, 10), 4),
   EMBEDDINGS_MAX_CONCURRENCY: withDefault(int(1, 256), 8),
   LLM_MAX_CONCURRENCY: withDefault(int(1, 4096), 256),
@@ -241,6 +247,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         : { provider: 'local' },
     nim: {
       timeoutMs: env.NIM_TIMEOUT_MS,
+      streamTimeoutMs: env.NIM_STREAM_TIMEOUT_MS,
+      streamMinBytesPerSecond: env.NIM_STREAM_MIN_BYTES_PER_SECOND,
       maxRetries: env.NIM_MAX_RETRIES,
       embeddingsConcurrency: env.EMBEDDINGS_MAX_CONCURRENCY,
       llmConcurrency: env.LLM_MAX_CONCURRENCY,

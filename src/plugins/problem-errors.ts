@@ -1,6 +1,8 @@
+import { NVIDIAError } from '@nim-rag/langchain-nvidia';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { notFound, ProblemError, problemType } from '../errors.js';
+import { nimProblem } from '../nim/nim-problem.js';
 
 export interface ProblemBody {
   type: string;
@@ -69,6 +71,7 @@ export function problemFor(error: unknown, request: FastifyRequest): Problem {
     body: { ...fields, instance: request.url, request_id: String(request.id) },
     headers,
   });
+  if (error instanceof NVIDIAError) return problemFor(nimProblem(error), request);
   if (error instanceof ProblemError) {
     if (error.status >= 500) request.log.warn({ err: error }, error.detail);
     return problem({ type: error.type, title: error.title, status: error.status, detail: error.detail, ...error.extensions }, error.headers);

@@ -14,8 +14,13 @@ export class GenerationRecorder extends BaseCallbackHandler {
   usage: UsageMetadata | undefined;
   finishReason: string | undefined;
 
+  /**
+   * A stream that produced no chunk ends with an undefined generation: skipped, since a handler that
+   * throws makes LangChain write a raw line to the console, outside the JSON log.
+   */
   override handleLLMEnd(output: LLMResult): void {
-    for (const generation of output.generations.flat() as ChatGeneration[]) {
+    for (const generation of output.generations.flat() as Array<ChatGeneration | undefined>) {
+      if (!generation) continue;
       const message = generation.message;
       if (message && isAIMessage(message) && message.usage_metadata) this.usage = message.usage_metadata;
       const reason: unknown = generation.generationInfo?.finish_reason;

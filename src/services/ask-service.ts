@@ -1,4 +1,4 @@
-import type { GenerationOptions } from '../nim/chat.js';
+import type { GenerationOptions } from '@nim-rag/langchain-nvidia';
 import { type Answerer, buildAskChain } from '../rag/ask-chain.js';
 import { GenerationRecorder } from '../rag/generation-recorder.js';
 import type { RetrievalService, SearchRequest, Source } from './retrieval-service.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { components } from '../api/operations.js';
 import { badRequest, ProblemError } from '../errors.js';
-import type { GenerationOptions } from '../nim/chat.js';
+import type { GenerationOptions } from '@nim-rag/langchain-nvidia';
 import type { AskRequest, AskResult, AskService } from './ask-service.js';
 
 type ChatRequest = components['schemas']['ChatCompletionRequest'];

@@ -3,11 +3,18 @@ import type { Logger } from 'pino';
 import type { Config, NimEndpointConfig } from '../config.js';
 import { extractiveAnswer, LOCAL_ANSWERER_MODEL } from '../local/extractive-answerer.js';
 import { LexicalEmbeddings, LOCAL_EMBEDDINGS_MODEL } from '../local/lexical-embeddings.js';
-import { ChatNVIDIA, DEFAULT_CHAT_MODEL } from '../nim/chat.js';
-import { NVIDIAEmbeddings } from '../nim/embeddings.js';
-import { baseUrlFor, DEFAULT_HOSTED_EMBEDDINGS_MODEL, discoverModel, kindCheckedProbe, type ModelKind, resolveModelAlias } from '../nim/models.js';
-import { NimClient } from '../nim/nim-client.js';
-import { localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
+import {
+  baseUrlFor,
+  ChatNVIDIA,
+  DEFAULT_CHAT_MODEL,
+  DEFAULT_EMBEDDINGS_MODEL,
+  discoverModel,
+  type ModelKind,
+  NVIDIAClient,
+  NVIDIAEmbeddings,
+  resolveModelAlias,
+} from '@nim-rag/langchain-nvidia';
+import { kindCheckedProbe, localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
 import { llmAnswerer } from '../rag/ask-chain.js';
 import { RunnableLambda } from '@langchain/core/runnables';
 import { Metrics } from '../metrics.js';
@@ -42,13 +49,13 @@ function pacer(requestsPerMinute: number): Pace {
 }
 
 interface NimSetup {
-  client: NimClient;
+  client: NVIDIAClient;
   model: string;
 }
 
 /** A client for one NIM endpoint (added to `clients`, to be closed), and the model it will call (alias resolved, or discovered). */
 async function connectNim(
-  clients: NimClient[],
+  clients: NVIDIAClient[],
   endpoint: NimEndpointConfig,
   fallbackHostedModel: string,
   kind: ModelKind,
@@ -65,10 +72,12 @@ async function connectNim(
   if (endpoint.hosted && endpoint.apiKey && !endpoint.apiKey.startsWith('nvapi-')) {
     logger.warn('NVIDIA_API_KEY does not start with "nvapi-"; the hosted catalog will probably reject it');
   }
-  const client = new NimClient({
+  const client = new NVIDIAClient({
     baseUrl: url,
     apiKey: endpoint.apiKey,
     timeoutMs: config.nim.timeoutMs,
+    streamTimeoutMs: config.nim.streamTimeoutMs,
+    streamMinBytesPerSecond: config.nim.streamMinBytesPerSecond,
     maxRetries: config.nim.maxRetries,
     maxConcurrency,
     pace,
@@ -91,7 +100,7 @@ async function connectNim(
 export async function createServices(config: Config, logger: Logger): Promise<Services> {
   const pace = pacer(config.nim.maxRequestsPerMinute);
   const metrics = new Metrics();
-  const nimClients: NimClient[] = [];
+  const nimClients: NVIDIAClient[] = [];
   let embedder: TextEmbedder;
   let embeddingsProbe: ProviderProbe;
   let dimensions: number | undefined;
@@ -100,7 +109,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     const { client, model } = await connectNim(
       nimClients,
       config.embeddings,
-      DEFAULT_HOSTED_EMBEDDINGS_MODEL,
+      DEFAULT_EMBEDDINGS_MODEL,
       'embedding',
       config,
       config.nim.embeddingsConcurrency,

@@ -55,7 +55,7 @@ describe('end to end over HTTP against self-hosted NIMs (emulated)', () => {
       input: EXAMPLE_DOCUMENTS,
       model: EMBED_MODEL,
       input_type: 'passage',
-      encoding_format: 'float',
+      encoding_format: 'base64',
       truncate: 'NONE',
     });
   });

@@ -13,7 +13,7 @@ import { DCLinter } from 'dclint';
 import { DockerfileParser, type Env as EnvInstruction } from 'dockerfile-ast';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, HOSTED_CATALOG_URL, loadConfig } from '../../src/config.js';
-import { DEFAULT_HOSTED_EMBEDDINGS_MODEL } from '../../src/nim/models.js';
+import { DEFAULT_EMBEDDINGS_MODEL } from '@nim-rag/langchain-nvidia';
 
 /*
  * docker-compose.yml (RAG service + self-hosted NIMs) and docker-compose.hosted.yml (hosted API
@@ -202,8 +202,8 @@ describe('docker compose files', () => {
       ['docker-compose.yml', main],
       ['docker-compose.hosted.yml', hosted],
     ] as const) {
-      assert.equal(interpolateDeep(environmentOf(document.services.rag!), env).NIM_EMBEDDINGS_MODEL, DEFAULT_HOSTED_EMBEDDINGS_MODEL, file);
-      assert.equal(interpolateDeep(environmentOf(document.services.rag!), TEST_KEYS).NIM_EMBEDDINGS_MODEL, DEFAULT_HOSTED_EMBEDDINGS_MODEL, `${file} without .env`);
+      assert.equal(interpolateDeep(environmentOf(document.services.rag!), env).NIM_EMBEDDINGS_MODEL, DEFAULT_EMBEDDINGS_MODEL, file);
+      assert.equal(interpolateDeep(environmentOf(document.services.rag!), TEST_KEYS).NIM_EMBEDDINGS_MODEL, DEFAULT_EMBEDDINGS_MODEL, `${file} without .env`);
     }
   });
 

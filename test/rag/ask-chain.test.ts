@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ChatNVIDIA } from '../../src/nim/chat.js';
-import { NimClient } from '../../src/nim/nim-client.js';
+import { ChatNVIDIA } from '@nim-rag/langchain-nvidia';
 import { buildAskChain, llmAnswerer, NO_CONTEXT_ANSWER } from '../../src/rag/ask-chain.js';
 import { GenerationRecorder } from '../../src/rag/generation-recorder.js';
 import { chunkSpans } from '../../src/rag/chunking.js';
-import { defaultReply, NimEmulator } from '../support/nim-emulator.js';
+import { defaultReply, LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { silentLogger } from '../support/test-app.js';
 
 const SOURCES = [{ text: 'Italy is famous for pasta, pizza, gelato, and espresso.' }, { text: 'Komchatka is cold.' }];
@@ -20,16 +19,7 @@ describe('the ask chain (retriever → prompt → ChatNVIDIA → string parser)'
   after(() => emulator.stop());
   beforeEach(() => {
     emulator.reset();
-    const client = new NimClient({
-      baseUrl: emulator.url,
-      apiKey: undefined,
-      timeoutMs: 2000,
-      maxRetries: 0,
-      maxConcurrency: 4,
-      pace: async () => undefined,
-      logger: silentLogger,
-    });
-    llm = new ChatNVIDIA({ client });
+    llm = new ChatNVIDIA({ baseUrl: emulator.url, model: LLM_MODEL, timeout: 2000, maxRetries: 0, maxConcurrency: 4, logger: silentLogger });
   });
 
   const chain = () => buildAskChain(async () => SOURCES, llmAnswerer(llm));
@@ -140,5 +130,14 @@ describe('chunking', () => {
       const overlap = (spans[i - 1]?.[1] ?? 0) - (spans[i]?.[0] ?? 0);
       assert.ok(overlap > 0 && overlap <= 30, `chunks ${i - 1} and ${i} overlap by ${overlap}`);
     }
+  });
+});
+
+describe('GenerationRecorder', () => {
+  it('skips the undefined generation of a stream that produced nothing, instead of throwing (LangChain would print that)', () => {
+    const recorder = new GenerationRecorder();
+    assert.doesNotThrow(() => recorder.handleLLMEnd({ generations: [[undefined as never]] }));
+    assert.equal(recorder.finishReason, undefined);
+    assert.equal(recorder.usage, undefined);
   });
 });

@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Semaphore } from 'async-mutex';
 
 /**
- * A NIM emulator on a loopback port: the embeddings, chat completions (plain and SSE), models and
- * health endpoints, with the protocol rules a real NIM enforces (input_type required by the QA
+ * A NIM emulator on a loopback port: the embeddings (float or base64), chat completions (plain and
+ * SSE), ranking, models and health endpoints, with the protocol rules a real NIM enforces (input_type required by the QA
  * embedding models, truncate with a token limit, at most 50 inputs a request, Bearer auth when a
  * key is set) and knobs to inject what real NIMs and the hosted catalog do (429 + Retry-After, 5xx,
  * 410, 404, DEGRADED, hangs, errors inside an SSE stream, latency, a concurrency cap).
@@ -30,12 +30,39 @@ export interface EmulatorOptions {
   reply?: (messages: ChatMessage[]) => string;
   /** Returns embedding items in reverse order (their `index` still right), as a NIM may. */
   reverseEmbeddingOrder?: boolean;
+  /** Answers `encoding_format: "base64"` with a 422, as a NIM that only sends floats does. */
+  refuseBase64?: boolean;
   ready?: boolean;
 }
 
 export interface ChatMessage {
   role: string;
   content: string;
+  tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+}
+
+interface ToolDefinition {
+  type: 'function';
+  function: { name: string; parameters?: { properties?: Record<string, { type?: string }> } };
+}
+
+/**
+ * What the emulated LLM does with tools, as a tool-calling NIM does: unless tool_choice is "none"
+ * or a tool has already answered, it calls the chosen tool (else the first) with every string
+ * property set to the user's last message and every number to its length.
+ */
+function emulatedToolCall(body: any, messages: ChatMessage[]): ChatMessage['tool_calls'] {
+  const tools: ToolDefinition[] = Array.isArray(body.tools) ? body.tools : [];
+  if (tools.length === 0 || body.tool_choice === 'none' || messages.at(-1)?.role === 'tool') return undefined;
+  const named = typeof body.tool_choice === 'object' ? body.tool_choice?.function?.name : undefined;
+  const tool = tools.find((candidate) => candidate.function.name === named) ?? tools[0];
+  if (!tool) return undefined;
+  const question = [...messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+  const args = Object.fromEntries(
+    Object.entries(tool.function.parameters?.properties ?? {}).map(([key, schema]) => [key, schema.type === 'number' || schema.type === 'integer' ? question.length : question]),
+  );
+  return [{ id: `call-${fnv(question).toString(16)}`, type: 'function', function: { name: tool.function.name, arguments: JSON.stringify(args) } }];
 }
 
 export interface RecordedRequest {
@@ -61,8 +88,9 @@ export interface InjectedFailure {
 /** The models of the self-hosted deployment (docker-compose.yml), for emulators standing in for its NIMs. */
 export const EMBED_MODEL = 'nvidia/nv-embedqa-e5-v5';
 export const LLM_MODEL = 'mistralai/mixtral-8x7b-instruct-v0.1';
+export const RERANK_MODEL = 'nvidia/llama-3.2-nv-rerankqa-1b-v2';
 
-const DEFAULT_MODELS = ['NV-Embed-QA', LLM_MODEL];
+const DEFAULT_MODELS = ['NV-Embed-QA', LLM_MODEL, RERANK_MODEL];
 const ASYMMETRIC = /(embed-?qa|e5|nv-embed)/i;
 const TOKEN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu;
 
@@ -77,7 +105,10 @@ function fnv(text: string): number {
   return h >>> 0;
 }
 
-/** A deterministic bag-of-words embedding, so retrieval through the emulator is meaningful. */
+/**
+ * A deterministic bag-of-words embedding, so retrieval through the emulator is meaningful. Its
+ * values are float32s, as a real NIM's are, so floats and base64 carry exactly the same vector.
+ */
 export function emulatedEmbedding(text: string, dimensions: number): number[] {
   const vector = new Array<number>(dimensions).fill(0);
   for (const token of tokensOf(text.toLowerCase())) {
@@ -87,7 +118,7 @@ export function emulatedEmbedding(text: string, dimensions: number): number[] {
   }
   const norm = Math.sqrt(vector.reduce((sum, value) => sum + value * value, 0));
   if (norm === 0) vector[0] = 1;
-  return norm === 0 ? vector : vector.map((value) => value / norm);
+  return norm === 0 ? vector : vector.map((value) => Math.fround(value / norm));
 }
 
 /** The default emulated answer: names the first context line it was given, so tests can check what reached the LLM. */
@@ -97,6 +128,13 @@ export function defaultReply(messages: ChatMessage[]): string {
   const firstLine = context.split('\n').find((line) => line.trim()) ?? 'nothing';
   const language = /Speak only in the following language: (.+)$/m.exec(system)?.[1];
   return `Emulated answer${language ? ` in ${language}` : ''} from: ${firstLine}`;
+}
+
+/** A vector as `encoding_format: "base64"` sends it: little-endian float32s. */
+export function base64Floats(vector: number[]): string {
+  const bytes = Buffer.alloc(vector.length * 4);
+  vector.forEach((value, index) => bytes.writeFloatLE(value, index * 4));
+  return bytes.toString('base64');
 }
 
 export class NimEmulator {
@@ -228,6 +266,7 @@ export class NimEmulator {
     }
     if (request.method === 'POST' && path === '/v1/embeddings') return this.embeddings(body, response);
     if (request.method === 'POST' && path === '/v1/chat/completions') return this.chat(body, response, failure);
+    if (request.method === 'POST' && path === '/v1/ranking') return this.ranking(body, response);
     return this.json(response, 404, { detail: 'Not Found' });
   }
 
@@ -259,6 +298,14 @@ export class NimEmulator {
     if (!['NONE', 'START', 'END'].includes(truncate)) {
       return this.json(response, 422, { detail: [{ loc: ['body', 'truncate'], msg: `invalid truncate ${truncate}` }] });
     }
+    const encoding = body.encoding_format ?? 'float';
+    const formats = this.options.refuseBase64 ? ['float'] : ['float', 'base64'];
+    if (!formats.includes(encoding)) {
+      const expected = formats.map((format) => `'${format}'`).join(' or ');
+      return this.json(response, 422, {
+        detail: [{ type: 'literal_error', loc: ['body', 'encoding_format'], msg: `Input should be ${expected}`, input: encoding }],
+      });
+    }
     const texts: string[] = [];
     for (const text of inputs) {
       const tokens = tokensOf(text);
@@ -274,20 +321,59 @@ export class NimEmulator {
       if (latency > 0) await sleep(latency);
     };
     await (this.embedSlots ? this.embedSlots.runExclusive(work) : work());
-    const data = texts.map((text, index) => ({ index, object: 'embedding', embedding: emulatedEmbedding(text, size) }));
+    const data = texts.map((text, index) => {
+      const vector = emulatedEmbedding(text, size);
+      return { index, object: 'embedding', embedding: encoding === 'base64' ? base64Floats(vector) : vector };
+    });
     if (this.options.reverseEmbeddingOrder) data.reverse();
     const promptTokens = texts.reduce((sum, text) => sum + tokensOf(text).length, 0);
     this.json(response, 200, { object: 'list', data, model: body.model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } });
+  }
+
+  /** The reranking NIM's API: every passage scored against the query, best first, as logits. */
+  private async ranking(body: any, response: ServerResponse): Promise<void> {
+    const { maxInputTokens = 512, dimensions = 1024 } = this.options;
+    const query: unknown = body?.query?.text;
+    const passages: unknown = body?.passages;
+    if (typeof query !== 'string') return this.json(response, 422, { detail: [{ loc: ['body', 'query', 'text'], msg: 'Field required' }] });
+    if (!Array.isArray(passages) || !passages.every((passage) => typeof passage?.text === 'string')) {
+      return this.json(response, 422, { detail: [{ loc: ['body', 'passages'], msg: 'passages must be a list of {text}' }] });
+    }
+    if (!this.models.includes(body.model)) return this.json(response, 404, { error: `Model ${body.model} not found` });
+    const truncate = body.truncate ?? 'NONE';
+    if (!['NONE', 'END'].includes(truncate)) {
+      return this.json(response, 422, { detail: [{ loc: ['body', 'truncate'], msg: `Input should be 'NONE' or 'END'` }] });
+    }
+    const queryTokens = tokensOf(query);
+    for (const passage of passages as Array<{ text: string }>) {
+      const pairTokens = queryTokens.length + tokensOf(passage.text).length;
+      if (pairTokens > maxInputTokens && truncate === 'NONE') {
+        return this.json(response, 400, { error: `Input length ${pairTokens} exceeds maximum allowed token size ${maxInputTokens}` });
+      }
+    }
+    const queryVector = emulatedEmbedding(query, dimensions);
+    const rankings = (passages as Array<{ text: string }>)
+      .map((passage, index) => {
+        const kept = tokensOf(passage.text).slice(0, Math.max(0, maxInputTokens - queryTokens.length)).join(' ');
+        const vector = emulatedEmbedding(kept, dimensions);
+        const cosine = vector.reduce((sum, value, position) => sum + value * (queryVector[position] as number), 0);
+        return { index, logit: Math.round((cosine * 16 - 8) * 1000) / 1000 };
+      })
+      .sort((a, b) => b.logit - a.logit);
+    const latency = this.options.embedLatencyMs ?? 0;
+    if (latency > 0) await sleep(latency);
+    this.json(response, 200, { rankings });
   }
 
   private async chat(body: any, response: ServerResponse, failure: InjectedFailure | undefined): Promise<void> {
     if (!this.models.includes(body?.model)) return this.json(response, 404, { error: `Model ${body?.model} not found` });
     const messages: ChatMessage[] = Array.isArray(body.messages) ? body.messages : [];
     if (messages.length === 0) return this.json(response, 422, { detail: [{ loc: ['body', 'messages'], msg: 'messages is required' }] });
-    const text = (this.options.reply ?? defaultReply)(messages);
+    const toolCalls = emulatedToolCall(body, messages);
+    const text = toolCalls ? '' : (this.options.reply ?? defaultReply)(messages);
     const pieces = text.match(/\S+\s*/g) ?? [];
     const usage = {
-      prompt_tokens: messages.reduce((sum, message) => sum + tokensOf(message.content).length, 0),
+      prompt_tokens: messages.reduce((sum, message) => sum + tokensOf(message.content ?? '').length, 0),
       completion_tokens: pieces.length,
       total_tokens: 0,
     };
@@ -303,7 +389,11 @@ export class NimEmulator {
         object: 'chat.completion',
         created,
         model: body.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+        choices: [
+          toolCalls
+            ? { index: 0, message: { role: 'assistant', content: null, tool_calls: toolCalls }, finish_reason: 'tool_calls' }
+            : { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' },
+        ],
         usage,
       });
     }
@@ -325,6 +415,12 @@ export class NimEmulator {
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
     });
     await sleep(chatLatencyMs);
+    if (toolCalls) {
+      send(chunk({ role: 'assistant', content: null, tool_calls: toolCalls.map((call, index) => ({ index, ...call })) }, null));
+      send(chunk({}, 'tool_calls'));
+      response.end('data: [DONE]\n\n');
+      return;
+    }
     for (const [position, piece] of pieces.entries()) {
       if (closed) return;
       if (failure?.streamErrorAfterTokens !== undefined && position === failure.streamErrorAfterTokens) {

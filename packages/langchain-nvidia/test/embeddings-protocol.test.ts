@@ -1,22 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { InputTooLongError, NVIDIAEmbeddings } from '../../src/nim/embeddings.js';
-import { NimClient } from '../../src/nim/nim-client.js';
-import { NimError } from '../../src/nim/nim-error.js';
-import { emulatedEmbedding, NimEmulator } from '../support/nim-emulator.js';
-import { silentLogger, unusedPort } from '../support/test-app.js';
+import { InputTooLongError, NVIDIAClient, NVIDIAEmbeddings, NVIDIAError } from '@nim-rag/langchain-nvidia';
+import { emulatedEmbedding, NimEmulator } from '../../../test/support/nim-emulator.js';
+import { quiet, unusedPort } from './support.js';
 
 const MODEL = 'NV-Embed-QA';
 
-function client(emulator: NimEmulator, overrides: Partial<ConstructorParameters<typeof NimClient>[0]> = {}) {
-  return new NimClient({
+function client(emulator: NimEmulator, overrides: Partial<ConstructorParameters<typeof NVIDIAClient>[0]> = {}) {
+  return new NVIDIAClient({
     baseUrl: emulator.url,
     apiKey: 'nvapi-test',
     timeoutMs: 2000,
     maxRetries: 3,
     maxConcurrency: 4,
     pace: async () => undefined,
-    logger: silentLogger,
+    logger: quiet,
     retryBaseDelayMs: 10,
     ...overrides,
   });
@@ -45,7 +43,7 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
       input: ['What is the weather like?'],
       model: MODEL,
       input_type: 'query',
-      encoding_format: 'float',
+      encoding_format: 'base64',
       truncate: 'NONE',
     });
   });
@@ -80,14 +78,14 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
     assert.ok(waited >= 950, `waited only ${waited} ms`);
   });
 
-  it('retries 5xx with backoff and gives up after maxRetries with a 502 naming the model', async () => {
+  it('retries 5xx with backoff and gives up after maxRetries with a server-error naming the model', async () => {
     emulator.failNext({ path: '/v1/embeddings', status: 500, body: { error: 'worker crashed' }, times: 10 });
     await assert.rejects(embeddings.embedQuery('x'), (error: unknown) => {
-      assert.ok(error instanceof NimError);
-      assert.equal(error.status, 502);
-      assert.equal(error.kind, 'nim-unavailable');
-      assert.match(error.detail, /NV-Embed-QA/);
-      assert.match(error.detail, /worker crashed/);
+      assert.ok(error instanceof NVIDIAError);
+      assert.equal(error.kind, 'server-error');
+      assert.equal(error.upstreamStatus, 500);
+      assert.match(error.message, /NV-Embed-QA/);
+      assert.match(error.message, /worker crashed/);
       return true;
     });
     assert.equal(emulator.requestsTo('/v1/embeddings').length, 4);
@@ -95,7 +93,7 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
 
   it('does not retry a 400 other than an over-long input', async () => {
     emulator.failNext({ path: '/v1/embeddings', status: 400, body: { error: 'bad things' } });
-    await assert.rejects(embeddings.embedQuery('x'), (error: unknown) => error instanceof NimError && error.kind === 'nim-rejected-request');
+    await assert.rejects(embeddings.embedQuery('x'), (error: unknown) => error instanceof NVIDIAError && error.kind === 'rejected-request');
     assert.equal(emulator.requestsTo('/v1/embeddings').length, 1);
   });
 
@@ -106,9 +104,9 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
       assert.ok(error instanceof InputTooLongError);
       assert.equal(error.inputIndex, 37);
       assert.equal(error.tokenLimit, 512);
-      assert.equal(error.status, 422);
-      assert.match(error.detail, /input 37/);
-      assert.match(error.detail, /exceeds maximum allowed token size 512/);
+      assert.equal(error.kind, 'input-too-long');
+      assert.match(error.message, /input 37/);
+      assert.match(error.message, /exceeds maximum allowed token size 512/);
       return true;
     });
   });
@@ -127,26 +125,25 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
       truncate: 'NONE',
     });
     emulator.failNext({ path: '/v1/embeddings', hang: true });
-    await assert.rejects(impatient.embedQuery('x'), (error: unknown) => error instanceof NimError && error.status === 504);
+    await assert.rejects(impatient.embedQuery('x'), (error: unknown) => error instanceof NVIDIAError && error.kind === 'timeout');
   });
 
-  it('reports an unreachable NIM as 503', async () => {
-    const nowhere = new NimClient({
+  it('reports an unreachable NIM as kind unreachable', async () => {
+    const nowhere = new NVIDIAClient({
       baseUrl: `http://127.0.0.1:${await unusedPort()}/v1`,
       apiKey: undefined,
       timeoutMs: 500,
       maxRetries: 1,
       maxConcurrency: 1,
       pace: async () => undefined,
-      logger: silentLogger,
+      logger: quiet,
       retryBaseDelayMs: 5,
     });
     const unreachable = new NVIDIAEmbeddings({ client: nowhere, model: MODEL, truncate: 'NONE' });
     await assert.rejects(unreachable.embedQuery('x'), (error: unknown) => {
-      assert.ok(error instanceof NimError);
-      assert.equal(error.status, 503);
-      assert.equal(error.kind, 'nim-unreachable');
-      assert.match(error.detail, /ECONNREFUSED/);
+      assert.ok(error instanceof NVIDIAError);
+      assert.equal(error.kind, 'unreachable');
+      assert.match(error.message, /ECONNREFUSED/);
       return true;
     });
   });
@@ -175,7 +172,7 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
       slow.failNext({ path: '/v1/embeddings', status: 400, body: { error: 'bad things' } });
       await assert.rejects(
         bounded.embedDocuments(Array.from({ length: 30 }, (_, index) => `text ${index}`)),
-        (error: unknown) => error instanceof NimError && error.kind === 'nim-rejected-request',
+        (error: unknown) => error instanceof NVIDIAError && error.kind === 'rejected-request',
       );
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(slow.requestsTo('/v1/embeddings').length, 1, 'the five other batches were never sent');
@@ -197,7 +194,7 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
       slow.failNext({ path: '/v1/embeddings', status: 400, body: { error: 'bad things' } });
       await assert.rejects(
         bounded.embedDocuments(Array.from({ length: 10 }, (_, index) => `text ${index}`)),
-        (error: unknown) => error instanceof NimError && error.kind === 'nim-rejected-request',
+        (error: unknown) => error instanceof NVIDIAError && error.kind === 'rejected-request',
       );
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.deepEqual(statuses.sort(), ['400', 'cancelled']);
@@ -228,9 +225,12 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
   it('stops waiting out a Retry-After as soon as its caller goes away, with the caller\'s reason', async () => {
     emulator.failNext({ path: '/v1/embeddings', status: 503, retryAfter: '1', times: 1 });
     const caller = new AbortController();
-    setTimeout(() => caller.abort(new Error('client went away')), 50);
+    const call = embeddings.embedQuery('x', { signal: caller.signal });
+    // The caller leaves once the first attempt has been answered, whatever the machine's load.
+    while (emulator.requestsTo('/v1/embeddings').length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     const started = performance.now();
-    await assert.rejects(embeddings.embedQuery('x', { signal: caller.signal }), /client went away/);
+    caller.abort(new Error('client went away'));
+    await assert.rejects(call, /client went away/);
     assert.ok(performance.now() - started < 500, 'it did not sleep out the second');
     assert.equal(emulator.requestsTo('/v1/embeddings').length, 1, 'no retry was sent');
   });

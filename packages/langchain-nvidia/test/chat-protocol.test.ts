@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
-import { ChatNVIDIA, DEFAULT_CHAT_MODEL } from '../../src/nim/chat.js';
-import { NimClient } from '../../src/nim/nim-client.js';
-import { NimError } from '../../src/nim/nim-error.js';
-import { NimEmulator } from '../support/nim-emulator.js';
-import { silentLogger } from '../support/test-app.js';
+import { ChatNVIDIA, DEFAULT_CHAT_MODEL, NVIDIAClient, NVIDIAError, type NVIDIAErrorKind } from '@nim-rag/langchain-nvidia';
+import { NimEmulator } from '../../../test/support/nim-emulator.js';
+import { quiet } from './support.js';
 
 const REPLY = 'Pasta, pizza, gelato and espresso are what Italy is famous for.';
 
 describe('ChatNVIDIA against the NIM emulator', () => {
   let emulator: NimEmulator;
-  let client: NimClient;
+  let client: NVIDIAClient;
 
   before(async () => {
     emulator = await NimEmulator.start({ reply: () => REPLY });
@@ -19,14 +17,14 @@ describe('ChatNVIDIA against the NIM emulator', () => {
   after(() => emulator.stop());
   beforeEach(() => {
     emulator.reset();
-    client = new NimClient({
+    client = new NVIDIAClient({
       baseUrl: emulator.url,
       apiKey: undefined,
       timeoutMs: 2000,
       maxRetries: 2,
       maxConcurrency: 8,
       pace: async () => undefined,
-      logger: silentLogger,
+      logger: quiet,
       retryBaseDelayMs: 5,
     });
   });
@@ -34,7 +32,7 @@ describe('ChatNVIDIA against the NIM emulator', () => {
   const messages = [new SystemMessage('You answer briefly.'), new HumanMessage('What is Italy known for?')];
 
   it('sends an OpenAI-style completion request with the defaults and returns the text and usage', async () => {
-    const chat = new ChatNVIDIA({ client });
+    const chat = new ChatNVIDIA({ client, model: DEFAULT_CHAT_MODEL });
     const result = await chat.invoke(messages);
     assert.equal(result.content, REPLY);
     assert.equal(result.usage_metadata?.output_tokens, REPLY.match(/\S+\s*/g)?.length);
@@ -71,7 +69,7 @@ describe('ChatNVIDIA against the NIM emulator', () => {
   });
 
   it('streams tokens as the NIM sends them over SSE', async () => {
-    const chat = new ChatNVIDIA({ client });
+    const chat = new ChatNVIDIA({ client, model: DEFAULT_CHAT_MODEL });
     const pieces: string[] = [];
     for await (const chunk of await chat.stream(messages)) pieces.push(chunk.text);
     assert.ok(pieces.filter(Boolean).length >= REPLY.split(' ').length, `got ${pieces.length} pieces`);
@@ -83,43 +81,44 @@ describe('ChatNVIDIA against the NIM emulator', () => {
 
   it('raises an error object sent inside the SSE stream instead of ending quietly', async () => {
     emulator.failNext({ path: '/v1/chat/completions', streamErrorAfterTokens: 3 });
-    const chat = new ChatNVIDIA({ client });
+    const chat = new ChatNVIDIA({ client, model: DEFAULT_CHAT_MODEL });
     const pieces: string[] = [];
     await assert.rejects(
       async () => {
         for await (const chunk of await chat.stream(messages)) pieces.push(chunk.text);
       },
       (error: unknown) => {
-        assert.ok(error instanceof NimError);
-        assert.equal(error.kind, 'nim-stream-error');
-        assert.match(error.detail, /the model worker crashed/);
+        assert.ok(error instanceof NVIDIAError);
+        assert.equal(error.kind, 'stream-error');
+        assert.match(error.message, /the model worker crashed/);
         return true;
       },
     );
     assert.equal(pieces.join(''), 'Pasta, pizza, gelato ');
   });
 
-  const hostedFailures: Array<[string, number, unknown, number, RegExp]> = [
-    ['a retired model (410 Gone)', 410, { detail: 'Function has been removed' }, 502, /retired.*Function has been removed/],
-    ['a model the account is not entitled to (404)', 404, { detail: 'Function not found for account' }, 502, /not available.*not entitled/],
+  const hostedFailures: Array<[string, number, unknown, NVIDIAErrorKind, RegExp]> = [
+    ['a retired model (410 Gone)', 410, { detail: 'Function has been removed' }, 'model-retired', /retired.*Function has been removed/],
+    ['a model the account is not entitled to (404)', 404, { detail: 'Function not found for account' }, 'model-unavailable', /not available.*not entitled/],
     [
       'a DEGRADED function (400)',
       400,
       { status: 400, title: 'Bad Request', detail: "Function 'abc': DEGRADED function cannot be invoked" },
-      503,
+      'model-degraded',
       /degraded.*DEGRADED function cannot be invoked/,
     ],
-    ['a rejected key (401)', 401, { status: 401, title: 'Unauthorized', detail: 'Authentication failed' }, 502, /credentials.*NVIDIA_API_KEY/],
+    ['a rejected key (401)', 401, { status: 401, title: 'Unauthorized', detail: 'Authentication failed' }, 'auth', /credentials.*NVIDIA_API_KEY/],
   ];
-  for (const [what, upstream, body, status, detail] of hostedFailures) {
-    it(`turns ${what} into a ${status} naming the model and quoting the NIM`, async () => {
+  for (const [what, upstream, body, kind, detail] of hostedFailures) {
+    it(`turns ${what} into kind ${kind}, naming the model and quoting the NIM`, async () => {
       emulator.failNext({ path: '/v1/chat/completions', status: upstream, body });
-      const chat = new ChatNVIDIA({ client });
+      const chat = new ChatNVIDIA({ client, model: DEFAULT_CHAT_MODEL });
       await assert.rejects(chat.invoke(messages), (error: unknown) => {
-        assert.ok(error instanceof NimError);
-        assert.equal(error.status, status);
-        assert.match(error.detail, new RegExp(DEFAULT_CHAT_MODEL.replace(/[.]/g, '\\.')));
-        assert.match(error.detail, detail);
+        assert.ok(error instanceof NVIDIAError);
+        assert.equal(error.kind, kind);
+        assert.equal(error.upstreamStatus, upstream);
+        assert.match(error.message, new RegExp(DEFAULT_CHAT_MODEL.replace(/[.]/g, '\\.')));
+        assert.match(error.message, detail);
         assert.equal(client.modelFailure(DEFAULT_CHAT_MODEL), error, 'readiness learns the model is unusable');
         return true;
       });
@@ -129,22 +128,22 @@ describe('ChatNVIDIA against the NIM emulator', () => {
     });
   }
 
-  it('gives a 503 with Retry-After when the NIM asks for a longer wait than the service will hold a request', async () => {
-    const patient = new NimClient({
+  it('gives up at once with the Retry-After the NIM sent when it asks for a longer wait than retryMaxDelayMs', async () => {
+    const patient = new NVIDIAClient({
       baseUrl: emulator.url,
       apiKey: undefined,
       timeoutMs: 2000,
       maxRetries: 3,
       maxConcurrency: 8,
       pace: async () => undefined,
-      logger: silentLogger,
+      logger: quiet,
       retryMaxDelayMs: 1000,
     });
     emulator.failNext({ path: '/v1/chat/completions', status: 429, retryAfter: '120' });
-    await assert.rejects(new ChatNVIDIA({ client: patient }).invoke(messages), (error: unknown) => {
-      assert.ok(error instanceof NimError);
-      assert.equal(error.status, 503);
-      assert.equal(error.headers['retry-after'], '120');
+    await assert.rejects(new ChatNVIDIA({ client: patient, model: DEFAULT_CHAT_MODEL }).invoke(messages), (error: unknown) => {
+      assert.ok(error instanceof NVIDIAError);
+      assert.equal(error.kind, 'rate-limited');
+      assert.equal(error.retryAfterSeconds, 120);
       return true;
     });
     assert.equal(emulator.requestsTo('/v1/chat/completions').length, 1);

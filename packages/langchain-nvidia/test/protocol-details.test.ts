@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizeBaseUrl } from '../../src/nim/base-url.js';
-import { tokenLimitOf } from '../../src/nim/embeddings.js';
-import { baseUrlFor, discoverModel, resolveModelAlias } from '../../src/nim/models.js';
-import { NimClient, parseRetryAfter } from '../../src/nim/nim-client.js';
-import { classifyHttpFailure, nimMessageOf } from '../../src/nim/nim-error.js';
-import { NimEmulator } from '../support/nim-emulator.js';
-import { capturingLogger, silentLogger } from '../support/test-app.js';
+import { baseUrlFor, discoverModel, normalizeBaseUrl, NVIDIAClient, parseRetryAfter, resolveModelAlias } from '@nim-rag/langchain-nvidia';
+import { classifyHttpFailure, nimMessageOf, tokenLimitOf } from '../src/errors.js';
+import { NimEmulator } from '../../../test/support/nim-emulator.js';
+import { capturingLogger, quiet } from './support.js';
 
 describe('base URL normalisation, as the Python client does it', () => {
   const cases: Array<[string, string, boolean]> = [
@@ -34,7 +31,7 @@ describe('model names', () => {
     assert.equal(resolveModelAlias('playground_nvolveqa_40k', logger), 'NV-Embed-QA');
     assert.equal(resolveModelAlias('ai-embed-qa-4', logger), 'NV-Embed-QA');
     assert.equal(lines.length, 3);
-    assert.equal(lines[0]?.level, 40);
+    assert.equal(lines[0]?.level, 'warn');
     assert.equal(lines[0]?.msg, 'Model ai-mixtral-8x7b-instruct is deprecated. Using mistralai/mixtral-8x7b-instruct-v0.1 instead.');
   });
 
@@ -57,17 +54,17 @@ describe('model names', () => {
     const emulator = await NimEmulator.start({ models: ['nvidia/nv-embedqa-e5-v5'] });
     try {
       const { logger, lines } = capturingLogger();
-      const client = new NimClient({
+      const client = new NVIDIAClient({
         baseUrl: emulator.url,
         apiKey: undefined,
         timeoutMs: 1000,
         maxRetries: 0,
         maxConcurrency: 1,
         pace: async () => undefined,
-        logger: silentLogger,
+        logger: quiet,
       });
       assert.equal(await discoverModel(client, logger, 'embedding'), 'nvidia/nv-embedqa-e5-v5');
-      assert.match(lines.at(-1)?.msg, /using embedding model nvidia\/nv-embedqa-e5-v5, discovered from/);
+      assert.match(lines.at(-1)?.msg ?? '', /using embedding model nvidia\/nv-embedqa-e5-v5, discovered from/);
     } finally {
       await emulator.stop();
     }
@@ -97,14 +94,15 @@ describe('reading NIM error replies', () => {
   it('classifies final failures into the statuses callers see', () => {
     const classify = (status: number, body: string) => classifyHttpFailure({ status, body, model: 'm', url: 'http://nim/v1' });
     assert.equal(classify(400, '{"error":"Input length 600 exceeds maximum allowed token size 512"}').kind, 'input-too-long');
-    assert.equal(classify(400, '{"error":"Batch size 51 is larger than the maximum of 50"}').kind, 'nim-rejected-request');
-    assert.equal(classify(400, '{"detail":"DEGRADED function cannot be invoked"}').status, 503);
-    assert.equal(classify(403, '{}').kind, 'nim-auth');
-    assert.equal(classify(404, '{}').kind, 'nim-model-unavailable');
-    assert.equal(classify(408, '{}').status, 504);
-    assert.equal(classify(410, '{}').kind, 'nim-model-retired');
-    assert.equal(classify(429, '{}').status, 503);
-    assert.equal(classify(503, '{}').kind, 'nim-unavailable');
+    assert.equal(classify(400, '{"error":"Batch size 51 is larger than the maximum of 50"}').kind, 'rejected-request');
+    assert.equal(classify(400, '{"detail":"DEGRADED function cannot be invoked"}').kind, 'model-degraded');
+    assert.equal(classify(403, '{}').kind, 'auth');
+    assert.equal(classify(404, '{}').kind, 'model-unavailable');
+    assert.equal(classify(408, '{}').kind, 'timeout');
+    assert.equal(classify(410, '{}').kind, 'model-retired');
+    assert.equal(classify(429, '{}').kind, 'rate-limited');
+    assert.equal(classify(500, '{}').kind, 'server-error');
+    assert.equal(classify(503, '{}').kind, 'busy');
   });
 });
 
@@ -113,7 +111,7 @@ describe('pacing', () => {
     const emulator = await NimEmulator.start();
     try {
       let paced = 0;
-      const client = new NimClient({
+      const client = new NVIDIAClient({
         baseUrl: emulator.url,
         apiKey: undefined,
         timeoutMs: 1000,
@@ -122,7 +120,7 @@ describe('pacing', () => {
         pace: async () => {
           paced += 1;
         },
-        logger: silentLogger,
+        logger: quiet,
         retryBaseDelayMs: 1,
       });
       emulator.failNext({ path: '/v1/models', status: 503, times: 2 });
