@@ -360,6 +360,10 @@ describe('the playground over HTTP', () => {
       assert.ok(!page.url().includes(KEY));
       assert.ok(authorized.includes('/v1/collections'), authorized.join(', '));
       assert.equal(await page.locator('#key-form').isHidden(), true);
+      assert.equal(
+        await page.locator('#offline-banner').textContent(),
+        'Offline mode: embeddings are lexical (shared words, not meaning), and answers are sentences quoted from your texts, not generated. Configure a NIM to change this.',
+      );
     } finally {
       await context.close();
     }
