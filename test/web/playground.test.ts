@@ -21,13 +21,17 @@ const reply = (messages: ChatMessage[]) =>
   messages.some((message) => message.role === 'user' && message.content.includes('at length')) ? LONG_ANSWER : defaultReply(messages);
 
 // Built once for both suites below; the routes serve dist/playground as `npm run build` leaves it.
-before(() => buildPlayground());
+let browser: Browser;
+before(async () => {
+  await buildPlayground();
+  browser = await launchChromium();
+});
+after(() => browser?.close());
 
 describe('the playground in headless Chromium, against the service and the NIM emulator', () => {
   let nim: NimEmulator;
   let test: TestApp;
   let base: string;
-  let browser: Browser;
   let context: BrowserContext;
   let page: Page;
   const consoleErrors: string[] = [];
@@ -37,7 +41,6 @@ describe('the playground in headless Chromium, against the service and the NIM e
     nim = await NimEmulator.start({ models: [EMBED_MODEL, LLM_MODEL], tokenIntervalMs: 40, reply });
     test = await startTestApp({ NIM_EMBEDDINGS_URL: nim.url, NIM_LLM_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_MODEL: LLM_MODEL });
     base = await test.app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.on('console', (message) => {
@@ -48,7 +51,7 @@ describe('the playground in headless Chromium, against the service and the NIM e
     await page.waitForSelector('body[data-ready="true"]');
   });
   after(async () => {
-    await browser?.close();
+    await context?.close();
     await test?.close();
     await nim?.stop();
   });
@@ -223,6 +226,27 @@ describe('the playground in headless Chromium, against the service and the NIM e
     await page.locator('#heatmap').screenshot({ path: join(ARTIFACTS, 'heatmap.png') });
   });
 
+  it('draws a large matrix (40 × 600) on the canvas, each value still on hover', async () => {
+    const queries = Array.from({ length: 40 }, (_, i) => `query ${i} about topic ${i % 13}`);
+    const documents = Array.from({ length: 600 }, (_, i) => `document ${i} on topic ${i % 17}`);
+    await page.getByLabel('Queries, one per line').fill(queries.join('\n'));
+    await page.getByLabel('Documents, one per line').fill(documents.join('\n'));
+    const answered = page.waitForResponse((response) => response.url().endsWith('/v1/similarity'));
+    await page.getByRole('button', { name: 'Draw' }).click();
+    const { matrix } = await (await answered).json();
+    await page.locator('#heatmap-message', { hasText: '40 × 600' }).waitFor();
+    assert.equal(await page.locator('#heatmap-details').isHidden(), true, 'no 24 000-cell table');
+    // The map scrolls sideways; the cell of query 30 and document 20 is in view.
+    const drawn = await page.locator('#heatmap-canvas').evaluate((canvas: HTMLCanvasElement) => ({ width: canvas.clientWidth, height: canvas.clientHeight }));
+    const cell = { width: (drawn.width - 36) / 600, height: (drawn.height - 36) / 40 };
+    await page.locator('#heatmap-canvas').hover({ position: { x: 36 + cell.width * 20.5, y: 36 + cell.height * 30.5 } });
+    assert.deepEqual(
+      [await page.locator('#heatmap-tip').getAttribute('data-row'), await page.locator('#heatmap-tip').getAttribute('data-column')],
+      ['30', '20'],
+    );
+    assert.equal(Number(await page.locator('#heatmap-tip').getAttribute('data-value')), matrix[30][20]);
+  });
+
   it('keeps the markup document inert: shown as its characters, never run', async () => {
     await page.getByLabel('Query', { exact: true }).fill('img src onerror');
     await page.getByRole('button', { name: 'Search', exact: true }).click();
@@ -235,6 +259,9 @@ describe('the playground in headless Chromium, against the service and the NIM e
   it('has no serious or critical axe-core violation, with every view filled in', async () => {
     const axe = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
     await page.evaluate(axe);
+    await page.getByRole('button', { name: 'Use the example' }).click();
+    await page.getByRole('button', { name: 'Draw' }).click();
+    await page.locator('#heatmap-message', { hasText: '5 × 5' }).waitFor();
     await page.locator('#heatmap-details summary').click();
     const violations = await page.evaluate(async () => {
       const result = await (window as any).axe.run(document, { resultTypes: ['violations'] });
@@ -317,9 +344,9 @@ describe('the playground over HTTP', () => {
 
   it('asks for the API key in the page and keeps it in sessionStorage, never in the URL', async () => {
     const base = await test.app.listen({ port: 0, host: '127.0.0.1' });
-    const browser = await launchChromium();
+    const context = await browser.newContext();
     try {
-      const page = await browser.newPage();
+      const page = await context.newPage();
       const authorized: string[] = [];
       page.on('request', (request) => {
         if (request.headers().authorization === `Bearer ${KEY}`) authorized.push(new URL(request.url()).pathname);
@@ -333,8 +360,12 @@ describe('the playground over HTTP', () => {
       assert.ok(!page.url().includes(KEY));
       assert.ok(authorized.includes('/v1/collections'), authorized.join(', '));
       assert.equal(await page.locator('#key-form').isHidden(), true);
+      assert.equal(
+        await page.locator('#offline-banner').textContent(),
+        'Offline mode: embeddings are lexical (shared words, not meaning), and answers are sentences quoted from your texts, not generated. Configure a NIM to change this.',
+      );
     } finally {
-      await browser.close();
+      await context.close();
     }
   });
 });

@@ -110,8 +110,8 @@ export function collectionsView(onChanged: () => void): { refresh(): Promise<voi
   async function deleteDocument(id: string): Promise<void> {
     const { error, response } = await api.DELETE('/v1/documents/{id}', { params: { path: { id }, query: { collection: collection.get() } } });
     if (!response.ok) return say(listMessage, `Could not delete ${id}: ${problemText(error, response.status)}`, 'error');
-    say(listMessage, `Deleted ${id}.`);
     await loadDocuments(true);
+    say(listMessage, `Deleted ${id}; ${rows.rows.length} documents shown.`);
     onChanged();
   }
 

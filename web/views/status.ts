@@ -42,10 +42,12 @@ export function statusView(onKeyChange: () => void): { refresh(): Promise<void> 
       say(message, `Status unavailable: ${problemText(ready.error, ready.response.status)}`, 'error');
       return;
     }
-    banner.hidden = !readiness.offline;
-    banner.textContent = readiness.offline
-      ? 'Offline mode: no NIM is configured, so embeddings are lexical (word overlap, not meaning) and answers are sentences quoted from your texts, not generated.'
-      : '';
+    const offline = [
+      readiness.providers.embeddings.provider === 'local' ? 'embeddings are lexical (shared words, not meaning)' : '',
+      readiness.providers.llm.provider === 'local' ? 'answers are sentences quoted from your texts, not generated' : '',
+    ].filter(Boolean);
+    banner.hidden = offline.length === 0;
+    banner.textContent = offline.length > 0 ? `Offline mode: ${offline.join(', and ')}. Configure a NIM to change this.` : '';
     list.append(
       fact('Service', readiness.status === 'ready' ? 'ready' : 'not ready'),
       fact('Embeddings', describeProvider(readiness.providers.embeddings)),
