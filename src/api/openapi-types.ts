@@ -722,16 +722,22 @@ export interface components {
             ready: boolean;
             detail: string;
         };
+        /**
+         * @description With API keys configured, a caller without a valid key learns only `status` and `offline`,
+         *     from a result at most a few seconds old: no model names, internal NIM addresses or counts,
+         *     and no probe of the NIMs on its behalf. Callers with a key, and every caller of an instance
+         *     without keys, get `providers` and `store` too.
+         */
         Readiness: {
             /** @enum {string} */
             status: "ready" | "not_ready";
             /** @description True when a provider is the embedded offline one (no NIM). */
             offline: boolean;
-            providers: {
+            providers?: {
                 embeddings: components["schemas"]["ProviderStatus"];
                 llm: components["schemas"]["ProviderStatus"];
             };
-            store: {
+            store?: {
                 embedding_model: string;
                 dimensions: number | null;
                 collections: number;
@@ -821,6 +827,26 @@ export interface components {
         /** @description A path parameter is longer than any the operation accepts. */
         UriTooLong: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request names a host the service does not answer for (`ALLOWED_HOSTS`). */
+        HostNotAllowed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The service is overloaded (its event loop lags more than `MAX_EVENT_LOOP_DELAY_MS`); retry after `Retry-After` seconds. */
+        Overloaded: {
+            headers: {
+                /** @description Seconds to wait. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -942,8 +968,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     ingestDocuments: {
@@ -979,6 +1007,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1014,11 +1043,13 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     getDocument: {
@@ -1046,9 +1077,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     deleteDocument: {
@@ -1074,10 +1107,12 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     listCollections: {
@@ -1099,7 +1134,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     dropCollection: {
@@ -1122,9 +1159,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     search: {
@@ -1151,6 +1190,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1186,6 +1226,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1220,6 +1261,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1250,9 +1292,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     similarity: {
@@ -1279,6 +1323,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InputTooLong"];
@@ -1313,6 +1358,7 @@ export interface operations {
             };
             400: components["responses"]["OpenAIError"];
             401: components["responses"]["OpenAIError"];
+            403: components["responses"]["OpenAIError"];
             404: components["responses"]["OpenAIError"];
             413: components["responses"]["OpenAIError"];
             415: components["responses"]["OpenAIError"];
@@ -1342,7 +1388,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["OpenAIError"];
+            403: components["responses"]["OpenAIError"];
             429: components["responses"]["OpenAIError"];
+            503: components["responses"]["OpenAIError"];
         };
     };
     retrieveModel: {
@@ -1367,9 +1415,11 @@ export interface operations {
             };
             400: components["responses"]["OpenAIError"];
             401: components["responses"]["OpenAIError"];
+            403: components["responses"]["OpenAIError"];
             404: components["responses"]["OpenAIError"];
             414: components["responses"]["OpenAIError"];
             429: components["responses"]["OpenAIError"];
+            503: components["responses"]["OpenAIError"];
         };
     };
     live: {
@@ -1391,6 +1441,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
         };
     };
@@ -1413,6 +1464,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
             /** @description Not ready; `providers` says which part is not. */
             503: {
@@ -1444,6 +1496,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
         };
     };
@@ -1466,7 +1519,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     docs: {
@@ -1488,7 +1543,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     docsAsset: {
@@ -1515,8 +1572,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
 }
