@@ -8,10 +8,11 @@ import { loadContract, routingContract } from './api/contract.js';
 import type { Config } from './config.js';
 import { ProblemError } from './errors.js';
 import { requestScope } from './logger.js';
-import auth, { publicPathMatcher } from './plugins/auth.js';
+import auth, { publicPathMatcher, rejectUnauthenticated } from './plugins/auth.js';
 import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.js';
 import httpMetrics from './plugins/http-metrics.js';
 import mediaTypes from './plugins/media-types.js';
+import protection from './plugins/protection.js';
 import problemErrors from './plugins/problem-errors.js';
 import requestSignals from './plugins/request-signals.js';
 import validation from './plugins/validation.js';
@@ -70,6 +71,11 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  await app.register(protection, {
+    allowedHosts: config.allowedHosts,
+    maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+    unshedPaths: ['/v1/health/live', '/v1/health/ready', '/metrics'],
+  });
   await app.register(auth, config.auth);
   if (config.rateLimit.max > 0) {
     const isPublic = publicPathMatcher(config.auth.publicPaths);
@@ -87,6 +93,7 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
         }),
     });
   }
+  app.addHook('preParsing', rejectUnauthenticated);
   await app.register(fastifySSE, { heartbeatInterval: 15_000 });
   // Only reply.sendFile: the playground's routes come from openapi.yaml like every other.
   await app.register(fastifyStatic, { root: PLAYGROUND_DIR, serve: false });

@@ -47,6 +47,10 @@ export interface Config {
     /** Paths served without a key; one ending in `/*` covers everything below it. */
     publicPaths: string[];
   };
+  /** Host header values served (DNS rebinding protection); empty: any. */
+  allowedHosts: string[];
+  /** Event-loop delay above which requests are shed with 503; 0: never. */
+  maxEventLoopDelayMs: number;
   /** Requests per window per API key (or client address without one); 0: no limit. */
   rateLimit: { max: number; windowMs: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -126,6 +130,8 @@ const envSchema = z.object({
     z.array(z.string().startsWith('/', 'each path must start with /')),
   ),
   RATE_LIMIT_MAX: withDefault(int(0, 1_000_000), 0),
+  ALLOWED_HOSTS: list(''),
+  MAX_EVENT_LOOP_DELAY_MS: withDefault(int(0, 60_000), 0),
   RATE_LIMIT_WINDOW_MS: withDefault(int(1000, 86_400_000), 60_000),
   NVIDIA_API_KEY: optionalString,
   NIM_EMBEDDINGS_URL: url,
@@ -224,6 +230,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     auth: { apiKeys: env.API_KEYS, publicPaths: env.PUBLIC_PATHS },
     rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
+    allowedHosts: env.ALLOWED_HOSTS.map((host) => host.toLowerCase()),
+    maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     embeddings:
       embeddingsProvider === 'nim'
         ? {

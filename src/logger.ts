@@ -14,6 +14,31 @@ const REDACTED_PATHS = [
   '*.NGC_API_KEY',
 ];
 
+/** Query parameters that may carry a credential: a client that puts its key in the URL does not get it logged. */
+const SECRET_QUERY_PARAMETER = /^(api[-_]?key|key|token|access[-_]?token|auth|authorization|password|secret)$/i;
+
+export function urlWithoutSecrets(url: string): string {
+  const start = url.indexOf('?');
+  if (start < 0) return url;
+  const query = new URLSearchParams(url.slice(start + 1));
+  let redacted = false;
+  for (const name of new Set(query.keys())) {
+    if (SECRET_QUERY_PARAMETER.test(name)) {
+      query.set(name, '[redacted]');
+      redacted = true;
+    }
+  }
+  return redacted ? `${url.slice(0, start)}?${query.toString()}` : url;
+}
+
+interface LoggedRequest {
+  method: string;
+  url: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}
+
 /** The id of the request a piece of work is for, so that lines logged by services carry it too. */
 export const requestScope = new AsyncLocalStorage<string>();
 
@@ -21,6 +46,16 @@ export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    // Fastify's request serialiser, but with credentials in the query string redacted.
+    serializers: {
+      req: (request: LoggedRequest) => ({
+        method: request.method,
+        url: urlWithoutSecrets(request.url),
+        host: request.host,
+        remoteAddress: request.ip,
+        remotePort: request.socket?.remotePort,
+      }),
+    },
     // Fastify's request loggers bind reqId already; every other line logged during a request gets it here.
     mixin: (_merge, _level, logger) => {
       const requestId = requestScope.getStore();

@@ -764,16 +764,22 @@ export interface components {
             ready: boolean;
             detail: string;
         };
+        /**
+         * @description With API keys configured, a caller without a valid key learns only `status` and `offline`,
+         *     from a result at most a few seconds old: no model names, internal NIM addresses or counts,
+         *     and no probe of the NIMs on its behalf. Callers with a key, and every caller of an instance
+         *     without keys, get `providers` and `store` too.
+         */
         Readiness: {
             /** @enum {string} */
             status: "ready" | "not_ready";
             /** @description True when a provider is the embedded offline one (no NIM). */
             offline: boolean;
-            providers: {
+            providers?: {
                 embeddings: components["schemas"]["ProviderStatus"];
                 llm: components["schemas"]["ProviderStatus"];
             };
-            store: {
+            store?: {
                 /**
                  * @description Where vectors are kept; `hnsw` is the embedded store under `DATA_DIR`.
                  * @example hnsw
@@ -859,6 +865,35 @@ export interface components {
         /** @description The request body is larger than the service accepts. */
         PayloadTooLarge: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A path parameter is longer than any the operation accepts. */
+        UriTooLong: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request names a host the service does not answer for (`ALLOWED_HOSTS`). */
+        HostNotAllowed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The service is overloaded (its event loop lags more than `MAX_EVENT_LOOP_DELAY_MS`); retry after `Retry-After` seconds. */
+        Overloaded: {
+            headers: {
+                /** @description Seconds to wait. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -980,8 +1015,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     ingestDocuments: {
@@ -1017,6 +1054,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1052,11 +1090,13 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     getDocument: {
@@ -1084,8 +1124,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     deleteDocument: {
@@ -1111,9 +1154,12 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     listCollections: {
@@ -1135,7 +1181,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     dropCollection: {
@@ -1158,8 +1206,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     search: {
@@ -1186,6 +1237,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1221,6 +1273,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1255,6 +1308,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1283,10 +1337,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     similarity: {
@@ -1313,6 +1370,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["InputTooLong"];
@@ -1347,6 +1405,7 @@ export interface operations {
             };
             400: components["responses"]["OpenAIError"];
             401: components["responses"]["OpenAIError"];
+            403: components["responses"]["OpenAIError"];
             404: components["responses"]["OpenAIError"];
             413: components["responses"]["OpenAIError"];
             415: components["responses"]["OpenAIError"];
@@ -1376,7 +1435,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["OpenAIError"];
+            403: components["responses"]["OpenAIError"];
             429: components["responses"]["OpenAIError"];
+            503: components["responses"]["OpenAIError"];
         };
     };
     retrieveModel: {
@@ -1401,8 +1462,11 @@ export interface operations {
             };
             400: components["responses"]["OpenAIError"];
             401: components["responses"]["OpenAIError"];
+            403: components["responses"]["OpenAIError"];
             404: components["responses"]["OpenAIError"];
+            414: components["responses"]["OpenAIError"];
             429: components["responses"]["OpenAIError"];
+            503: components["responses"]["OpenAIError"];
         };
     };
     live: {
@@ -1424,6 +1488,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
         };
     };
@@ -1446,6 +1511,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
             /** @description Not ready; `providers` says which part is not. */
             503: {
@@ -1477,6 +1543,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
         };
     };
@@ -1499,7 +1566,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     docs: {
@@ -1521,7 +1590,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     docsAsset: {
@@ -1548,7 +1619,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     playground: {

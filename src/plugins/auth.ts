@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ProblemError } from '../errors.js';
 
@@ -6,6 +7,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** A short fingerprint of the API key the request was made with (never the key), once accepted. */
     apiKeyId: string | undefined;
+    /** Why the request may not proceed without a key; thrown by rejectUnauthenticated. */
+    authProblem: ProblemError | undefined;
   }
 }
 
@@ -36,14 +39,17 @@ const unauthorized = (detail: string, invalid: boolean) =>
 /**
  * Optional API keys, sent as `Authorization: Bearer <key>`. Keys are compared as SHA-256 digests
  * with timingSafeEqual, every configured key each time, so neither a key's content nor which key
- * matched shows in the response time. With no keys configured every request passes. Runs before
- * the rate limiter, which then counts per key: a request without a valid key costs a 401 only.
+ * matched shows in the response time. With no keys configured every request passes. Identifies
+ * before the rate limiter, which then counts per key; the refusal comes after it
+ * (rejectUnauthenticated), so that failed attempts count against the client's address and
+ * guessing keys is rate limited like any other request.
  */
 export default fp<AuthOptions>(
   async (fastify, { apiKeys, publicPaths }) => {
     const keys = apiKeys.map((key) => ({ digest: digest(key), id: digest(key).toString('hex').slice(0, 12) }));
     const isPublic = publicPathMatcher(publicPaths);
     fastify.decorateRequest('apiKeyId', undefined);
+    fastify.decorateRequest('authProblem', undefined);
     if (keys.length === 0) return;
 
     fastify.addHook('onRequest', async (request) => {
@@ -55,9 +61,20 @@ export default fp<AuthOptions>(
       // The matched route, not the raw URL, so that no spelling of a path reaches past the list.
       const path = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
       if (request.apiKeyId || isPublic(path)) return;
-      if (!token) throw unauthorized('this service needs an API key: send Authorization: Bearer <key>', false);
-      throw unauthorized("the API key is not valid: send Authorization: Bearer <key> with one of the service's API_KEYS", true);
+      request.authProblem = token
+        ? unauthorized("the API key is not valid: send Authorization: Bearer <key> with one of the service's API_KEYS", true)
+        : unauthorized('this service needs an API key: send Authorization: Bearer <key>', false);
     });
   },
   { name: 'auth' },
 );
+
+/**
+ * Refuses what the auth plugin did not accept. A preParsing hook: the rate limiter's hooks are the
+ * routes' own onRequest hooks, which run after every global one, and the body of a request that
+ * is refused is never parsed.
+ */
+export async function rejectUnauthenticated<Payload>(request: FastifyRequest, _reply: FastifyReply, payload: Payload): Promise<Payload> {
+  if (request.authProblem) throw request.authProblem;
+  return payload;
+}

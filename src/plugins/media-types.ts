@@ -11,6 +11,10 @@ const mediaTypeOf = (request: FastifyRequest) => request.headers['content-type']
  */
 export default fp(
   async (fastify) => {
+    // A body of a type no operation reads (or without a type) is read and dropped rather than
+    // refused: an operation that declares no body ignores one, and one that declares a body
+    // answers 415 by the check below.
+    fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined));
     fastify.addHook('onRoute', (route) => {
       const content = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content;
       if (!content) return;
@@ -18,7 +22,8 @@ export default fp(
       const list = declared.join(', ');
       const check: preValidationAsyncHookHandler = async (request) => {
         const mediaType = mediaTypeOf(request);
-        if (request.body === undefined && mediaType === undefined) {
+        const sent = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+        if (request.body === undefined && !sent) {
           throw new ProblemError({ status: 400, slug: 'missing-body', title: 'Bad Request', detail: `this operation needs a request body (${list})` });
         }
         if (mediaType === undefined || !declared.includes(mediaType)) {

@@ -91,10 +91,6 @@ export function problemFor(error: unknown, request: FastifyRequest): Problem {
     return problem({ type: problemType('validation-error'), title: 'Bad Request', status: 400, detail, errors });
   }
   const status = fastifyError.statusCode ?? 500;
-  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    const detail = `a body of type ${request.headers['content-type'] ?? '(none)'} is not accepted here; send application/json`;
-    return problem({ type: problemType('unsupported-media-type'), title: 'Unsupported Media Type', status: 415, detail });
-  }
   if (status >= 400 && status < 500) {
     const slug = fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'malformed-json' : `http-${status}`;
     return problem({ type: problemType(slug), title: TITLES[status] ?? 'Client Error', status, detail: fastifyError.message });

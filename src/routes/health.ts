@@ -1,11 +1,12 @@
 import type { OperationRoutes } from '../api/operations.js';
 import type { Services } from '../services/create-services.js';
 
-export function healthRoutes({ health }: Services): Pick<OperationRoutes, 'live' | 'ready'> {
+/** `anonymousGetsSummary`: API keys are configured, so a caller without one learns only ready or not. */
+export function healthRoutes({ health }: Services, anonymousGetsSummary: boolean): Pick<OperationRoutes, 'live' | 'ready'> {
   return {
     live: async () => ({ status: 'live' as const }),
-    ready: async (_request, reply) => {
-      const readiness = await health.readiness();
+    ready: async (request, reply) => {
+      const readiness = anonymousGetsSummary && !request.apiKeyId ? await health.summary() : await health.readiness();
       return reply.code(readiness.status === 'ready' ? 200 : 503).send(readiness);
     },
   };

@@ -16,7 +16,7 @@ export function operationRoutes(services: Services, config: Config): OperationRo
     ...collectionRoutes(services),
     ...retrievalRoutes(services, config.retrieval.k),
     ...openaiRoutes(services),
-    ...healthRoutes(services),
+    ...healthRoutes(services, config.auth.apiKeys.length > 0),
     ...operationsRoutes(services),
     ...playgroundRoutes(config.playground),
   };

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { OperationRoutes } from '../api/operations.js';
 import { loadContract } from '../api/contract.js';
+import { docsSecurity } from '../plugins/protection.js';
 import type { Services } from '../services/create-services.js';
 
 type DocsAsset = 'swagger-ui.css' | 'swagger-ui-bundle.js' | 'favicon-32x32.png' | 'start.js';
@@ -56,7 +57,7 @@ export function operationsRoutes({ metrics }: Services): Pick<OperationRoutes, '
   return {
     metrics: async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
     contract: async (_request, reply) => reply.type('application/yaml; charset=utf-8').send(contract),
-    docs: async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE),
+    docs: { helmet: docsSecurity, handler: async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE) },
     docsAsset: async (request, reply) => {
       const { file } = request.params;
       return reply

@@ -128,7 +128,7 @@ describe('documents API (offline providers)', () => {
 
     it('refuses a body that is not JSON', async () => {
       const response = await test.app.inject({ method: 'POST', url: '/v1/documents', payload: 'text=hello', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-      assertProblem(response, 415, /application\/x-www-form-urlencoded is not accepted here; send application\/json/);
+      assertProblem(response, 415, /the body must be sent as application\/json, not application\/x-www-form-urlencoded/);
     });
 
     it('refuses an empty delete filter (deleting everything is dropping the collection)', async () => {

@@ -10,7 +10,9 @@ function fact(term: string, value: string): DocumentFragment {
   return fragment;
 }
 
-const describeProvider = (provider: Readiness['providers']['embeddings']) =>
+type Provider = NonNullable<Readiness['providers']>['embeddings'];
+
+const describeProvider = (provider: Provider) =>
   `${provider.provider === 'local' ? 'offline (local)' : 'NIM'} · ${provider.model}${provider.ready ? '' : ` · not ready: ${provider.detail}`}`;
 
 /** Providers, models, offline mode, the store and its collections; asks for a key when one is needed. */
@@ -42,19 +44,23 @@ export function statusView(onKeyChange: () => void): { refresh(): Promise<void> 
       say(message, `Status unavailable: ${problemText(ready.error, ready.response.status)}`, 'error');
       return;
     }
+    const { providers, store } = readiness;
     const offline = [
-      readiness.providers.embeddings.provider === 'local' ? 'embeddings are lexical (shared words, not meaning)' : '',
-      readiness.providers.llm.provider === 'local' ? 'answers are sentences quoted from your texts, not generated' : '',
+      providers?.embeddings.provider === 'local' ? 'embeddings are lexical (shared words, not meaning)' : '',
+      providers?.llm.provider === 'local' ? 'answers are sentences quoted from your texts, not generated' : '',
     ].filter(Boolean);
+    if (!providers && readiness.offline) offline.push('the service runs on its offline providers');
     banner.hidden = offline.length === 0;
     banner.textContent = offline.length > 0 ? `Offline mode: ${offline.join(', and ')}. Configure a NIM to change this.` : '';
-    list.append(
-      fact('Service', readiness.status === 'ready' ? 'ready' : 'not ready'),
-      fact('Embeddings', describeProvider(readiness.providers.embeddings)),
-      fact('Answers', describeProvider(readiness.providers.llm)),
-      fact('Store', `${readiness.store.backend ?? 'unknown backend'} · ${readiness.store.embedding_model}${readiness.store.dimensions ? ` · ${readiness.store.dimensions} dimensions` : ''}`),
-      fact('Totals', `${readiness.store.collections} collections · ${readiness.store.documents} documents · ${readiness.store.chunks} chunks`),
-    );
+    list.append(fact('Service', readiness.status === 'ready' ? 'ready' : 'not ready'));
+    // Without a key, a service that requires one tells only whether it is ready.
+    if (providers) list.append(fact('Embeddings', describeProvider(providers.embeddings)), fact('Answers', describeProvider(providers.llm)));
+    if (store) {
+      list.append(
+        fact('Store', `${store.backend ?? 'unknown backend'} · ${store.embedding_model}${store.dimensions ? ` · ${store.dimensions} dimensions` : ''}`),
+        fact('Totals', `${store.collections} collections · ${store.documents} documents · ${store.chunks} chunks`),
+      );
+    }
     const collections = await api.GET('/v1/collections');
     if (collections.data) {
       const sizes = collections.data.collections.map((item) => `${item.name}: ${item.documents} documents, ${item.chunks} chunks`);
