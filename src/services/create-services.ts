@@ -8,9 +8,11 @@ import {
   ChatNVIDIA,
   DEFAULT_CHAT_MODEL,
   DEFAULT_EMBEDDINGS_MODEL,
+  DEFAULT_RERANK_MODEL,
   discoverModel,
   NVIDIAClient,
   NVIDIAEmbeddings,
+  NVIDIARerank,
   resolveModelAlias,
 } from '@nim-rag/langchain-nvidia';
 import { localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
@@ -23,7 +25,7 @@ import { ChatCompletionsService } from './chat-completions.js';
 import { CollectionService } from './collection-service.js';
 import { DocumentService, type TextEmbedder } from './document-service.js';
 import { HealthService } from './health-service.js';
-import { RetrievalService, type Source } from './retrieval-service.js';
+import { type Reranking, RetrievalService, type Source } from './retrieval-service.js';
 import { SimilarityService } from './similarity-service.js';
 
 export interface Services {
@@ -159,6 +161,13 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     llmProbe = localProbe(LOCAL_ANSWERER_MODEL, 'offline extractive answerer: quotes retrieved sentences, generates nothing');
   }
 
+  let reranking: Reranking | undefined;
+  if (config.rerank) {
+    const { client, model } = await connectNim(nimClients, config.rerank, DEFAULT_RERANK_MODEL, config, config.nim.embeddingsConcurrency, pace, metrics, logger);
+    reranking = { reranker: new NVIDIARerank({ client, model }), candidates: config.rerank.candidates };
+    logger.info({ model, url: client.baseUrl, candidates: config.rerank.candidates }, 'reranking: NIM');
+  }
+
   if (config.embeddings.provider === 'local' || config.llm.provider === 'local') {
     logger.warn(
       {
@@ -185,7 +194,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     snapshotIntervalMs: config.snapshots.intervalMs,
   });
   metrics.watchStore(store);
-  const retrieval = new RetrievalService(store, embedder);
+  const retrieval = new RetrievalService(store, embedder, reranking);
   const ask = new AskService(retrieval, answering);
   return {
     documents: new DocumentService(store, embedder, config.chunking, metrics, logger),
