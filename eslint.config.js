@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'packages/*/dist/', 'coverage/', 'node_modules/', 'src/api/openapi-types.ts', '.tmp/'] },
+  { ignores: ['dist/', 'packages/*/dist/', 'packages/*/docs/', 'coverage/', 'node_modules/', 'src/api/openapi-types.ts', '.tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

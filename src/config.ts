@@ -30,6 +30,9 @@ export type LlmConfig =
     } & NimEndpointConfig)
   | { provider: 'local' };
 
+/** An optional reranking NIM between retrieval and the prompt: retrieve `candidates`, rerank, keep k. */
+export type RerankConfig = (NimEndpointConfig & { candidates: number }) | undefined;
+
 export interface Config {
   host: string;
   port: number;
@@ -56,6 +59,7 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   embeddings: EmbeddingsConfig;
   llm: LlmConfig;
+  rerank: RerankConfig;
   nim: {
     timeoutMs: number;
     /** A stream's overall deadline; 0: none. */
@@ -138,6 +142,9 @@ const envSchema = z.object({
   NIM_EMBEDDINGS_MODEL: optionalString,
   NIM_LLM_URL: url,
   NIM_LLM_MODEL: optionalString,
+  NIM_RERANK_URL: url,
+  RERANK_MODEL: optionalString,
+  RERANK_CANDIDATES: withDefault(int(1, 1000), 20),
   EMBEDDINGS_PROVIDER: provider,
   LLM_PROVIDER: provider,
   EMBEDDINGS_TRUNCATE: withDefault(
@@ -208,6 +215,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (llmProvider === 'nim' && !env.NIM_LLM_URL && !env.NVIDIA_API_KEY) {
     problems.push('LLM_PROVIDER: "nim" needs NIM_LLM_URL (self-hosted NIM) or NVIDIA_API_KEY (hosted catalog)');
   }
+  if (env.RERANK_MODEL && !env.NIM_RERANK_URL && !env.NVIDIA_API_KEY) {
+    problems.push('RERANK_MODEL: needs NIM_RERANK_URL (self-hosted reranking NIM) or NVIDIA_API_KEY (hosted catalog)');
+  }
   if (env.API_KEYS.some((key) => key.length < 16)) {
     problems.push('API_KEYS: each key must be at least 16 characters long (generate one with: openssl rand -hex 32)');
   }
@@ -253,6 +263,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
             seed: env.LLM_SEED,
           }
         : { provider: 'local' },
+    rerank:
+      env.NIM_RERANK_URL || env.RERANK_MODEL
+        ? { ...endpoint(env.NIM_RERANK_URL, env.RERANK_MODEL, env.NVIDIA_API_KEY), candidates: env.RERANK_CANDIDATES }
+        : undefined,
     nim: {
       timeoutMs: env.NIM_TIMEOUT_MS,
       streamTimeoutMs: env.NIM_STREAM_TIMEOUT_MS,

@@ -612,8 +612,10 @@ export interface components {
         /** @description Sampling seed, for repeatable answers where the model supports it. */
         Seed: number;
         AskTimings: {
-            /** @description Embedding the question and searching the store. */
+            /** @description Embedding the question and searching the store (and reranking, when a reranking NIM is configured). */
             retrieval_ms: number;
+            /** @description Only with a reranking NIM configured, the part of retrieval_ms spent reranking the retrieved chunks. */
+            rerank_ms?: number;
             /** @description From the end of retrieval to the last piece of the answer. */
             generation_ms: number;
             /** @description Streaming only, from the request's start to the first piece of the answer. */

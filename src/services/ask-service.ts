@@ -1,7 +1,7 @@
 import type { GenerationOptions } from '@nim-rag/langchain-nvidia';
 import { type Answerer, buildAskChain } from '../rag/ask-chain.js';
 import { GenerationRecorder } from '../rag/generation-recorder.js';
-import type { RetrievalService, SearchRequest, Source } from './retrieval-service.js';
+import type { RetrievalService, SearchRequest, SearchTimings, Source } from './retrieval-service.js';
 
 export interface AskRequest extends Omit<SearchRequest, 'query'> {
   question: string;
@@ -11,6 +11,7 @@ export interface AskRequest extends Omit<SearchRequest, 'query'> {
 
 export interface AskTimings {
   retrieval_ms: number;
+  rerank_ms?: number;
   generation_ms: number;
   /** Streams only: from the start to the first piece of the answer. */
   first_token_ms?: number;
@@ -66,12 +67,13 @@ function reported({ usage, finishReason }: GenerationRecorder): Pick<AskResult, 
 class AskRun {
   readonly started = performance.now();
   retrievedAt: number | undefined;
+  readonly searchTimings: SearchTimings = {};
   readonly report = new GenerationRecorder();
   readonly chain;
 
   constructor(retrieval: RetrievalService, answering: Answering, request: AskRequest, options: AskOptions) {
     this.chain = buildAskChain<Source>(async (question, signal) => {
-      const found = await retrieval.search({ ...request, query: question }, signal);
+      const found = await retrieval.search({ ...request, query: question }, signal, this.searchTimings);
       this.retrievedAt = performance.now();
       return options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
     }, answering.answerer(request.generation, this.report));
@@ -82,6 +84,7 @@ class AskRun {
     const retrievedAt = this.retrievedAt ?? finished;
     return {
       retrieval_ms: ms(retrievedAt - this.started),
+      ...(this.searchTimings.rerankMs === undefined ? {} : { rerank_ms: ms(this.searchTimings.rerankMs) }),
       generation_ms: ms(finished - retrievedAt),
       ...(firstTokenAt === undefined ? {} : { first_token_ms: ms(firstTokenAt - this.started) }),
       total_ms: ms(finished - this.started),

@@ -8,10 +8,12 @@ import {
   ChatNVIDIA,
   DEFAULT_CHAT_MODEL,
   DEFAULT_EMBEDDINGS_MODEL,
+  DEFAULT_RERANK_MODEL,
   discoverModel,
   type ModelKind,
   NVIDIAClient,
   NVIDIAEmbeddings,
+  NVIDIARerank,
   resolveModelAlias,
 } from '@nim-rag/langchain-nvidia';
 import { kindCheckedProbe, localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
@@ -24,7 +26,7 @@ import { ChatCompletionsService } from './chat-completions.js';
 import { CollectionService } from './collection-service.js';
 import { DocumentService, type TextEmbedder } from './document-service.js';
 import { HealthService } from './health-service.js';
-import { RetrievalService, type Source } from './retrieval-service.js';
+import { type Reranking, RetrievalService, type Source } from './retrieval-service.js';
 import { SimilarityService } from './similarity-service.js';
 
 export interface Services {
@@ -162,6 +164,13 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     llmProbe = localProbe(LOCAL_ANSWERER_MODEL, 'offline extractive answerer: quotes retrieved sentences, generates nothing');
   }
 
+  let reranking: Reranking | undefined;
+  if (config.rerank) {
+    const { client, model } = await connectNim(nimClients, config.rerank, DEFAULT_RERANK_MODEL, 'rerank', config, config.nim.embeddingsConcurrency, pace, metrics, logger);
+    reranking = { reranker: new NVIDIARerank({ client, model }), candidates: config.rerank.candidates };
+    logger.info({ model, url: client.baseUrl, candidates: config.rerank.candidates }, 'reranking: NIM');
+  }
+
   if (config.embeddings.provider === 'local' || config.llm.provider === 'local') {
     logger.warn(
       {
@@ -188,7 +197,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     snapshotIntervalMs: config.snapshots.intervalMs,
   });
   metrics.watchStore(store);
-  const retrieval = new RetrievalService(store, embedder);
+  const retrieval = new RetrievalService(store, embedder, reranking);
   // A lexical score of 0 means not one word in common: nothing such a source could be cited for.
   const ask = new AskService(retrieval, answering, { dropUnmatched: config.embeddings.provider === 'local' });
   return {

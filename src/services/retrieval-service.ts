@@ -1,3 +1,4 @@
+import type { Ranking, RankOptions } from '@nim-rag/langchain-nvidia';
 import type { Metadata } from '../store/metadata-filter.js';
 import type { HnswStore } from '../store/hnsw-store.js';
 import { collectionForRead } from './collection-service.js';
@@ -22,19 +23,47 @@ export interface Source {
   score: number;
 }
 
+/** A reranking model (NVIDIARerank) and how many retrieved chunks it reorders. */
+export interface Reranking {
+  reranker: { rank(query: string, passages: string[], options?: RankOptions): Promise<Ranking[]> };
+  candidates: number;
+}
+
+/** Where a search spent its time, for an answer's `timings`. */
+export interface SearchTimings {
+  rerankMs?: number;
+}
+
 export class RetrievalService {
   constructor(
     private readonly store: HnswStore,
     private readonly embedder: TextEmbedder,
+    private readonly reranking?: Reranking,
   ) {}
 
-  /** The k chunks closest to the query (embedded as `input_type: query`), best first. */
-  async search(request: SearchRequest, signal?: AbortSignal): Promise<Source[]> {
+  /**
+   * The k chunks closest to the query (embedded as `input_type: query`), best first. With a
+   * reranker, the `candidates` closest are reordered by it and the best k kept.
+   */
+  async search(request: SearchRequest, signal?: AbortSignal, timings: SearchTimings = {}): Promise<Source[]> {
+    const sources = await this.nearest(request, this.reranking ? Math.max(request.k, this.reranking.candidates) : request.k, signal);
+    if (!this.reranking || sources.length === 0) return sources;
+    const started = performance.now();
+    const rankings = await this.reranking.reranker.rank(
+      request.query,
+      sources.map((source) => source.text),
+      { signal },
+    );
+    timings.rerankMs = performance.now() - started;
+    return rankings.slice(0, request.k).map(({ index }) => sources[index] as Source);
+  }
+
+  private async nearest(request: SearchRequest, k: number, signal: AbortSignal | undefined): Promise<Source[]> {
     const filter = request.filter === undefined ? undefined : parseFilter(request.filter);
     const collection = collectionForRead(this.store, request.collection);
     if (!collection || collection.chunkCount === 0) return [];
     const vector = await this.embedder.embedQuery(request.query, { signal });
-    return collection.searchVector(vector, request.k, { filter, minScore: request.minScore }).map((hit) => {
+    return collection.searchVector(vector, k, { filter, minScore: request.minScore }).map((hit) => {
       const [start, end] = hit.document.spans[hit.chunk] as [number, number];
       return {
         id: hit.document.id,

@@ -32,13 +32,14 @@ export interface GenerationOptions {
   stop?: string[] | undefined;
 }
 
-interface OpenAITool {
+/** A tool as the OpenAI-compatible API takes it. */
+export interface OpenAITool {
   type: 'function';
   function: { name: string; description?: string | undefined; parameters?: unknown };
 }
 
 /** `auto`, `none`, `required`, a tool's name, or the OpenAI object naming one. */
-type ToolChoice = string | { type: 'function'; function: { name: string } };
+export type ToolChoice = string | { type: 'function'; function: { name: string } };
 
 export interface ChatNVIDIACallOptions extends BaseChatModelCallOptions {
   /** Per-call overrides of the model's generation settings. */

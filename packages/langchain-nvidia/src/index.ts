@@ -1,5 +1,5 @@
-export { ChatNVIDIA, type ChatNVIDIACallOptions, type ChatNVIDIAFields, type GenerationOptions } from './chat.js';
-export { type AttemptReport, NVIDIAClient, type NVIDIAClientOptions, parseRetryAfter } from './client.js';
+export { ChatNVIDIA, type ChatNVIDIACallOptions, type ChatNVIDIAFields, type GenerationOptions, type OpenAITool, type ToolChoice } from './chat.js';
+export { type AttemptReport, type CallOptions, type JsonCallOptions, NVIDIAClient, type NVIDIAClientOptions, parseRetryAfter } from './client.js';
 export {
   type EmbedOptions,
   type EncodingFormat,
@@ -9,9 +9,9 @@ export {
   type Truncate,
 } from './embeddings.js';
 export type { NVIDIAConnectionFields } from './endpoint.js';
-export { InputTooLongError, NVIDIAError, type NVIDIAErrorKind } from './errors.js';
+export { InputTooLongError, NVIDIAError, type NVIDIAErrorDetails, type NVIDIAErrorKind } from './errors.js';
 export type { NVIDIALogger } from './logger.js';
-export { normalizeBaseUrl } from './base-url.js';
+export { type NormalizedBaseUrl, normalizeBaseUrl } from './base-url.js';
 export {
   baseUrlFor,
   DEFAULT_CHAT_MODEL,
