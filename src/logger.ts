@@ -46,15 +46,18 @@ export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    // Fastify's request serialiser, but with credentials in the query string redacted.
+    // Fastify's request serialiser, but with credentials in the query string redacted; any other `req` is logged as given.
     serializers: {
-      req: (request: LoggedRequest) => ({
-        method: request.method,
-        url: urlWithoutSecrets(request.url),
-        host: request.host,
-        remoteAddress: request.ip,
-        remotePort: request.socket?.remotePort,
-      }),
+      req: (request: LoggedRequest) =>
+        typeof request.url === 'string'
+          ? {
+              method: request.method,
+              url: urlWithoutSecrets(request.url),
+              host: request.host,
+              remoteAddress: request.ip,
+              remotePort: request.socket?.remotePort,
+            }
+          : request,
     },
     // Fastify's request loggers bind reqId already; every other line logged during a request gets it here.
     mixin: (_merge, _level, logger) => {
