@@ -792,11 +792,31 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The NIM is unreachable, rate limiting after retries, or its model is degraded; retry later (see `Retry-After`). */
+        /** @description The NIM is unreachable, overloaded or rate limiting after retries, or its model is degraded; on a write, the disk may also have failed it (nothing was stored); retry later (see `Retry-After`). */
         NimUnavailable: {
             headers: {
                 /** @description Seconds to wait, when the NIM said. */
                 "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The disk failed the write (an I/O error, a failed fsync); nothing of the request was stored; retry later (see `Retry-After`). */
+        StorageUnavailable: {
+            headers: {
+                /** @description Seconds to wait. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The disk under DATA_DIR is full; nothing of the request was stored; free space, then send it again. */
+        InsufficientStorage: {
+            headers: {
                 [name: string]: unknown;
             };
             content: {
@@ -917,6 +937,7 @@ export interface operations {
             502: components["responses"]["NimFailed"];
             503: components["responses"]["NimUnavailable"];
             504: components["responses"]["NimTimeout"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     deleteDocumentsByFilter: {
@@ -948,6 +969,8 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["StorageUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     getDocument: {
@@ -1005,6 +1028,8 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["StorageUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     listCollections: {
