@@ -15,6 +15,8 @@ export interface NVIDIAEmbeddingsOptions {
   /** Sent only when set, for models whose output size is selectable. */
   dimensions?: number | undefined;
   batchSize?: number;
+  /** The size every vector must have, when the caller knows it (a store's); a reply of another size is retried like any bad reply. */
+  expectedDimensions?: () => number | undefined;
 }
 
 export interface EmbedOptions {
@@ -63,6 +65,7 @@ export class NVIDIAEmbeddings extends Embeddings {
   private readonly truncate: Truncate;
   private readonly dimensions: number | undefined;
   private readonly batchSize: number;
+  private readonly expectedDimensions: () => number | undefined;
 
   constructor(options: NVIDIAEmbeddingsOptions) {
     // Retries and concurrency live in NimClient, so LangChain's own caller must not retry again.
@@ -72,6 +75,7 @@ export class NVIDIAEmbeddings extends Embeddings {
     this.truncate = options.truncate;
     this.dimensions = options.dimensions;
     this.batchSize = Math.min(options.batchSize ?? NIM_MAX_BATCH, NIM_MAX_BATCH);
+    this.expectedDimensions = options.expectedDimensions ?? (() => undefined);
   }
 
   async embedQuery(text: string, options: EmbedOptions = {}): Promise<number[]> {
@@ -171,7 +175,7 @@ export class NVIDIAEmbeddings extends Embeddings {
       throw fail(`expected ${expected} embeddings, got ${Array.isArray(data) ? data.length : 'none'}`);
     }
     const vectors = new Array<number[]>(expected);
-    const size = this.dimensions ?? (data[0]?.embedding as unknown[] | undefined)?.length;
+    const size = this.dimensions ?? this.expectedDimensions() ?? (data[0]?.embedding as unknown[] | undefined)?.length;
     data.forEach((item, position) => {
       const index = item?.index ?? position;
       if (!Number.isInteger(index) || index < 0 || index >= expected || vectors[index]) {

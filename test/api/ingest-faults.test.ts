@@ -55,7 +55,7 @@ describe('NIM and disk faults during ingest: whole requests or nothing', () => {
   before(async () => {
     nim = await NimEmulator.start({ models: [EMBED_MODEL] });
     proxy = await FaultyNim.start(nim.origin);
-    test = await startTestApp({ NIM_EMBEDDINGS_URL: proxy.url, LLM_PROVIDER: 'local', NIM_MAX_RETRIES: '1', NIM_TIMEOUT_MS: '300' });
+    test = await startTestApp({ NIM_EMBEDDINGS_URL: proxy.url, LLM_PROVIDER: 'local', NIM_MAX_RETRIES: '1', NIM_TIMEOUT_MS: '1000' });
     base = await test.app.listen({ port: 0, host: '127.0.0.1' });
     assert.equal((await call(base, 'POST', '/v1/documents', ingestBody('prior', 10))).status, 201);
     held = idsOf('prior', 10);
@@ -103,6 +103,17 @@ describe('NIM and disk faults during ingest: whole requests or nothing', () => {
     });
   }
 
+  it('retries a query embedding of another size than the store holds, and answers a persistent one with a 502, not a 500', async () => {
+    proxy.inject(EMBEDDINGS, { kind: 'rewrite', rewrite: shrinkAll });
+    const retried = await call(base, 'POST', '/v1/search', { query: 'Document 3 of prior about topic 3.', k: 1 });
+    assert.equal(retried.status, 200);
+    assert.equal(retried.body.results[0].id, 'prior-3');
+    proxy.inject(EMBEDDINGS, { kind: 'rewrite', rewrite: shrinkAll }, Infinity);
+    const refused = await call(base, 'POST', '/v1/search', { query: 'Document 3', k: 1 });
+    assert.equal(refused.status, 502);
+    assert.match(refused.body.detail, /512 dimensions, not 1024/);
+  });
+
   it('on one bad batch among three, retried: the whole request stored', async () => {
     proxy.inject(EMBEDDINGS, { kind: 'rewrite', rewrite: embeddingRewrites.badNumber(10, '1e400') });
     proxy.inject(EMBEDDINGS, { kind: 'reset-after-headers' });
@@ -137,7 +148,7 @@ describe('NIM and disk faults during ingest: whole requests or nothing', () => {
     assert.equal((await call(base, 'POST', '/v1/documents', ingestBody('disk', 5))).status, 201);
     held = sorted([...held, ...idsOf('disk', 5)]);
     await test.stop();
-    test = await startTestApp({ NIM_EMBEDDINGS_URL: proxy.url, LLM_PROVIDER: 'local', NIM_MAX_RETRIES: '1', NIM_TIMEOUT_MS: '300' }, test.dataDir);
+    test = await startTestApp({ NIM_EMBEDDINGS_URL: proxy.url, LLM_PROVIDER: 'local', NIM_MAX_RETRIES: '1', NIM_TIMEOUT_MS: '1000' }, test.dataDir);
     base = await test.app.listen({ port: 0, host: '127.0.0.1' });
     assert.deepEqual(await storedIds(base), held);
   });
