@@ -69,5 +69,15 @@ export class Metrics {
         }
       },
     });
+    new Gauge({
+      name: 'rag_store_skipped_log_records',
+      help: 'Write-ahead log records skipped when a collection opened because they could not be read or applied (each also logged as an error); should be 0.',
+      labelNames: ['collection'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { name } of store.list()) this.set({ collection: name }, store.get(name)?.skippedAtOpen ?? 0);
+      },
+    });
   }
 }

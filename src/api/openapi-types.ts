@@ -938,11 +938,31 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The NIM is unreachable, rate limiting after retries, or its model is degraded; retry later (see `Retry-After`). */
+        /** @description The NIM is unreachable, overloaded or rate limiting after retries, or its model is degraded; on a write, the disk may also have failed it (nothing was stored); retry later (see `Retry-After`). */
         NimUnavailable: {
             headers: {
                 /** @description Seconds to wait, when the NIM said. */
                 "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The disk failed the write (an I/O error, a failed fsync), or the service is overloaded (its event loop lags more than `MAX_EVENT_LOOP_DELAY_MS`); nothing of the request was stored; retry after `Retry-After` seconds. */
+        StorageUnavailable: {
+            headers: {
+                /** @description Seconds to wait. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The disk under DATA_DIR is full; nothing of the request was stored; free space, then send it again. */
+        InsufficientStorage: {
+            headers: {
                 [name: string]: unknown;
             };
             content: {
@@ -1066,6 +1086,7 @@ export interface operations {
             502: components["responses"]["NimFailed"];
             503: components["responses"]["NimUnavailable"];
             504: components["responses"]["NimTimeout"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     deleteDocumentsByFilter: {
@@ -1098,7 +1119,8 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
-            503: components["responses"]["Overloaded"];
+            503: components["responses"]["StorageUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     getDocument: {
@@ -1161,7 +1183,8 @@ export interface operations {
             409: components["responses"]["Conflict"];
             414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
-            503: components["responses"]["Overloaded"];
+            503: components["responses"]["StorageUnavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     listCollections: {

@@ -107,6 +107,8 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   let embeddingsProbe: ProviderProbe;
   let dimensions: number | undefined;
   let lexical: LexicalEmbeddings | undefined;
+  // The store opens once the providers are known; the embeddings client then checks replies against its dimensions.
+  const opened: { store?: HnswStore } = {};
   if (config.embeddings.provider === 'nim') {
     const { client, model } = await connectNim(
       nimClients,
@@ -125,6 +127,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       truncate: config.embeddings.truncate,
       dimensions: config.embeddings.dimensions,
       batchSize: config.embeddings.batchSize,
+      expectedDimensions: () => opened.store?.dimensions,
     });
     dimensions = config.embeddings.dimensions;
     embeddingsProbe = kindCheckedProbe(nimProbe(client, model, config.embeddings.hosted), model, 'embedding');
@@ -196,6 +199,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     snapshotEveryChunks: config.snapshots.everyChunks,
     snapshotIntervalMs: config.snapshots.intervalMs,
   });
+  opened.store = store;
   metrics.watchStore(store);
   const retrieval = new RetrievalService(store, embedder, reranking);
   // A lexical score of 0 means not one word in common: nothing such a source could be cited for.

@@ -5,12 +5,13 @@ import { badRequest, notFound, ProblemError } from '../errors.js';
 import { type EmbedOptions, InputTooLongError } from '@nim-rag/langchain-nvidia';
 import { type Chunking, chunkingKey, chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
 import { checkMetadata, checkOverlap, tooManyChunks } from './ingest-limits.js';
-import { CollectionDroppedError, contentHash, type DocumentWrite, type HnswCollection, type WriteStatus } from '../store/hnsw-collection.js';
+import { contentHash, type DocumentWrite, type HnswCollection, type WriteStatus } from '../store/hnsw-collection.js';
 import type { HnswStore } from '../store/hnsw-store.js';
 import type { Metadata } from '../store/metadata-filter.js';
 import type { StoredDocument } from '../store/mutation-codec.js';
 import { collectionForRead } from './collection-service.js';
 import { parseFilter } from './filters.js';
+import { writeFailure } from './write-failures.js';
 
 /** What the services need of an embeddings client: LangChain's two methods, cancellable, and queries in bulk. */
 export interface TextEmbedder {
@@ -88,14 +89,15 @@ export class DocumentService {
     const chunking = request.chunking ?? this.defaultChunking;
     if (chunking) checkOverlap(chunking);
     const writes = await this.prepare(request, chunking);
-    const collection = await this.store.getOrCreate(request.collection);
+    const collection = await this.writing(request.collection, () => this.store.getOrCreate(request.collection));
     let embedded = 0;
     let reused = 0;
     for (let round = 1; ; round++) {
       const needed = this.chunksNeedingVectors(writes, round === 1 ? collection : undefined);
       reused += this.fillReusable(writes, needed, collection);
       embedded += await this.embedMissing(writes, needed, signal);
-      const result = await whileNotDropped(request.collection, () => collection.upsert(writes));
+      // Every document of the request is one upsert, logged as one record: all of it is stored, or none.
+      const result = await this.writing(request.collection, () => collection.upsert(writes));
       if (result.applied) {
         this.metrics.ingestedChunks.inc({ collection: request.collection, vector: 'embedded' }, embedded);
         this.metrics.ingestedChunks.inc({ collection: request.collection, vector: 'reused' }, reused);
@@ -220,6 +222,15 @@ export class DocumentService {
     });
   }
 
+  /** Runs a write, turning the store's refusals into what the caller is told (see writeFailure). */
+  private async writing<T>(collection: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      throw writeFailure(error, collection, this.embedder.model);
+    }
+  }
+
   get(collectionName: string, id: string): DocumentView {
     const document = collectionForRead(this.store, collectionName)?.getDocument(id);
     if (!document) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
@@ -246,31 +257,15 @@ export class DocumentService {
 
   async delete(collectionName: string, id: string): Promise<void> {
     const collection = collectionForRead(this.store, collectionName);
-    const deleted = (collection && (await whileNotDropped(collectionName, () => collection.deleteDocuments([id])))) ?? [];
+    const deleted = (collection && (await this.writing(collectionName, () => collection.deleteDocuments([id])))) ?? [];
     if (deleted.length === 0) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
   }
 
   async deleteWhere(collectionName: string, filter: unknown): Promise<{ collection: string; deleted: number; ids: string[] }> {
     const predicate = parseFilter(filter);
     const collection = collectionForRead(this.store, collectionName);
-    const ids = (collection && (await whileNotDropped(collectionName, () => collection.deleteWhere(predicate)))) ?? [];
+    const ids = (collection && (await this.writing(collectionName, () => collection.deleteWhere(predicate)))) ?? [];
     return { collection: collectionName, deleted: ids.length, ids };
-  }
-}
-
-/** A write whose collection was dropped under it: a conflict the caller can resolve by sending the request again. */
-async function whileNotDropped<T>(collectionName: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    if (!(error instanceof CollectionDroppedError)) throw error;
-    throw new ProblemError({
-      status: 409,
-      slug: 'collection-dropped',
-      title: 'Conflict',
-      detail: `collection "${collectionName}" was dropped while this request was writing to it; nothing was written. Send the request again`,
-      cause: error,
-    });
   }
 }
 

@@ -17,6 +17,7 @@ import {
   type SnapshotEntry,
 } from './snapshot.js';
 import { forEachInSlices, inSlice } from '../time-slices.js';
+import { flatVectorsProblem, InvalidVectorError } from './vector-check.js';
 import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
 import { listSegments, readSegment, segmentName, WriteAheadLog } from './write-ahead-log.js';
 
@@ -84,6 +85,23 @@ const chunkText = (document: StoredDocument, chunk: number) => {
 };
 const now = () => new Date().toISOString();
 
+/**
+ * A document's chunk vectors as one float32 array, refused (before anything is logged) unless
+ * each has the store's size and is a usable direction.
+ */
+function flatten(id: string, vectors: number[][], dimensions: number): Float32Array {
+  const flat = new Float32Array(vectors.length * dimensions);
+  vectors.forEach((vector, position) => {
+    if (vector.length !== dimensions) {
+      throw new InvalidVectorError(`document "${id}" chunk ${position}: vector has ${vector.length} dimensions, the store holds ${dimensions}-dimensional vectors`);
+    }
+    flat.set(vector, position * dimensions);
+  });
+  const problem = flatVectorsProblem(flat, dimensions);
+  if (problem) throw new InvalidVectorError(`document "${id}": ${problem.replace(/^vector (\d+)/, 'chunk $1')}`);
+  return flat;
+}
+
 /** A write found its collection dropped while it waited for the lock; nothing of it was written. */
 export class CollectionDroppedError extends Error {}
 
@@ -121,6 +139,8 @@ export class HnswCollection extends VectorStore {
   private closing = false;
   /** The graph took chunks from the exact tier since the last snapshot, which should record that. */
   private indexedSinceSnapshot = false;
+  /** Log records that could not be read or applied when the collection opened, and were skipped. */
+  private skipped = 0;
 
   private constructor(options: CollectionOptions) {
     super(options.embeddings, {});
@@ -148,6 +168,11 @@ export class HnswCollection extends VectorStore {
     return this.chunkAt.size;
   }
 
+  /** Log records skipped when the collection opened because they could not be read or applied. */
+  get skippedAtOpen(): number {
+    return this.skipped;
+  }
+
   /** Where the chunk vectors are: waiting in (or kept in) the exact tier, or in the HNSW graph. */
   vectorCounts(): { exact: number; graph: number } {
     return { exact: this.vectors?.exactCount ?? 0, graph: this.vectors?.graphCount ?? 0 };
@@ -166,13 +191,19 @@ export class HnswCollection extends VectorStore {
     const toReplay = segments.filter((segment) => segment > covered);
     let replayed = 0;
     for (const segment of toReplay) {
-      const { mutations, droppedBytes } = await readSegment(dir, segment, segment === toReplay.at(-1));
+      const { records, droppedBytes, skipped } = await readSegment(dir, segment, segment === toReplay.at(-1));
       if (droppedBytes > 0) {
         logger.warn({ collection: this.name, segment, droppedBytes }, 'dropped a torn, unacknowledged write at the end of the log');
       }
-      for (const mutation of mutations) {
-        await this.apply(mutation);
-        replayed += 1;
+      for (const reason of skipped) this.skipRecord(reason);
+      for (const record of records) {
+        const problem = this.recordProblem(record);
+        if (problem) {
+          this.skipRecord(`segment ${segment}: ${problem}`);
+          continue;
+        }
+        for (const mutation of record) await this.apply(mutation);
+        replayed += record.length;
       }
     }
     this.wal = await WriteAheadLog.open(dir, toReplay.at(-1) ?? covered + 1);
@@ -185,10 +216,32 @@ export class HnswCollection extends VectorStore {
         chunks: this.chunkAt.size,
         snapshot: latest ?? null,
         replayedMutations: replayed,
+        skippedRecords: this.skipped,
         ms: Math.round(performance.now() - started),
       },
       'collection opened',
     );
+  }
+
+  /** A record that cannot be applied is skipped whole, and said so loudly: the collection still opens. */
+  private skipRecord(reason: string): void {
+    this.skipped += 1;
+    this.options.logger.error({ collection: this.name, reason }, 'skipped a log record that cannot be applied; the collection opens without it');
+  }
+
+  /** Why a logged record cannot be applied as a whole (a vector the store cannot hold), or undefined. */
+  private recordProblem(record: Mutation[]): string | undefined {
+    const dimensions = this.options.dimensions() ?? this.vectors?.dimensions;
+    for (const mutation of record) {
+      if (mutation.op !== 'put' || mutation.labels.length === 0) continue;
+      const size = dimensions ?? mutation.vectors.length / mutation.labels.length;
+      if (mutation.vectors.length !== size * mutation.labels.length) {
+        return `document "${mutation.document.id}" has ${mutation.vectors.length / mutation.labels.length}-dimensional vectors, the store holds ${size}`;
+      }
+      const problem = flatVectorsProblem(mutation.vectors, size);
+      if (problem) return `document "${mutation.document.id}": ${problem}`;
+    }
+    return undefined;
   }
 
   private async loadSnapshot(snapshotDir: string): Promise<void> {
@@ -312,6 +365,7 @@ export class HnswCollection extends VectorStore {
       const missing: Array<{ write: number; chunk: number }> = [];
       const stamp = now();
       let label = this.nextLabel;
+      const dimensions = this.options.dimensions() ?? writes.flatMap((write) => write.vectors).find((vector) => vector !== undefined)?.length;
       writes.forEach((write, position) => {
         const current = this.documents.get(write.id);
         if (current && current.contentHash === write.contentHash) {
@@ -335,7 +389,7 @@ export class HnswCollection extends VectorStore {
           updatedAt: stamp,
         };
         const labels = write.spans.map(() => label++);
-        mutations.push({ op: 'put', document, labels, vectors: this.flatten(vectors as number[][]) });
+        mutations.push({ op: 'put', document, labels, vectors: flatten(write.id, vectors as number[][], dimensions ?? 0) });
         outcomes.push({ id: write.id, status: current ? 'updated' : 'created', chunks: labels.length });
       });
       if (missing.length > 0) return { applied: false, missing };
@@ -362,18 +416,6 @@ export class HnswCollection extends VectorStore {
       if (matching.length > 0) await this.commit([{ op: 'delete', ids: matching }]);
       return matching;
     });
-  }
-
-  private flatten(vectors: number[][]): Float32Array {
-    const dimensions = this.options.dimensions() ?? vectors[0]?.length ?? 0;
-    const flat = new Float32Array(vectors.length * dimensions);
-    vectors.forEach((vector, position) => {
-      if (vector.length !== dimensions) {
-        throw new Error(`vector has ${vector.length} dimensions, the store holds ${dimensions}-dimensional vectors`);
-      }
-      flat.set(vector, position * dimensions);
-    });
-    return flat;
   }
 
   private async exclusive<T>(work: () => Promise<T>): Promise<T> {

@@ -21,50 +21,79 @@ export type Mutation =
 
 /*
  * Frame layout, little-endian:  u32 payloadLength | u32 crc32(payload) | payload
- * payload:                      u32 jsonLength | JSON (utf-8) | float32 vectors (put only)
- * A frame whose length runs past the end of the file or whose checksum fails is a torn write.
+ * payload:                      u32 jsonLength | JSON (utf-8) | float32 vectors (puts only)
+ * One frame is one record: the mutations of one commit, applied all or none. A record of one
+ * mutation has that mutation as its JSON (the original layout); a record of several has
+ * `{op: "group", members, floats}`, the members' vectors one after another, `floats[i]` of them
+ * for member i. A frame whose length runs past the end of the file or whose checksum fails is a
+ * torn write: with it goes the whole record, never part of one.
  */
 const FRAME_HEADER = 8;
 
+type MutationJson = Exclude<Mutation, { op: 'put' }> | Omit<Extract<Mutation, { op: 'put' }>, 'vectors'>;
+
+interface GroupJson {
+  op: 'group';
+  members: MutationJson[];
+  floats: number[];
+}
+
+const jsonOf = (mutation: Mutation): MutationJson =>
+  mutation.op === 'put' ? { op: mutation.op, document: mutation.document, labels: mutation.labels } : mutation;
+
+/** One record holding all of `mutations`. */
 export function encodeMutations(mutations: Mutation[]): Buffer {
-  const frames = mutations.map((mutation) => {
-    const { vectors, json } =
-      mutation.op === 'put'
-        ? { vectors: mutation.vectors, json: { op: mutation.op, document: mutation.document, labels: mutation.labels } }
-        : { vectors: undefined, json: mutation };
-    const jsonBytes = Buffer.from(JSON.stringify(json), 'utf8');
-    const vectorBytes = vectors ? Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength) : Buffer.alloc(0);
-    const payload = Buffer.allocUnsafe(4 + jsonBytes.length + vectorBytes.length);
-    payload.writeUInt32LE(jsonBytes.length, 0);
-    jsonBytes.copy(payload, 4);
-    vectorBytes.copy(payload, 4 + jsonBytes.length);
-    const header = Buffer.allocUnsafe(FRAME_HEADER);
-    header.writeUInt32LE(payload.length, 0);
-    header.writeUInt32LE(crc32(payload), 4);
-    return Buffer.concat([header, payload]);
-  });
-  return Buffer.concat(frames);
+  const vectors = mutations.map((mutation) => (mutation.op === 'put' ? mutation.vectors : new Float32Array(0)));
+  const json: MutationJson | GroupJson =
+    mutations.length === 1
+      ? jsonOf(mutations[0] as Mutation)
+      : { op: 'group', members: mutations.map(jsonOf), floats: vectors.map((vector) => vector.length) };
+  const jsonBytes = Buffer.from(JSON.stringify(json), 'utf8');
+  const vectorBytes = Buffer.concat(vectors.map((vector) => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength)));
+  const payload = Buffer.allocUnsafe(4 + jsonBytes.length + vectorBytes.length);
+  payload.writeUInt32LE(jsonBytes.length, 0);
+  jsonBytes.copy(payload, 4);
+  vectorBytes.copy(payload, 4 + jsonBytes.length);
+  const header = Buffer.allocUnsafe(FRAME_HEADER);
+  header.writeUInt32LE(payload.length, 0);
+  header.writeUInt32LE(crc32(payload), 4);
+  return Buffer.concat([header, payload]);
 }
 
 export interface DecodedLog {
-  mutations: Mutation[];
+  /** Each whole record's mutations, in log order. */
+  records: Mutation[][];
+  /** Whole frames (checksum right) whose content could not be read; skipped, each with why. */
+  unreadable: Array<{ offset: number; reason: string }>;
   /** Bytes up to the end of the last whole frame; anything after is torn. */
   validBytes: number;
   torn: boolean;
 }
 
-function decodePayload(payload: Buffer): Mutation {
+function floatsAt(bytes: Buffer): Float32Array {
+  if (bytes.length % 4 !== 0) throw new Error(`${bytes.length} vector bytes are not whole float32 numbers`);
+  const vectors = new Float32Array(bytes.length / 4);
+  Buffer.from(vectors.buffer).set(bytes);
+  return vectors;
+}
+
+function decodePayload(payload: Buffer): Mutation[] {
   const jsonLength = payload.readUInt32LE(0);
-  const json = JSON.parse(payload.toString('utf8', 4, 4 + jsonLength)) as Mutation;
-  if (json.op !== 'put') return json;
+  const json = JSON.parse(payload.toString('utf8', 4, 4 + jsonLength)) as MutationJson | GroupJson;
   const vectorBytes = payload.subarray(4 + jsonLength);
-  const vectors = new Float32Array(vectorBytes.length / 4);
-  Buffer.from(vectors.buffer).set(vectorBytes);
-  return { ...json, vectors };
+  if (json.op !== 'group') return [json.op === 'put' ? { ...json, vectors: floatsAt(vectorBytes) } : json];
+  let offset = 0;
+  return json.members.map((member, position) => {
+    const bytes = (json.floats[position] ?? 0) * 4;
+    const vectors = floatsAt(vectorBytes.subarray(offset, offset + bytes));
+    offset += bytes;
+    return member.op === 'put' ? { ...member, vectors } : member;
+  });
 }
 
 export function decodeMutations(buffer: Buffer): DecodedLog {
-  const mutations: Mutation[] = [];
+  const records: Mutation[][] = [];
+  const unreadable: DecodedLog['unreadable'] = [];
   let offset = 0;
   while (offset < buffer.length) {
     if (offset + FRAME_HEADER > buffer.length) break;
@@ -74,8 +103,12 @@ export function decodeMutations(buffer: Buffer): DecodedLog {
     if (length < 4 || end > buffer.length) break;
     const payload = buffer.subarray(offset + FRAME_HEADER, end);
     if (crc32(payload) !== checksum) break;
-    mutations.push(decodePayload(payload));
+    try {
+      records.push(decodePayload(payload));
+    } catch (error) {
+      unreadable.push({ offset, reason: (error as Error).message });
+    }
     offset = end;
   }
-  return { mutations, validBytes: offset, torn: offset < buffer.length };
+  return { records, unreadable, validBytes: offset, torn: offset < buffer.length };
 }

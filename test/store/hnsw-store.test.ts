@@ -94,7 +94,7 @@ describe('HNSW store', () => {
     assert.equal(store.get('default')?.documentCount, 2, 'appends after the cut are readable');
   });
 
-  it('refuses to start on a log corrupted before its last segment', async () => {
+  it('opens a log corrupted before its last segment, keeping what precedes the damage and counting what it skipped', async () => {
     store = await openStore();
     const dataDir = dirOf(store);
     const collection = await store.getOrCreate('default');
@@ -102,8 +102,9 @@ describe('HNSW store', () => {
     const log = join(dataDir, 'collections', 'default');
     await appendFile(join(log, 'wal-00000001.log'), Buffer.from([200, 1, 0, 0, 9]));
     await writeFile(join(log, 'wal-00000002.log'), '');
-    store = undefined;
-    await assert.rejects(reopenAfterCrash(dataDir), /is corrupt at byte .* and is not the newest segment/);
+    store = await reopenAfterCrash(dataDir);
+    assert.deepEqual(ids(store.get('default'), 'alpha apples'), ['a']);
+    assert.equal(store.get('default')?.skippedAtOpen, 1);
   });
 
   it('refuses a DATA_DIR built with another embedding model or size', async () => {

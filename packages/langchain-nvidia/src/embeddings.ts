@@ -20,6 +20,8 @@ export interface NVIDIAEmbeddingsParams extends EmbeddingsParams, NVIDIAConnecti
   dimensions?: number | undefined;
   /** Inputs per request, at most 50 (the default). */
   batchSize?: number | undefined;
+  /** The size every vector must have, when the caller knows it (a vector store's); a reply of another size is retried like any bad reply. */
+  expectedDimensions?: (() => number | undefined) | undefined;
   /** `base64` (the default: about a tenth of the CPU of parsing JSON floats) or `float`. A NIM that refuses base64 gets floats. */
   encodingFormat?: EncodingFormat | undefined;
 }
@@ -65,6 +67,7 @@ export class NVIDIAEmbeddings extends Embeddings {
   readonly batchSize: number;
   encodingFormat: EncodingFormat;
   private readonly endpoint: NVIDIAEndpoint;
+  private readonly expectedDimensions: () => number | undefined;
 
   get lc_secrets(): Record<string, string> {
     return { apiKey: 'NVIDIA_API_KEY' };
@@ -78,6 +81,7 @@ export class NVIDIAEmbeddings extends Embeddings {
     this.dimensions = fields.dimensions;
     this.batchSize = Math.min(fields.batchSize ?? NIM_MAX_BATCH, NIM_MAX_BATCH);
     this.encodingFormat = fields.encodingFormat ?? 'base64';
+    this.expectedDimensions = fields.expectedDimensions ?? (() => undefined);
   }
 
   /** The model name; empty until a self-hosted NIM given none has been asked (on the first call). */
@@ -202,7 +206,7 @@ export class NVIDIAEmbeddings extends Embeddings {
       throw fail(`expected ${expected} embeddings, got ${Array.isArray(data) ? data.length : 'none'}`);
     }
     const vectors = new Array<Vector>(expected);
-    let size = this.dimensions;
+    let size = this.dimensions ?? this.expectedDimensions();
     data.forEach((item, position) => {
       const index = item?.index ?? position;
       if (!Number.isInteger(index) || index < 0 || index >= expected || vectors[index]) {
