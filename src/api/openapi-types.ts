@@ -1676,8 +1676,11 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     playgroundAsset: {
@@ -1710,8 +1713,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
 }

@@ -58,5 +58,5 @@ export function kindCheckedProbe(probe: ProviderProbe, model: string, kind: Mode
   const actual = modelKind(model);
   if (actual === undefined || actual === kind) return probe;
   const job = { chat: 'chat completions', embedding: 'embeddings', rerank: 'reranking' }[kind];
-  return async () => ({ ...(await probe()), ready: false, detail: `${model} is a ${actual} model; it cannot serve ${job}` });
+  return async () => ({ ...(await probe()), ready: false, detail: `${model} is ${actual === 'embedding' ? 'an' : 'a'} ${actual} model; it cannot serve ${job}` });
 }

@@ -43,7 +43,7 @@ async function storedIds(base: string): Promise<string[]> {
 const idsOf = (prefix: string, count = 120) => documents(prefix, count).map((document) => document.id);
 const sorted = (ids: string[]) => [...ids].sort();
 
-const shrinkAll = (body: any) => JSON.stringify({ ...body, data: body.data.map((item: any) => ({ ...item, embedding: item.embedding.slice(0, 512) })) });
+const shrinkAll = embeddingRewrites.allWrongDimension(512);
 
 describe('NIM and disk faults during ingest: whole requests or nothing', () => {
   let nim: NimEmulator;

@@ -41,7 +41,7 @@ describe('model discovery on one address serving several models (a NIM proxy)', 
   it('refuses to start when the address lists no model of the kind needed, naming what it lists', async () => {
     const chatOnly = await NimEmulator.start({ models: [LLM_MODEL] });
     try {
-      await assert.rejects(startTestApp({ NIM_EMBEDDINGS_URL: chatOnly.url, LLM_PROVIDER: 'local' }), /lists no embedding model at GET \/models \(it lists mistralai\/mixtral-8x7b-instruct-v0\.1\)/);
+      await assert.rejects(startTestApp({ NIM_EMBEDDINGS_URL: chatOnly.url, LLM_PROVIDER: 'local' }), /GET \/models lists no embedding model \(it lists mistralai\/mixtral-8x7b-instruct-v0\.1\)/);
     } finally {
       await chatOnly.stop();
     }

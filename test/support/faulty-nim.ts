@@ -36,6 +36,16 @@ interface Queued {
   remaining: number;
 }
 
+/**
+ * A vector as numbers, whether the NIM sent JSON floats or base64 float32s (what the service asks
+ * for); a broken vector goes back as a JSON array, which a client asking for base64 reads too.
+ */
+function numbers(embedding: number[] | string): number[] {
+  if (typeof embedding !== 'string') return embedding;
+  const bytes = Buffer.from(embedding, 'base64');
+  return Array.from({ length: bytes.length / 4 }, (_, at) => bytes.readFloatLE(at * 4));
+}
+
 /** Rewrites for embeddings responses, named by what they break. */
 export const embeddingRewrites = {
   /** One item fewer than inputs. */
@@ -44,25 +54,28 @@ export const embeddingRewrites = {
   wrongDimension:
     (position: number, size: number) =>
     (body: any) =>
-      JSON.stringify({ ...body, data: body.data.map((item: any, at: number) => (at === position ? { ...item, embedding: item.embedding.slice(0, size) } : item)) }),
+      JSON.stringify({ ...body, data: body.data.map((item: any, at: number) => (at === position ? { ...item, embedding: numbers(item.embedding).slice(0, size) } : item)) }),
+  /** Every vector shrunk to `size` numbers: consistent, but not the size the store holds. */
+  allWrongDimension: (size: number) => (body: any) =>
+    JSON.stringify({ ...body, data: body.data.map((item: any) => ({ ...item, embedding: numbers(item.embedding).slice(0, size) })) }),
   /** The raw text `value` (NaN, 1e400, null, "0.5") put at the first number of the vector at `position`. */
   badNumber:
     (position: number, value: string) =>
     (body: any) => {
       const marker = '"__fault__"';
-      const data = body.data.map((item: any, at: number) => (at === position ? { ...item, embedding: ['__fault__', ...item.embedding.slice(1)] } : item));
+      const data = body.data.map((item: any, at: number) => (at === position ? { ...item, embedding: ['__fault__', ...numbers(item.embedding).slice(1)] } : item));
       return JSON.stringify({ ...body, data }).replace(marker, value);
     },
   /** Every number of the vector at `position` replaced by null (a NIM's all-null vector). */
   allNull:
     (position: number) =>
     (body: any) =>
-      JSON.stringify({ ...body, data: body.data.map((item: any, at: number) => (at === position ? { ...item, embedding: item.embedding.map(() => null) } : item)) }),
+      JSON.stringify({ ...body, data: body.data.map((item: any, at: number) => (at === position ? { ...item, embedding: numbers(item.embedding).map(() => null) } : item)) }),
   /** The vector at `position` all zeros. */
   zeroVector:
     (position: number) =>
     (body: any) =>
-      JSON.stringify({ ...body, data: body.data.map((item: any, at: number) => (at === position ? { ...item, embedding: item.embedding.map(() => 0) } : item)) }),
+      JSON.stringify({ ...body, data: body.data.map((item: any, at: number) => (at === position ? { ...item, embedding: numbers(item.embedding).map(() => 0) } : item)) }),
   /** The item at `position` given `index` (out of range, negative, a duplicate). */
   badIndex:
     (position: number, index: unknown) =>
