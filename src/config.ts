@@ -63,6 +63,13 @@ export interface Config {
   chunking: { size: number; overlap: number };
   hnsw: { m: number; efConstruction: number; efSearch: number; exactSearchMaxChunks: number; maxIndexBacklog: number };
   snapshots: { everyChunks: number; intervalMs: number };
+  files: {
+    maxFileBytes: number;
+    maxFiles: number;
+    maxPages: number;
+    /** Uploads larger than this (all files together) are ingested by a background job. */
+    asyncThresholdBytes: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -148,6 +155,10 @@ const envSchema = z.object({
   INDEX_BACKLOG_MAX_CHUNKS: withDefault(int(100, 10_000_000), 20_000),
   SNAPSHOT_EVERY_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
   SNAPSHOT_INTERVAL_MS: withDefault(int(1000, 86_400_000), 300_000),
+  UPLOAD_MAX_FILE_BYTES: withDefault(int(1024, 1024 ** 4), 100 * 1024 ** 2),
+  UPLOAD_MAX_FILES: withDefault(int(1, 10_000), 100),
+  UPLOAD_MAX_PAGES: withDefault(int(1, 1_000_000), 2000),
+  INGEST_ASYNC_THRESHOLD_BYTES: withDefault(int(0, 1024 ** 4), 10 * 1024 ** 2),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -244,5 +255,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxIndexBacklog: env.INDEX_BACKLOG_MAX_CHUNKS,
     },
     snapshots: { everyChunks: env.SNAPSHOT_EVERY_CHUNKS, intervalMs: env.SNAPSHOT_INTERVAL_MS },
+    files: {
+      maxFileBytes: env.UPLOAD_MAX_FILE_BYTES,
+      maxFiles: env.UPLOAD_MAX_FILES,
+      maxPages: env.UPLOAD_MAX_PAGES,
+      asyncThresholdBytes: env.INGEST_ASYNC_THRESHOLD_BYTES,
+    },
   };
 }

@@ -16,7 +16,9 @@ import { type Answering, AskService } from './ask-service.js';
 import { ChatCompletionsService } from './chat-completions.js';
 import { CollectionService } from './collection-service.js';
 import { DocumentService, type TextEmbedder } from './document-service.js';
+import { FileService } from './file-service.js';
 import { HealthService } from './health-service.js';
+import { JobService } from './job-service.js';
 import { RetrievalService, type Source } from './retrieval-service.js';
 import { SimilarityService } from './similarity-service.js';
 
@@ -28,6 +30,8 @@ export interface Services {
   similarity: SimilarityService;
   chatCompletions: ChatCompletionsService;
   health: HealthService;
+  files: FileService;
+  jobs: JobService;
   store: HnswStore;
   metrics: Metrics;
   /** Flushes the store (a snapshot per changed collection), closes its logs and the connections to the NIMs. */
@@ -179,18 +183,24 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   metrics.watchStore(store);
   const retrieval = new RetrievalService(store, embedder);
   const ask = new AskService(retrieval, answering);
+  const documents = new DocumentService(store, embedder, config.chunking, metrics, logger);
+  const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking);
+  const jobs = await JobService.open(config.dataDir, files, logger);
   return {
-    documents: new DocumentService(store, embedder, config.chunking, metrics, logger),
+    documents,
     collections: new CollectionService(store),
     retrieval,
     ask,
     similarity: new SimilarityService(embedder),
     chatCompletions: new ChatCompletionsService(ask, { collection: DEFAULT_COLLECTION, k: config.retrieval.k }),
     health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }),
+    files,
+    jobs,
     store,
     metrics,
     close: async () => {
       try {
+        await jobs.close();
         await store.close();
       } finally {
         await Promise.allSettled(nimClients.map((client) => client.close()));
