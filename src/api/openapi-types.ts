@@ -1298,6 +1298,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["JobFinished"];
             429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
         };
     };
     jobEvents: {

@@ -83,6 +83,8 @@ export class JobService {
   private readonly jobs = new Map<string, JobRecord>();
   private readonly changes = new EventEmitter();
   private readonly runner = pLimit(1);
+  /** Journal writes one at a time: a cancel and the runner may both write a job, and share its temporary file. */
+  private readonly journal = pLimit(1);
   private readonly controllers = new Map<string, AbortController>();
   private closing = false;
 
@@ -173,11 +175,13 @@ export class JobService {
     // Subscribed before the first yield, so no change between the two is missed.
     const changes = on(this.changes, id, { signal });
     try {
-      yield viewOf(job);
-      if (TERMINAL.has(job.state)) return;
-      while (!TERMINAL.has(job.state)) {
+      // The loop goes by the view last sent, not the job, which may have finished meanwhile.
+      let view = viewOf(job);
+      yield view;
+      while (!TERMINAL.has(view.state)) {
         if ((await changes.next()).done) return;
-        yield viewOf(job);
+        view = viewOf(job);
+        yield view;
       }
     } catch (error) {
       if (!signal.aborted) throw error;
@@ -272,7 +276,8 @@ export class JobService {
   }
 
   private persist(job: JobRecord): Promise<void> {
-    return writeFileAtomic(join(this.root, job.id, JOB_FILE), JSON.stringify(job));
+    const content = JSON.stringify(job);
+    return this.journal(() => writeFileAtomic(join(this.root, job.id, JOB_FILE), content));
   }
 }
 
