@@ -67,6 +67,9 @@ const TERMINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancell
 /** Chunks per ingest call: enough to keep every NIM embedding slot busy (8 × 50), few enough for steady progress. */
 export const JOB_BATCH_CHUNKS = 400;
 
+/** Files read and stored at once: one file's small batch alone leaves most NIM slots idle, and reading overlaps embedding. */
+export const JOB_FILE_CONCURRENCY = 4;
+
 const JOB_FILE = 'job.json';
 const SPOOL = 'files';
 
@@ -216,11 +219,13 @@ export class JobService {
       job.state = 'running';
       job.started_at ??= new Date().toISOString();
       await this.changed(job);
-      for (const file of job.files) {
-        if (file.state === 'done' || file.state === 'failed') continue;
-        await this.ingestFile(job, file, controller.signal);
-        if (controller.signal.aborted) return;
-      }
+      const files = pLimit(JOB_FILE_CONCURRENCY);
+      await Promise.all(
+        job.files
+          .filter((file) => file.state !== 'done' && file.state !== 'failed')
+          .map((file) => files(() => (controller.signal.aborted ? undefined : this.ingestFile(job, file, controller.signal)))),
+      );
+      if (controller.signal.aborted) return;
       job.state = job.files.every((file) => file.state === 'failed') ? 'failed' : 'completed';
       job.finished_at = new Date().toISOString();
       await this.settle(job);
