@@ -3,6 +3,7 @@ import { EventEmitter, on } from 'node:events';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
+import type { components } from '../api/operations.js';
 import type { Logger } from 'pino';
 import { notFound, ProblemError } from '../errors.js';
 import { FileRejectedError } from '../files/file-problems.js';
@@ -39,28 +40,8 @@ interface JobRecord {
   files: JobFile[];
 }
 
-export interface JobView {
-  id: string;
-  state: JobState;
-  collection: string;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  counts: { files: number; files_done: number; files_failed: number; chunks: number; chunks_done: number; embedded: number; reused: number };
-  files: Array<{
-    name: string;
-    id: string;
-    type: string;
-    bytes: number;
-    state: FileState;
-    sections: number | null;
-    chunks: number | null;
-    chunks_done: number;
-    status: FileStatus | null;
-    error: { status: number; reason: string } | null;
-  }>;
-  timings: { queued_ms: number; running_ms: number | null };
-}
+/** A job as GET /v1/jobs/{id} shows it. */
+export type JobView = components['schemas']['Job'];
 
 const TERMINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'cancelled']);
 
