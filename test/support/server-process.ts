@@ -31,7 +31,8 @@ export async function startServer(dataDir: string, port: number, env: Record<str
   child.stdout?.on('data', (data: Buffer) => output.push(data.toString()));
   child.stderr?.on('data', (data: Buffer) => output.push(data.toString()));
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  // Generous: on a loaded two-core machine compiling the server through tsx alone can take half a minute.
+  const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${output.join('')}`);
     const live = await fetch(`${base}/v1/health/live`).catch(() => undefined);
