@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import { fastifySSE } from '@fastify/sse';
 import fastifyStatic from '@fastify/static';
@@ -97,6 +98,8 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
   await app.register(fastifySSE, { heartbeatInterval: 15_000 });
   // Only reply.sendFile: the playground's routes come from openapi.yaml like every other.
   await app.register(fastifyStatic, { root: PLAYGROUND_DIR, serve: false });
+  // Limits are set per upload (routes/file-upload.ts); here only the parser is registered.
+  await app.register(multipart);
   closeKeepAliveConnectionsWhenDone(app);
 
   const routes = operationRoutes(services, config) as Record<string, unknown>;

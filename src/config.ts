@@ -78,6 +78,13 @@ export interface Config {
   snapshots: { everyChunks: number; intervalMs: number };
   /** Whether `/` serves the browser playground. */
   playground: boolean;
+  files: {
+    maxFileBytes: number;
+    maxFiles: number;
+    maxPages: number;
+    /** Uploads larger than this (all files together) are ingested by a background job. */
+    asyncThresholdBytes: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -177,6 +184,10 @@ const envSchema = z.object({
   SNAPSHOT_EVERY_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
   SNAPSHOT_INTERVAL_MS: withDefault(int(1000, 86_400_000), 300_000),
   PLAYGROUND: flag(true),
+  UPLOAD_MAX_FILE_BYTES: withDefault(int(1024, 1024 ** 4), 100 * 1024 ** 2),
+  UPLOAD_MAX_FILES: withDefault(int(1, 10_000), 100),
+  UPLOAD_MAX_PAGES: withDefault(int(1, 1_000_000), 2000),
+  INGEST_ASYNC_THRESHOLD_BYTES: withDefault(int(0, 1024 ** 4), 10 * 1024 ** 2),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -287,5 +298,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     snapshots: { everyChunks: env.SNAPSHOT_EVERY_CHUNKS, intervalMs: env.SNAPSHOT_INTERVAL_MS },
     playground: env.PLAYGROUND,
+    files: {
+      maxFileBytes: env.UPLOAD_MAX_FILE_BYTES,
+      maxFiles: env.UPLOAD_MAX_FILES,
+      maxPages: env.UPLOAD_MAX_PAGES,
+      asyncThresholdBytes: env.INGEST_ASYNC_THRESHOLD_BYTES,
+    },
   };
 }

@@ -30,7 +30,12 @@ export function routingContract(document: Json): Json {
     }
   };
   for (const pathItem of Object.values((copy.paths ?? {}) as Record<string, Json>)) {
-    for (const operation of Object.values(pathItem)) keepJsonOnly((operation as { responses?: Record<string, { content?: Json }> }).responses ?? {});
+    for (const operation of Object.values(pathItem)) {
+      // A multipart body is read part by part by its handler; a schema would have fastify validate a body it never parses.
+      const requestContent = (operation as { requestBody?: { content?: Record<string, Json> } }).requestBody?.content ?? {};
+      for (const [mediaType, media] of Object.entries(requestContent)) if (mediaType.startsWith('multipart/')) delete media.schema;
+      keepJsonOnly((operation as { responses?: Record<string, { content?: Json }> }).responses ?? {});
+    }
   }
   keepJsonOnly(((copy.components as Json | undefined)?.responses ?? {}) as Record<string, { content?: Json }>);
   return copy;

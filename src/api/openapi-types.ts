@@ -68,6 +68,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest files (PDF, DOCX, HTML, Markdown, text)
+         * @description Streams each file part to disk (never whole in memory), recognises its type by content as
+         *     well as name, extracts its text with its structure (PDF pages; Markdown, HTML and DOCX
+         *     headings) and stores it as one document per section, id `<file id>#page-N` or
+         *     `<file id>#section-N`, whose metadata carries `source` (the file name), `file_id`,
+         *     `file_sha256`, `file_type`, and `page` or `heading`, so answers can cite "report.pdf,
+         *     page 7". Sections are chunked like any document, paragraphs before size.
+         *
+         *     A file's id is its name, unless the `ids` field maps the name to another id. Uploading
+         *     the same file again embeds nothing; a new version under the same id replaces the old one
+         *     (its sections that the new version lacks are deleted).
+         *
+         *     Text fields must come before the files: `metadata` (a JSON object added to every
+         *     section's metadata) and `ids` (a JSON object from file name to id).
+         *
+         *     Without `async`, the request answers once every file is stored, all or nothing: one bad
+         *     file (corrupt or encrypted PDF, a scanned PDF with no text layer, a zip bomb, an
+         *     unsupported type, a name with a path separator or control characters) is a 4xx naming
+         *     the file and the reason, and nothing is ingested. With `async=true`, or when the upload
+         *     is larger than INGEST_ASYNC_THRESHOLD_BYTES, it answers `202` with a job at once
+         *     (`Location: /v1/jobs/{id}`); a file that cannot be read is then reported in the job.
+         */
+        post: operations["uploadFiles"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** A background ingest job's state and progress */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a job
+         * @description Stops a queued or running job. Files it already stored stay stored; the others are not ingested.
+         */
+        delete: operations["cancelJob"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * A job's progress as Server-Sent Events
+         * @description A `progress` event with the job (a Job) now and after every change (a file read, a batch
+         *     of chunks stored, a file failed), then `done` with the finished job, and the stream ends.
+         */
+        get: operations["jobEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/collections": {
         parameters: {
             query?: never;
@@ -805,6 +890,73 @@ export interface components {
                 code?: string;
             };
         };
+        FilesResponse: {
+            collection: string;
+            files: {
+                name: string;
+                id: string;
+                type: components["schemas"]["FileType"];
+                bytes: number;
+                sha256: string;
+                /** @description Pages (PDF) or heading sections stored as documents. */
+                sections: number;
+                chunks: number;
+                /** @enum {string} */
+                status: "created" | "updated" | "unchanged";
+            }[];
+            /** @description Chunks sent to the embedding model. */
+            embedded: number;
+            /** @description Chunks whose vectors were reused from identical stored text. */
+            reused: number;
+        };
+        /** @enum {string} */
+        FileType: "pdf" | "docx" | "html" | "markdown" | "text";
+        Job: {
+            /** @description A job id (a UUID). */
+            id: string;
+            /**
+             * @description `completed` may still list files that failed; `failed`: every file failed.
+             * @enum {string}
+             */
+            state: "queued" | "running" | "completed" | "failed" | "cancelled";
+            collection: string;
+            created_at: string;
+            started_at: string | null;
+            finished_at: string | null;
+            counts: {
+                files: number;
+                files_done: number;
+                files_failed: number;
+                /** @description Chunks of the files read so far. */
+                chunks: number;
+                /** @description Chunks stored so far. */
+                chunks_done: number;
+                embedded: number;
+                reused: number;
+            };
+            files: {
+                name: string;
+                id: string;
+                type: components["schemas"]["FileType"];
+                bytes: number;
+                /** @enum {string} */
+                state: "pending" | "running" | "done" | "failed";
+                sections: number | null;
+                chunks: number | null;
+                chunks_done: number;
+                /** @enum {string|null} */
+                status: "created" | "updated" | "unchanged" | null;
+                /** @description Why the file was not ingested. */
+                error: null | {
+                    status: number;
+                    reason: string;
+                };
+            }[];
+            timings: {
+                queued_ms: number;
+                running_ms: number | null;
+            };
+        };
         Problem: {
             /** @description A relative URI naming the kind of problem, such as `/problems/validation-error`. */
             type: string;
@@ -823,6 +975,28 @@ export interface components {
         };
     };
     responses: {
+        /**
+         * @description A file was refused (400 a bad name or form, 413 over a size, count or page limit, 415 an
+         *     unsupported type, 422 unreadable: corrupt, encrypted, no text layer, a zip bomb); `file`
+         *     names it, `reason` says why; nothing was ingested.
+         */
+        BadFile: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The job has already finished or been cancelled. */
+        JobFinished: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /**
          * @description The error, with the status and meaning it has on the other operations (400 bad input, 401
          *     no or wrong key, 404 no such collection, 422 question too long for the embedding model,
@@ -1185,6 +1359,152 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             503: components["responses"]["StorageUnavailable"];
             507: components["responses"]["InsufficientStorage"];
+        };
+    };
+    uploadFiles: {
+        parameters: {
+            query?: {
+                /** @description The collection; `default` when omitted. */
+                collection?: components["parameters"]["Collection"];
+                /** @description Ingest in a background job and answer 202 at once. */
+                async?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** @description A JSON object added to the metadata of every section. */
+                    metadata?: string;
+                    /** @description A JSON object mapping file names to the ids to store them under. */
+                    ids?: string;
+                    file?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Every file was already stored (updated or unchanged). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FilesResponse"];
+                };
+            };
+            /** @description At least one file was new. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FilesResponse"];
+                };
+            };
+            /** @description The files were saved and a job will ingest them; follow `Location`. */
+            202: {
+                headers: {
+                    /** @description `/v1/jobs/{id}` */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadFile"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["BadFile"];
+            415: components["responses"]["BadFile"];
+            422: components["responses"]["BadFile"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["NimFailed"];
+            503: components["responses"]["NimUnavailable"];
+            504: components["responses"]["NimTimeout"];
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cancelled job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["JobFinished"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    jobEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
         };
     };
     listCollections: {

@@ -3,7 +3,9 @@ import type { Config } from '../config.js';
 import type { Services } from '../services/create-services.js';
 import { collectionRoutes } from './collections.js';
 import { documentRoutes } from './documents.js';
+import { fileRoutes } from './files.js';
 import { healthRoutes } from './health.js';
+import { jobRoutes } from './jobs.js';
 import { openaiRoutes } from './openai.js';
 import { operationsRoutes } from './operations.js';
 import { playgroundRoutes } from './playground.js';
@@ -13,6 +15,8 @@ import { retrievalRoutes } from './retrieval.js';
 export function operationRoutes(services: Services, config: Config): OperationRoutes {
   return {
     ...documentRoutes(services),
+    ...fileRoutes(services, config.files),
+    ...jobRoutes(services),
     ...collectionRoutes(services),
     ...retrievalRoutes(services, config.retrieval.k),
     ...openaiRoutes(services),

@@ -25,7 +25,9 @@ import { type Answering, AskService } from './ask-service.js';
 import { ChatCompletionsService } from './chat-completions.js';
 import { CollectionService } from './collection-service.js';
 import { DocumentService, type TextEmbedder } from './document-service.js';
+import { FileService } from './file-service.js';
 import { HealthService } from './health-service.js';
+import { JobService } from './job-service.js';
 import { type Reranking, RetrievalService, type Source } from './retrieval-service.js';
 import { SimilarityService } from './similarity-service.js';
 
@@ -37,6 +39,8 @@ export interface Services {
   similarity: SimilarityService;
   chatCompletions: ChatCompletionsService;
   health: HealthService;
+  files: FileService;
+  jobs: JobService;
   store: HnswStore;
   metrics: Metrics;
   /** Flushes the store (a snapshot per changed collection), closes its logs and the connections to the NIMs. */
@@ -204,18 +208,24 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   const retrieval = new RetrievalService(store, embedder, reranking);
   // A lexical score of 0 means not one word in common: nothing such a source could be cited for.
   const ask = new AskService(retrieval, answering, { dropUnmatched: config.embeddings.provider === 'local' });
+  const documents = new DocumentService(store, embedder, config.chunking, metrics, logger);
+  const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking);
+  const jobs = await JobService.open(config.dataDir, files, logger);
   return {
-    documents: new DocumentService(store, embedder, config.chunking, metrics, logger),
+    documents,
     collections: new CollectionService(store),
     retrieval,
     ask,
     similarity: new SimilarityService(embedder),
     chatCompletions: new ChatCompletionsService(ask, { collection: DEFAULT_COLLECTION, k: config.retrieval.k }),
     health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }),
+    files,
+    jobs,
     store,
     metrics,
     close: async () => {
       try {
+        await jobs.close();
         await store.close();
       } finally {
         await Promise.allSettled(nimClients.map((client) => client.close()));

@@ -1,0 +1,119 @@
+import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EMBED_MODEL } from '../test/support/nim-emulator.js';
+import { makeDocx, makePdf } from '../test/support/documents.js';
+import { DIMENSIONS, startNim, startService, stop, type Process } from './serving.js';
+import { benchFlags, markdownTable, ms, postJson, print, progress, randomWords, seededRandom, summarize, temporaryDir, writeResultsSection } from './support.js';
+
+/**
+ * bench:files — a folder of mixed documents (PDF, DOCX, HTML, Markdown) uploaded to POST /v1/files
+ * as one background job: files/s and chunks/s from the upload to the finished job, against the
+ * capacity of the emulated embedding NIM; and search latency while the job runs, against idle.
+ */
+
+const flags = benchFlags();
+const FILES_PER_TYPE = flags.quick ? 3 : 15;
+const PDF_PAGES = 8;
+const SECTIONS = 8;
+const LATENCY_MS = 20;
+const LATENCY_PER_INPUT_MS = 0.1;
+const CAP = 2;
+const NIM_BATCH = 50;
+const SEARCHES_IDLE = flags.quick ? 50 : 300;
+const capacity = (CAP * NIM_BATCH * 1000) / (LATENCY_MS + NIM_BATCH * LATENCY_PER_INPUT_MS);
+
+const random = seededRandom(23);
+const sentence = () => `${randomWords(random, 14)}.`;
+/** About 1,600 characters: two chunks at the default CHUNK_SIZE. */
+const block = () => Array.from({ length: 16 }, sentence).join(' ');
+
+async function corpus(): Promise<Array<{ name: string; content: Uint8Array | string }>> {
+  const files: Array<{ name: string; content: Uint8Array | string }> = [];
+  for (let n = 0; n < FILES_PER_TYPE; n++) {
+    // A PDF line holds about 90 characters; 18 lines make a page of about 1,600.
+    const page = () => Array.from({ length: 18 }, () => randomWords(random, 14)).join('\n');
+    files.push({ name: `report-${n}.pdf`, content: await makePdf(Array.from({ length: PDF_PAGES }, page)) });
+    files.push({ name: `guide-${n}.docx`, content: await makeDocx(Array.from({ length: SECTIONS }, (_, s) => [`# Part ${s}`, block()]).flat()) });
+    files.push({
+      name: `page-${n}.html`,
+      content: `<!doctype html><html><head><script>var x = 1;</script></head><body><nav>home</nav>${Array.from({ length: SECTIONS }, (_, s) => `<h2>Part ${s}</h2><p>${block()}</p>`).join('')}</body></html>`,
+    });
+    files.push({ name: `notes-${n}.md`, content: Array.from({ length: SECTIONS }, (_, s) => `## Part ${s}\n\n${block()}\n`).join('\n') });
+  }
+  return files;
+}
+
+async function searchLatencies(url: string, keepGoing: () => boolean, atMost: number): Promise<number[]> {
+  const latencies: number[] = [];
+  while (keepGoing() && latencies.length < atMost) {
+    const started = performance.now();
+    await postJson(`${url}/v1/search`, { query: randomWords(random, 6), k: 4 });
+    latencies.push(performance.now() - started);
+  }
+  return latencies;
+}
+
+async function main(): Promise<void> {
+  const files = await corpus();
+  const bytes = files.reduce((sum, file) => sum + (typeof file.content === 'string' ? Buffer.byteLength(file.content) : file.content.length), 0);
+  const dataDir = await temporaryDir('bench-files-');
+  let nim: Process | undefined;
+  let server: Process | undefined;
+  try {
+    nim = await startNim({ models: [EMBED_MODEL], dimensions: DIMENSIONS, embedLatencyMs: LATENCY_MS, embedLatencyPerInputMs: LATENCY_PER_INPUT_MS, maxConcurrentEmbeddings: CAP });
+    server = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, LLM_PROVIDER: 'local' });
+    const url = server.url;
+    await postJson(`${url}/v1/documents`, { documents: Array.from({ length: 200 }, (_, n) => ({ id: `seed-${n}`, text: block() })) });
+    progress('search latency, idle');
+    const idle = await searchLatencies(url, () => true, SEARCHES_IDLE);
+
+    progress(`uploading ${files.length} files (${(bytes / 1024 ** 2).toFixed(1)} MiB) as one job`);
+    const form = new FormData();
+    for (const file of files) form.append('file', new Blob([file.content]), file.name);
+    const started = performance.now();
+    const submitted = await fetch(`${url}/v1/files?async=true`, { method: 'POST', body: form });
+    if (submitted.status !== 202) throw new Error(`upload answered ${submitted.status}: ${await submitted.text()}`);
+    const location = submitted.headers.get('location') as string;
+    let job: any;
+    let running = true;
+    const during = searchLatencies(url, () => running, Number.POSITIVE_INFINITY);
+    while (running) {
+      job = await (await fetch(`${url}${location}`)).json();
+      running = job.state === 'queued' || job.state === 'running';
+      if (running) await sleep(50);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const busy = await during;
+    if (job.state !== 'completed' || job.counts.files_failed > 0) throw new Error(`job ended ${job.state}: ${JSON.stringify(job.counts)}`);
+
+    const chunksPerSecond = job.counts.chunks / seconds;
+    const idleStats = summarize(idle);
+    const busyStats = summarize(busy);
+    const body = [
+      `Parameters: ${files.length} files (${FILES_PER_TYPE} each of PDF with ${PDF_PAGES} pages, DOCX, HTML and Markdown with ${SECTIONS} heading sections; ${(bytes / 1024 ** 2).toFixed(1)} MiB), uploaded in one multipart request with \`?async=true\` and followed to the finished job; the NIM emulator (its own process, ${DIMENSIONS} dimensions) answers n inputs after ${LATENCY_MS} ms + n × ${LATENCY_PER_INPUT_MS} ms, at most ${CAP} requests at once: a capacity of ${Math.round(capacity)} chunks/s. The service runs as src/server.ts with its defaults. One client searches in a loop while the job runs; idle: ${SEARCHES_IDLE} searches before it, over 200 seeded documents.`,
+      '',
+      markdownTable(
+        ['what', 'value'],
+        [
+          ['files', files.length],
+          ['chunks', job.counts.chunks],
+          ['seconds, upload to finished job', seconds.toFixed(2)],
+          ['files/s', (files.length / seconds).toFixed(1)],
+          ['chunks/s', chunksPerSecond.toFixed(0)],
+          ['of the emulated NIM capacity', `${((chunksPerSecond / capacity) * 100).toFixed(0)}%`],
+          ['search p50 / p99 idle (ms)', `${ms(idleStats.p50)} / ${ms(idleStats.p99)}`],
+          [`search p50 / p99 during the job (ms, ${busy.length} searches)`, `${ms(busyStats.p50)} / ${ms(busyStats.p99)}`],
+          ['p50 during ÷ idle', (busyStats.p50 / idleStats.p50).toFixed(2)],
+        ],
+      ),
+    ].join('\n');
+    print(body);
+    await writeResultsSection({ id: 'bench:files', title: 'File ingest jobs (bench:files)', body });
+  } finally {
+    await stop(server);
+    await stop(nim);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,29 @@
+import { readFile } from 'node:fs/promises';
+import { docxSections } from './docx-sections.js';
+import { FileRejectedError } from './file-problems.js';
+import type { FileType } from './file-types.js';
+import { htmlSections } from './html-sections.js';
+import { markdownSections } from './markdown-sections.js';
+import { pdfSections } from './pdf-sections.js';
+import type { Section } from './sections.js';
+
+/** The structured text of a stored upload; a file that yields no text is refused. */
+export async function extractSections(name: string, type: FileType, path: string, limits: { maxPages: number }): Promise<Section[]> {
+  const bytes = await readFile(path);
+  let sections: Section[];
+  if (type === 'pdf') return pdfSections(name, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), limits.maxPages);
+  if (type === 'docx') sections = await docxSections(name, bytes);
+  else {
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new FileRejectedError(name, 'the content is not valid UTF-8 text', 415);
+    }
+    if (type === 'html') sections = htmlSections(text);
+    else if (type === 'markdown') sections = markdownSections(text);
+    else sections = [{ text: text.replace(/\r\n?/g, '\n').trim() }].filter((section) => section.text);
+  }
+  if (sections.length === 0) throw new FileRejectedError(name, 'the file holds no text', 422);
+  return sections;
+}

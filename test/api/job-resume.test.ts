@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
+import { runningServers, startServer } from '../support/server-process.js';
+import { temporaryDir, unusedPort } from '../support/test-app.js';
+
+const FILES = 8;
+const topic = (file: number) => `topic${file}x`;
+const fileText = (file: number) =>
+  Array.from({ length: 16 }, (_, line) => `Entry ${line} of ${topic(file)}: a paragraph long enough to be a chunk of its own here.`).join('\n\n');
+
+/** Passage texts the emulator was asked to embed in requests[from, to). */
+function passages(nim: NimEmulator, from: number, to = Infinity): string[] {
+  return nim
+    .requestsTo('/v1/embeddings')
+    .slice(from, to)
+    .filter((request) => request.body.input_type === 'passage')
+    .flatMap((request) => request.body.input as string[]);
+}
+
+describe('a background job killed with SIGKILL', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  after(async () => {
+    for (const child of runningServers) child.kill('SIGKILL');
+    for (const step of cleanup) await step();
+  });
+
+  it('resumes after restart and embeds nothing it had already stored', async () => {
+    const nim = await NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 40, maxConcurrentEmbeddings: 1 });
+    const dataDir = await temporaryDir('rag-job-resume-');
+    cleanup.push(() => nim.stop(), () => rm(dataDir, { recursive: true, force: true }));
+    const env = { EMBEDDINGS_PROVIDER: 'nim', NIM_EMBEDDINGS_URL: nim.url, EMBEDDINGS_BATCH_SIZE: '4', EMBEDDINGS_MAX_CONCURRENCY: '1', CHUNK_SIZE: '120', CHUNK_OVERLAP: '0' };
+    const first = await startServer(dataDir, await unusedPort(), env);
+
+    const form = new FormData();
+    for (let file = 0; file < FILES; file++) form.append('file', new Blob([fileText(file)]), `notes-${file}.txt`);
+    const submitted = await fetch(`${first.base}/v1/files?async=true`, { method: 'POST', body: form });
+    assert.equal(submitted.status, 202);
+    const location = submitted.headers.get('location') as string;
+
+    let beforeKill: any;
+    for (;;) {
+      beforeKill = await (await fetch(`${first.base}${location}`)).json();
+      if (beforeKill.counts.files_done >= 2) break;
+      assert.notEqual(beforeKill.state, 'completed', 'the job finished before it could be killed; slow the emulator down');
+      await sleep(10);
+    }
+    const exited = once(first.process, 'exit');
+    first.process.kill('SIGKILL');
+    await exited;
+    const requestsBeforeRestart = nim.requestsTo('/v1/embeddings').length;
+    const doneAtKill = new Set<number>(
+      beforeKill.files.filter((file: any) => file.state === 'done').map((file: any) => Number(/notes-(\d+)/.exec(file.name)?.[1])),
+    );
+    assert.ok(doneAtKill.size >= 2 && doneAtKill.size < FILES);
+
+    const second = await startServer(dataDir, await unusedPort(), env);
+    let finished: any;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
+      finished = await (await fetch(`${second.base}${location}`)).json();
+      if (finished.state !== 'running' && finished.state !== 'queued') break;
+    }
+    assert.equal(finished.state, 'completed', JSON.stringify(finished));
+    assert.equal(finished.counts.files_done, FILES);
+    assert.equal(finished.counts.chunks_done, finished.counts.chunks);
+
+    const fileOf = (text: string) => Number(/topic(\d+)x/.exec(text)?.[1]);
+    const afterRestart = passages(nim, requestsBeforeRestart);
+    assert.ok(afterRestart.length > 0, 'the restarted server did the rest of the job');
+    const stored = afterRestart.filter((text) => doneAtKill.has(fileOf(text)));
+    assert.deepEqual(stored, [], 'texts of files stored before the kill are not embedded again');
+    const listed = (await (await fetch(`${second.base}/v1/documents?limit=1000`)).json()) as any;
+    assert.equal(listed.documents.length, FILES);
+    const hits = (await (
+      await fetch(`${second.base}/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `Entry 7 of ${topic(FILES - 1)}` }) })
+    ).json()) as any;
+    assert.equal(hits.results[0].metadata.source, `notes-${FILES - 1}.txt`);
+  });
+});

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { makeScannedPdf } from '../support/documents.js';
+import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
+import { readEvents } from '../support/sse.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+
+const paragraphs = (topic: string, count: number) =>
+  Array.from({ length: count }, (_, index) => `Paragraph ${index} about ${topic}: the ${topic} ledger entry number ${index} is filed here.`).join('\n\n');
+
+async function upload(base: string, files: Array<{ name: string; content: Uint8Array | string }>, query = '') {
+  const form = new FormData();
+  for (const file of files) form.append('file', new Blob([file.content]), file.name);
+  const response = await fetch(`${base}/v1/files${query}`, { method: 'POST', body: form });
+  return { status: response.status, location: response.headers.get('location'), body: (await response.json()) as any };
+}
+
+async function job(base: string, id: string) {
+  return (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as any;
+}
+
+async function until<T>(what: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await what();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting; last: ${JSON.stringify(value)}`);
+    await sleep(20);
+  }
+}
+
+describe('background ingest jobs', () => {
+  let nim: NimEmulator;
+  let test: TestApp;
+  let base: string;
+
+  before(async () => {
+    nim = await NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 30 });
+    test = await startTestApp({
+      NIM_EMBEDDINGS_URL: nim.url,
+      LLM_PROVIDER: 'local',
+      EMBEDDINGS_BATCH_SIZE: '4',
+      EMBEDDINGS_MAX_CONCURRENCY: '2',
+      CHUNK_SIZE: '200',
+      CHUNK_OVERLAP: '0',
+      INGEST_ASYNC_THRESHOLD_BYTES: '20000',
+    });
+    base = await test.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  after(async () => {
+    await test.close();
+    await nim.stop();
+  });
+
+  it('?async=true answers 202 with Location; the event stream reports progress and ends with the finished job', async () => {
+    const reply = await upload(
+      base,
+      [
+        { name: 'alpha.md', content: `# Alpha\n\n${paragraphs('alpha', 6)}` },
+        { name: 'scan.pdf', content: await makeScannedPdf(1) },
+        { name: 'beta.txt', content: paragraphs('beta', 6) },
+      ],
+      '?async=true',
+    );
+    assert.equal(reply.status, 202, JSON.stringify(reply.body));
+    assert.equal(reply.location, `/v1/jobs/${reply.body.id}`);
+    assert.ok(['queued', 'running'].includes(reply.body.state));
+
+    const events = await readEvents(await fetch(`${base}${reply.location}/events`));
+    const last = events.at(-1);
+    assert.equal(last?.event, 'done');
+    assert.ok(events.slice(0, -1).every((event) => event.event === 'progress'));
+    assert.ok(events.length >= 3, `progress events: ${events.length}`);
+    const finished = last?.data;
+    assert.equal(finished.state, 'completed');
+    assert.deepEqual(
+      [finished.counts.files, finished.counts.files_done, finished.counts.files_failed],
+      [3, 2, 1],
+    );
+    assert.equal(finished.counts.chunks_done, finished.counts.chunks);
+    assert.equal(finished.counts.embedded, finished.counts.chunks);
+    const scan = finished.files.find((file: any) => file.name === 'scan.pdf');
+    assert.deepEqual([scan.state, scan.error.status], ['failed', 422]);
+    assert.match(scan.error.reason, /text layer/);
+    assert.deepEqual(await job(base, reply.body.id), { ...finished, timings: (await job(base, reply.body.id)).timings });
+
+    const search = await fetch(`${base}/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'beta ledger entry number 4' }) });
+    const hits = ((await search.json()) as any).results;
+    assert.equal(hits[0].metadata.source, 'beta.txt');
+  });
+
+  it('an upload over INGEST_ASYNC_THRESHOLD_BYTES becomes a job without asking', async () => {
+    const reply = await upload(base, [{ name: 'big.txt', content: paragraphs('gamma', 300) }]);
+    assert.equal(reply.status, 202);
+    const finished = await until(() => job(base, reply.body.id), (view) => view.state === 'completed');
+    assert.equal(finished.files[0].status, 'created');
+    assert.ok(finished.counts.chunks > 100);
+  });
+
+  it('DELETE cancels a running job: files stored stay, the rest are not ingested; a finished job cannot be cancelled', async () => {
+    const files = Array.from({ length: 6 }, (_, index) => ({ name: `part-${index}.txt`, content: paragraphs(`delta${index}`, 12) }));
+    const reply = await upload(base, files, '?async=true');
+    const id = reply.body.id as string;
+    await until(() => job(base, id), (view) => view.counts.files_done >= 1);
+    const cancel = await fetch(`${base}/v1/jobs/${id}`, { method: 'DELETE' });
+    assert.equal(cancel.status, 200);
+    const cancelled = (await cancel.json()) as any;
+    assert.equal(cancelled.state, 'cancelled');
+    assert.ok(cancelled.counts.files_done < 6);
+    await sleep(300);
+    const later = await job(base, id);
+    assert.equal(later.state, 'cancelled');
+    assert.equal(later.counts.files_done, cancelled.counts.files_done);
+    const stored = ((await (await fetch(`${base}/v1/documents?limit=1000`)).json()) as any).documents.map((document: any) => document.id as string);
+    const storedFiles = new Set(stored.filter((documentId: string) => documentId.startsWith('part-')).map((documentId: string) => documentId.split('#')[0]));
+    assert.equal(storedFiles.size, later.counts.files_done);
+
+    const again = await fetch(`${base}/v1/jobs/${id}`, { method: 'DELETE' });
+    assert.equal(again.status, 409);
+    assert.match(((await again.json()) as any).detail, /already been cancelled/);
+  });
+
+  it('an unknown job is a 404, a malformed id a 400', async () => {
+    const missing = await fetch(`${base}/v1/jobs/00000000-0000-4000-8000-000000000000`);
+    assert.equal(missing.status, 404);
+    const events = await fetch(`${base}/v1/jobs/00000000-0000-4000-8000-000000000000/events`);
+    assert.equal(events.status, 404);
+    assert.equal((await fetch(`${base}/v1/jobs/not-a-job`)).status, 400);
+  });
+});
