@@ -31,9 +31,10 @@ export function routingContract(document: Json): Json {
   };
   for (const pathItem of Object.values((copy.paths ?? {}) as Record<string, Json>)) {
     for (const operation of Object.values(pathItem)) {
-      // A multipart body is read part by part by its handler; a schema would have fastify validate a body it never parses.
+      // A multipart body is read part by part by its handler, so fastify must not validate a body it never
+      // parses; the media type stays declared (an empty schema), so that it is the one that reaches the operation.
       const requestContent = (operation as { requestBody?: { content?: Record<string, Json> } }).requestBody?.content ?? {};
-      for (const [mediaType, media] of Object.entries(requestContent)) if (mediaType.startsWith('multipart/')) delete media.schema;
+      for (const [mediaType, media] of Object.entries(requestContent)) if (mediaType.startsWith('multipart/')) media.schema = {};
       keepJsonOnly((operation as { responses?: Record<string, { content?: Json }> }).responses ?? {});
     }
   }

@@ -1416,6 +1416,7 @@ export interface operations {
             };
             400: components["responses"]["BadFile"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["BadFile"];
             415: components["responses"]["BadFile"];
@@ -1449,8 +1450,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     cancelJob: {
@@ -1475,10 +1479,13 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["JobFinished"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["Overloaded"];
         };
     };
     jobEvents: {
@@ -1503,8 +1510,11 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
             404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     listCollections: {
