@@ -1,5 +1,5 @@
 import type { Metadata } from '../store/metadata-filter.js';
-import type { HnswStore } from '../store/hnsw-store.js';
+import type { DocumentStore } from '../store/store-contract.js';
 import { collectionForRead } from './collection-service.js';
 import type { TextEmbedder } from './document-service.js';
 import { parseFilter } from './filters.js';
@@ -24,17 +24,18 @@ export interface Source {
 
 export class RetrievalService {
   constructor(
-    private readonly store: HnswStore,
+    private readonly store: DocumentStore,
     private readonly embedder: TextEmbedder,
   ) {}
 
   /** The k chunks closest to the query (embedded as `input_type: query`), best first. */
   async search(request: SearchRequest, signal?: AbortSignal): Promise<Source[]> {
     const filter = request.filter === undefined ? undefined : parseFilter(request.filter);
-    const collection = collectionForRead(this.store, request.collection);
-    if (!collection || collection.chunkCount === 0) return [];
+    const collection = await collectionForRead(this.store, request.collection);
+    if (!collection || !(await collection.hasChunks())) return [];
     const vector = await this.embedder.embedQuery(request.query, { signal });
-    return collection.searchVector(vector, request.k, { filter, minScore: request.minScore }).map((hit) => {
+    const hits = await collection.searchVector(vector, request.k, { filter, minScore: request.minScore });
+    return hits.map((hit) => {
       const [start, end] = hit.document.spans[hit.chunk] as [number, number];
       return {
         id: hit.document.id,
