@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
@@ -290,7 +291,7 @@ export class HnswCollection extends VectorStore {
       writes.forEach((write, position) => {
         const current = this.documents.get(write.id);
         if (current && current.contentHash === write.contentHash) {
-          const sameMetadata = JSON.stringify(current.metadata) === JSON.stringify(write.metadata);
+          const sameMetadata = isDeepStrictEqual(current.metadata, write.metadata);
           if (!sameMetadata) mutations.push({ op: 'metadata', id: write.id, metadata: write.metadata, updatedAt: stamp });
           outcomes.push({ id: write.id, status: sameMetadata ? 'unchanged' : 'updated', chunks: current.spans.length });
           return;

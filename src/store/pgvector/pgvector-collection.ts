@@ -52,7 +52,7 @@ async function lockDocuments(client: pg.ClientBase, collection: string, ids: str
   if (ids.length === 0) return;
   await client.query(
     `SELECT pg_advisory_xact_lock(key) FROM (
-       SELECT DISTINCT hashtextextended($1 || chr(0) || id, 0) AS key FROM unnest($2::text[]) AS id ORDER BY key
+       SELECT DISTINCT hashtextextended(id, hashtext($1)) AS key FROM unnest($2::text[]) AS id ORDER BY key
      ) AS keys`,
     [collection, ids],
   );

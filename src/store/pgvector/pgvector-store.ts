@@ -58,7 +58,7 @@ function where(url: string): string {
 export class PgvectorStore implements DocumentStore {
   readonly backend = 'pgvector';
   private readonly pool: pg.Pool;
-  private model: string;
+  /** As recorded in the database's manifest. */
   private fixedDimensions: number | undefined;
   private prepared: Promise<void> | undefined;
   /** Why the store is not (yet) usable; undefined once the schema and manifest are checked. */
@@ -69,8 +69,6 @@ export class PgvectorStore implements DocumentStore {
   private readonly context: PgvectorContext;
 
   private constructor(private readonly options: PgvectorOptions) {
-    this.model = options.embeddingModel;
-    this.fixedDimensions = options.embeddingDimensions;
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize,
@@ -107,11 +105,11 @@ export class PgvectorStore implements DocumentStore {
   }
 
   get embeddingModel(): string {
-    return this.model;
+    return this.options.embeddingModel;
   }
 
   get dimensions(): number | undefined {
-    return this.fixedDimensions;
+    return this.fixedDimensions ?? this.options.embeddingDimensions;
   }
 
   private prepare(): Promise<void> {
@@ -194,7 +192,7 @@ export class PgvectorStore implements DocumentStore {
       if (recorded === dimensions) return;
     }
     throw new EmbeddingSpaceMismatchError(
-      `embedding model ${this.model} returned ${dimensions} dimensions; the store holds ${this.fixedDimensions}`,
+      `embedding model ${this.options.embeddingModel} returned ${dimensions} dimensions; the store holds ${this.fixedDimensions}`,
     );
   }
 
