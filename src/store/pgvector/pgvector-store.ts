@@ -209,17 +209,24 @@ export class PgvectorStore implements DocumentStore {
         throw asStoreError(error);
       }
       let broken = false;
+      // A connection lost between two statements is reported as an event; unheard, it would end the process.
+      const lost = (error: Error) => {
+        broken = true;
+        this.options.logger.warn({ err: error }, 'vector database connection lost');
+      };
+      client.on('error', lost);
       try {
         await client.query('BEGIN');
         const result = await work(client);
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        broken = isConnectionError(error);
+        broken ||= isConnectionError(error);
         if (!broken) await client.query('ROLLBACK').catch(() => undefined);
         if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
         throw asStoreError(error);
       } finally {
+        client.off('error', lost);
         client.release(broken);
       }
     }
