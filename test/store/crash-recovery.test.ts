@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { chunkSpans } from '../../src/rag/chunking.js';
+import { killAllServices, killService as kill, startService } from '../support/service-process.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
 
 /**
@@ -19,51 +19,7 @@ const ROUNDS = 12;
 const WRITERS = 3;
 const CHUNKING = { size: 60, overlap: 0 };
 
-interface Server {
-  process: ChildProcess;
-  base: string;
-  output: string[];
-}
-
-/** Every server started, so that a failing test still leaves no process behind. */
-const running = new Set<ChildProcess>();
-
-async function startServer(dataDir: string, port: number): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: {
-      ...process.env,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      EMBEDDINGS_PROVIDER: 'local',
-      LLM_PROVIDER: 'local',
-      SNAPSHOT_EVERY_CHUNKS: '40',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  const output: string[] = [];
-  child.stdout?.on('data', (data: Buffer) => output.push(data.toString()));
-  child.stderr?.on('data', (data: Buffer) => output.push(data.toString()));
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${output.join('')}`);
-    const live = await fetch(`${base}/v1/health/live`).catch(() => undefined);
-    if (live?.ok) return { process: child, base, output };
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`server did not start: ${output.join('')}`);
-}
-
-async function kill(server: Server): Promise<void> {
-  const exited = once(server.process, 'exit');
-  server.process.kill('SIGKILL');
-  await exited;
-}
+const startServer = (dataDir: string, port: number) => startService(port, { DATA_DIR: dataDir, SNAPSHOT_EVERY_CHUNKS: '40' });
 
 let counter = 0;
 const randomWord = () => Array.from({ length: 10 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
@@ -79,7 +35,7 @@ function newDocument(): { id: string; text: string; token: string } {
 describe('crash safety: kill -9 while writing', () => {
   const dirs: string[] = [];
   after(async () => {
-    for (const child of running) child.kill('SIGKILL');
+    killAllServices();
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
