@@ -9,6 +9,7 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createServices } from '../src/services/create-services.js';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { DEFAULT_COLLECTION, type HnswStore } from '../src/store/hnsw-store.js';
 import { type Process, startNim, stop } from './serving.js';
 import {
@@ -129,7 +130,9 @@ async function runServer(): Promise<void> {
   const services = await createServices(config, logger);
   const app = await buildApp({ config, services, logger });
   const searches = timeSearches(app.server);
-  const storeSearches = probeStoreSearches(services.store);
+  if (!(services.store instanceof EmbeddedStore)) throw new Error('bench:load measures the embedded store: unset VECTOR_STORE');
+  const hnsw = services.store.hnsw;
+  const storeSearches = probeStoreSearches(hnsw);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
@@ -144,7 +147,7 @@ async function runServer(): Promise<void> {
       loop.reset();
       return reading;
     }
-    const collection = services.store.get(DEFAULT_COLLECTION);
+    const collection = hnsw.get(DEFAULT_COLLECTION);
     return { chunks: collection?.chunkCount ?? 0, ...(collection?.vectorCounts() ?? { exact: 0, graph: 0 }) };
   });
   announce({ url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` });

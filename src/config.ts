@@ -75,6 +75,10 @@ export interface Config {
   /** Default chunking, and the most chunks one ingest request may create. */
   chunking: { size: number; overlap: number; maxChunksPerRequest: number };
   hnsw: { m: number; efConstruction: number; efSearch: number; exactSearchMaxChunks: number; maxIndexBacklog: number };
+  /** `hnsw`: the embedded store on DATA_DIR; `pgvector`: Postgres, shared by replicas (the HNSW settings apply to its index). */
+  vectorStore: 'hnsw' | 'pgvector';
+  /** Set when vectorStore is `pgvector`. */
+  database: { url: string; poolSize: number; statementTimeoutMs: number } | undefined;
   snapshots: { everyChunks: number; intervalMs: number };
   /** Whether `/` serves the browser playground. */
   playground: boolean;
@@ -188,6 +192,10 @@ const envSchema = z.object({
   UPLOAD_MAX_FILES: withDefault(int(1, 10_000), 100),
   UPLOAD_MAX_PAGES: withDefault(int(1, 1_000_000), 2000),
   INGEST_ASYNC_THRESHOLD_BYTES: withDefault(int(0, 1024 ** 4), 10 * 1024 ** 2),
+  VECTOR_STORE: withDefault(z.enum(['hnsw', 'pgvector']), 'hnsw'),
+  DATABASE_URL: optionalString,
+  DATABASE_POOL_SIZE: withDefault(int(1, 1000), 10),
+  DATABASE_STATEMENT_TIMEOUT_MS: withDefault(int(0, 3_600_000), 30_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -237,6 +245,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   } else if (env.CHUNK_OVERLAP * 2 > env.CHUNK_SIZE) {
     problems.push(`CHUNK_OVERLAP: must be at most half of CHUNK_SIZE (${env.CHUNK_SIZE})`);
   }
+  if (env.VECTOR_STORE === 'pgvector') problems.push(...pgvectorProblems(env));
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -304,5 +313,22 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxPages: env.UPLOAD_MAX_PAGES,
       asyncThresholdBytes: env.INGEST_ASYNC_THRESHOLD_BYTES,
     },
+    vectorStore: env.VECTOR_STORE,
+    database:
+      env.VECTOR_STORE === 'pgvector'
+        ? { url: env.DATABASE_URL as string, poolSize: env.DATABASE_POOL_SIZE, statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS }
+        : undefined,
   };
+}
+
+/** pgvector's own bounds on its HNSW settings are tighter than hnswlib's. */
+function pgvectorProblems(env: Env): string[] {
+  const problems: string[] = [];
+  if (!env.DATABASE_URL) problems.push('DATABASE_URL: VECTOR_STORE=pgvector needs a Postgres URL, such as postgres://rag:secret@db:5432/rag');
+  else if (!/^postgres(ql)?:\/\//.test(env.DATABASE_URL)) problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
+  if (env.HNSW_M > 100) problems.push('HNSW_M: pgvector accepts at most 100');
+  if (env.HNSW_EF_CONSTRUCTION > 1000) problems.push('HNSW_EF_CONSTRUCTION: pgvector accepts at most 1000');
+  if (env.HNSW_EF_CONSTRUCTION < 2 * env.HNSW_M) problems.push(`HNSW_EF_CONSTRUCTION: pgvector needs at least twice HNSW_M (${2 * env.HNSW_M})`);
+  if (env.HNSW_EF_SEARCH > 1000) problems.push('HNSW_EF_SEARCH: pgvector accepts at most 1000');
+  return problems;
 }

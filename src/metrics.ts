@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { HnswStore } from './store/hnsw-store.js';
+import type { DocumentStore } from './store/store-contract.js';
+import { EmbeddedStore } from './store/embedded-store.js';
 
 /**
  * The service's Prometheus metrics, in a registry of its own (one per app, so tests can build
@@ -44,15 +45,15 @@ export class Metrics {
   }
 
   /** Store size gauges, read from the store when scraped. */
-  watchStore(store: HnswStore): void {
+  watchStore(store: DocumentStore): void {
     new Gauge({
       name: 'rag_store_documents',
       help: 'Documents stored, by collection.',
       labelNames: ['collection'] as const,
       registers: [this.registry],
-      collect() {
+      async collect() {
         this.reset();
-        for (const collection of store.list()) this.set({ collection: collection.name }, collection.documents);
+        for (const collection of await listedOrNone(store)) this.set({ collection: collection.name }, collection.documents);
       },
     });
     new Gauge({
@@ -60,15 +61,18 @@ export class Metrics {
       help: 'Chunks stored, by collection and by vector tier (exact: searched by a full scan; graph: in the HNSW graph).',
       labelNames: ['collection', 'tier'] as const,
       registers: [this.registry],
-      collect() {
+      async collect() {
         this.reset();
-        for (const { name } of store.list()) {
-          const counts = store.get(name)?.vectorCounts() ?? { exact: 0, graph: 0 };
+        for (const { name } of await listedOrNone(store)) {
+          const counts = await store.vectorTiers(name);
           this.set({ collection: name, tier: 'exact' }, counts.exact);
           this.set({ collection: name, tier: 'graph' }, counts.graph);
         }
       },
     });
+    // Only the embedded store has a write-ahead log of its own to replay.
+    if (!(store instanceof EmbeddedStore)) return;
+    const { hnsw } = store;
     new Gauge({
       name: 'rag_store_skipped_log_records',
       help: 'Write-ahead log records skipped when a collection opened because they could not be read or applied (each also logged as an error); should be 0.',
@@ -76,8 +80,11 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const { name } of store.list()) this.set({ collection: name }, store.get(name)?.skippedAtOpen ?? 0);
+        for (const { name } of hnsw.list()) this.set({ collection: name }, hnsw.get(name)?.skippedAtOpen ?? 0);
       },
     });
   }
 }
+
+/** A store that cannot be reached (its database down) has no size to report; the scrape goes on without it. */
+const listedOrNone = (store: DocumentStore) => store.list().catch(() => []);

@@ -73,4 +73,18 @@ describe('configuration', () => {
       'CHUNK_OVERLAP: must be smaller than CHUNK_SIZE (200)',
     ]);
   });
+
+  it('keeps the embedded store by default; pgvector needs a Postgres URL and settings within pgvector\'s bounds', () => {
+    assert.deepEqual([loadConfig({}).vectorStore, loadConfig({}).database], ['hnsw', undefined]);
+    const config = loadConfig({ VECTOR_STORE: 'pgvector', DATABASE_URL: 'postgres://rag:pw@db:5432/rag', DATABASE_POOL_SIZE: '4' });
+    assert.deepEqual(config.database, { url: 'postgres://rag:pw@db:5432/rag', poolSize: 4, statementTimeoutMs: 30_000 });
+    assert.deepEqual(problemsOf({ VECTOR_STORE: 'pgvector', HNSW_EF_SEARCH: '2000' }), [
+      'DATABASE_URL: VECTOR_STORE=pgvector needs a Postgres URL, such as postgres://rag:secret@db:5432/rag',
+      'HNSW_EF_SEARCH: pgvector accepts at most 1000',
+    ]);
+    assert.deepEqual(problemsOf({ VECTOR_STORE: 'pgvector', DATABASE_URL: 'mysql://db/rag', HNSW_M: '64', HNSW_EF_CONSTRUCTION: '100' }), [
+      'DATABASE_URL: must start with postgres:// or postgresql://',
+      'HNSW_EF_CONSTRUCTION: pgvector needs at least twice HNSW_M (128)',
+    ]);
+  });
 });

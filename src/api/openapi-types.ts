@@ -393,7 +393,7 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Ready when the store is open and every configured NIM can serve its model. Says which providers are in use, and whether any is the offline one.
+         * @description Ready when the store can serve (its database reachable, for pgvector) and every configured NIM can serve its model. Says which providers are in use, and whether any is the offline one.
          */
         get: operations["ready"];
         put?: never;
@@ -866,17 +866,21 @@ export interface components {
                 embeddings: components["schemas"]["ProviderStatus"];
                 llm: components["schemas"]["ProviderStatus"];
             };
+            /** @description The counts are left out while the store cannot be reached (`ready` false, `detail` says why). */
             store?: {
                 /**
-                 * @description Where vectors are kept; `hnsw` is the embedded store under `DATA_DIR`.
-                 * @example hnsw
+                 * @description `hnsw`: the embedded store on DATA_DIR; `pgvector`: Postgres with pgvector, shared by replicas.
+                 * @enum {string}
                  */
-                backend?: string;
+                backend: "hnsw" | "pgvector";
+                ready: boolean;
+                /** @description Why the store cannot serve (for example, its database is unreachable). */
+                detail?: string;
                 embedding_model: string;
                 dimensions: number | null;
-                collections: number;
-                documents: number;
-                chunks: number;
+                collections?: number;
+                documents?: number;
+                chunks?: number;
             };
         };
         /** @description A problem document with OpenAI's error object beside it. */

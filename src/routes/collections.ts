@@ -3,7 +3,7 @@ import type { Services } from '../services/create-services.js';
 
 export function collectionRoutes({ collections }: Services): Pick<OperationRoutes, 'listCollections' | 'dropCollection'> {
   return {
-    listCollections: async () => ({ collections: collections.list() }),
+    listCollections: async () => ({ collections: await collections.list() }),
     dropCollection: async (request, reply) => {
       await collections.drop(request.params.name);
       return reply.code(204).send();

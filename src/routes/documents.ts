@@ -1,7 +1,7 @@
 import type { OperationRoutes, components } from '../api/operations.js';
 import type { Chunking } from '../rag/chunking.js';
 import type { Services } from '../services/create-services.js';
-import { DEFAULT_COLLECTION } from '../store/hnsw-store.js';
+import { DEFAULT_COLLECTION } from '../store/store-contract.js';
 
 type DocumentOperations = 'ingestDocuments' | 'listDocuments' | 'getDocument' | 'deleteDocument' | 'deleteDocumentsByFilter';
 

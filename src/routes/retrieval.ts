@@ -2,7 +2,7 @@ import type { FastifyReply } from 'fastify';
 import type { OperationRequest, OperationRoutes, components } from '../api/operations.js';
 import type { AskRequest } from '../services/ask-service.js';
 import type { Services } from '../services/create-services.js';
-import { DEFAULT_COLLECTION } from '../store/hnsw-store.js';
+import { DEFAULT_COLLECTION } from '../store/store-contract.js';
 import { eventStream, wantsEventStream } from './event-stream.js';
 
 function askRequestOf(body: components['schemas']['AskRequest'], defaultK: number): AskRequest {

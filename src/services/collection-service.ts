@@ -1,21 +1,20 @@
 import { notFound } from '../errors.js';
-import type { HnswCollection } from '../store/hnsw-collection.js';
-import { type CollectionSummary, DEFAULT_COLLECTION, type HnswStore } from '../store/hnsw-store.js';
+import { type CollectionSummary, DEFAULT_COLLECTION, type DocumentStore, type StoreCollection } from '../store/store-contract.js';
 
 /**
  * The collection a read names, or 404. The default collection always exists for reads (empty
  * until the first write), so a fresh service answers searches instead of failing them.
  */
-export function collectionForRead(store: HnswStore, name: string): HnswCollection | undefined {
-  const collection = store.get(name);
+export async function collectionForRead(store: DocumentStore, name: string): Promise<StoreCollection | undefined> {
+  const collection = await store.collection(name);
   if (!collection && name !== DEFAULT_COLLECTION) throw notFound(`collection "${name}" does not exist`);
   return collection;
 }
 
 export class CollectionService {
-  constructor(private readonly store: HnswStore) {}
+  constructor(private readonly store: DocumentStore) {}
 
-  list(): CollectionSummary[] {
+  list(): Promise<CollectionSummary[]> {
     return this.store.list();
   }
 

@@ -20,7 +20,10 @@ import { kindCheckedProbe, localProbe, nimProbe, type ProviderProbe } from '../n
 import { llmAnswerer } from '../rag/ask-chain.js';
 import { RunnableLambda } from '@langchain/core/runnables';
 import { Metrics } from '../metrics.js';
-import { DEFAULT_COLLECTION, HnswStore } from '../store/hnsw-store.js';
+import { EmbeddedStore } from '../store/embedded-store.js';
+import { HnswStore } from '../store/hnsw-store.js';
+import { PgvectorStore } from '../store/pgvector/pgvector-store.js';
+import { DEFAULT_COLLECTION, type DocumentStore } from '../store/store-contract.js';
 import { type Answering, AskService } from './ask-service.js';
 import { ChatCompletionsService } from './chat-completions.js';
 import { CollectionService } from './collection-service.js';
@@ -41,7 +44,7 @@ export interface Services {
   health: HealthService;
   files: FileService;
   jobs: JobService;
-  store: HnswStore;
+  store: DocumentStore;
   metrics: Metrics;
   /** Flushes the store (a snapshot per changed collection), closes its logs and the connections to the NIMs. */
   close(): Promise<void>;
@@ -112,7 +115,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   let dimensions: number | undefined;
   let lexical: LexicalEmbeddings | undefined;
   // The store opens once the providers are known; the embeddings client then checks replies against its dimensions.
-  const opened: { store?: HnswStore } = {};
+  const opened: { store?: DocumentStore } = {};
   if (config.embeddings.provider === 'nim') {
     const { client, model } = await connectNim(
       nimClients,
@@ -193,16 +196,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     );
   }
 
-  const store = await HnswStore.open({
-    dataDir: config.dataDir,
-    hnsw: config.hnsw,
-    embeddings: embedder,
-    embeddingModel: embedder.model,
-    embeddingDimensions: dimensions,
-    logger,
-    snapshotEveryChunks: config.snapshots.everyChunks,
-    snapshotIntervalMs: config.snapshots.intervalMs,
-  });
+  const store = await openStore(config, embedder, dimensions, logger);
   opened.store = store;
   metrics.watchStore(store);
   const retrieval = new RetrievalService(store, embedder, reranking);
@@ -232,4 +226,28 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       }
     },
   };
+}
+
+/** The configured store: the embedded HNSW store on DATA_DIR, or Postgres with pgvector. */
+async function openStore(config: Config, embedder: TextEmbedder, dimensions: number | undefined, logger: Logger): Promise<DocumentStore> {
+  if (config.database) {
+    return PgvectorStore.open({
+      ...config.database,
+      hnsw: config.hnsw,
+      embeddingModel: embedder.model,
+      embeddingDimensions: dimensions,
+      logger,
+    });
+  }
+  const hnsw = await HnswStore.open({
+    dataDir: config.dataDir,
+    hnsw: config.hnsw,
+    embeddings: embedder,
+    embeddingModel: embedder.model,
+    embeddingDimensions: dimensions,
+    logger,
+    snapshotEveryChunks: config.snapshots.everyChunks,
+    snapshotIntervalMs: config.snapshots.intervalMs,
+  });
+  return new EmbeddedStore(hnsw);
 }

@@ -5,8 +5,8 @@ import { badRequest, notFound, ProblemError } from '../errors.js';
 import { type EmbedOptions, InputTooLongError } from '@nim-rag/langchain-nvidia';
 import { type Chunking, chunkingKey, chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
 import { checkMetadata, checkOverlap, tooManyChunks } from './ingest-limits.js';
-import { contentHash, type DocumentWrite, type HnswCollection, type WriteStatus } from '../store/hnsw-collection.js';
-import type { HnswStore } from '../store/hnsw-store.js';
+import { contentHash } from '../store/content-hash.js';
+import type { DocumentStore, DocumentWrite, StoreCollection, WriteStatus } from '../store/store-contract.js';
 import type { Metadata } from '../store/metadata-filter.js';
 import type { StoredDocument } from '../store/mutation-codec.js';
 import { collectionForRead } from './collection-service.js';
@@ -72,7 +72,7 @@ const MAX_WRITE_ROUNDS = 3;
 
 export class DocumentService {
   constructor(
-    private readonly store: HnswStore,
+    private readonly store: DocumentStore,
     private readonly embedder: TextEmbedder,
     private readonly defaultChunking: ChunkingOptions & { maxChunksPerRequest: number },
     private readonly metrics: Metrics,
@@ -93,8 +93,8 @@ export class DocumentService {
     let embedded = 0;
     let reused = 0;
     for (let round = 1; ; round++) {
-      const needed = this.chunksNeedingVectors(writes, round === 1 ? collection : undefined);
-      reused += this.fillReusable(writes, needed, collection);
+      const needed = await this.chunksNeedingVectors(writes, round === 1 ? collection : undefined);
+      reused += await this.fillReusable(writes, needed, collection);
       embedded += await this.embedMissing(writes, needed, signal);
       // Every document of the request is one upsert, logged as one record: all of it is stored, or none.
       const result = await this.writing(request.collection, () => collection.upsert(writes));
@@ -157,10 +157,11 @@ export class DocumentService {
   }
 
   /** Chunks without a vector, except those of documents `stored` already holds with the same content. */
-  private chunksNeedingVectors(writes: DocumentWrite[], stored: HnswCollection | undefined): ChunkRef[] {
+  private async chunksNeedingVectors(writes: DocumentWrite[], stored: StoreCollection | undefined): Promise<ChunkRef[]> {
+    const storedHashes = stored ? await stored.contentHashes(writes.map((write) => write.id)) : new Map<string, string>();
     const needed: ChunkRef[] = [];
     writes.forEach((write, position) => {
-      if (stored?.getDocument(write.id)?.contentHash === write.contentHash) return;
+      if (storedHashes.get(write.id) === write.contentHash) return;
       write.spans.forEach((_, chunk) => {
         if (!write.vectors[chunk]) needed.push({ write: position, chunk });
       });
@@ -168,13 +169,14 @@ export class DocumentService {
     return needed;
   }
 
-  private fillReusable(writes: DocumentWrite[], needed: ChunkRef[], collection: HnswCollection): number {
+  private async fillReusable(writes: DocumentWrite[], needed: ChunkRef[], collection: StoreCollection): Promise<number> {
+    if (needed.length === 0) return 0;
+    const stored = await collection.reusableVectors([...new Set(needed.map((item) => chunkTextOf(writes, item)))]);
     let reused = 0;
     for (const item of needed) {
-      const target = writes[item.write] as DocumentWrite;
-      const vector = collection.reusableVector(chunkTextOf(writes, item));
+      const vector = stored.get(chunkTextOf(writes, item));
       if (vector) {
-        target.vectors[item.chunk] = vector;
+        (writes[item.write] as DocumentWrite).vectors[item.chunk] = vector;
         reused += 1;
       }
     }
@@ -231,8 +233,8 @@ export class DocumentService {
     }
   }
 
-  get(collectionName: string, id: string): DocumentView {
-    const document = collectionForRead(this.store, collectionName)?.getDocument(id);
+  async get(collectionName: string, id: string): Promise<DocumentView> {
+    const document = await (await collectionForRead(this.store, collectionName))?.getDocument(id);
     if (!document) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
     return {
       id: document.id,
@@ -245,9 +247,13 @@ export class DocumentService {
     };
   }
 
-  list(collectionName: string, limit: number, cursor?: string): { collection: string; documents: DocumentSummary[]; next_cursor: string | null } {
-    const collection = collectionForRead(this.store, collectionName);
-    const page = collection?.listDocuments(limit, cursor) ?? { documents: [], next: undefined };
+  async list(
+    collectionName: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ collection: string; documents: DocumentSummary[]; next_cursor: string | null }> {
+    const collection = await collectionForRead(this.store, collectionName);
+    const page = (await collection?.listDocuments(limit, cursor)) ?? { documents: [], next: undefined };
     return {
       collection: collectionName,
       documents: page.documents.map(summarize),
@@ -256,15 +262,15 @@ export class DocumentService {
   }
 
   async delete(collectionName: string, id: string): Promise<void> {
-    const collection = collectionForRead(this.store, collectionName);
+    const collection = await collectionForRead(this.store, collectionName);
     const deleted = (collection && (await this.writing(collectionName, () => collection.deleteDocuments([id])))) ?? [];
     if (deleted.length === 0) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
   }
 
   async deleteWhere(collectionName: string, filter: unknown): Promise<{ collection: string; deleted: number; ids: string[] }> {
-    const predicate = parseFilter(filter);
-    const collection = collectionForRead(this.store, collectionName);
-    const ids = (collection && (await this.writing(collectionName, () => collection.deleteWhere(predicate)))) ?? [];
+    const parsed = parseFilter(filter);
+    const collection = await collectionForRead(this.store, collectionName);
+    const ids = (collection && (await this.writing(collectionName, () => collection.deleteWhere(parsed)))) ?? [];
     return { collection: collectionName, deleted: ids.length, ids };
   }
 }

@@ -1,12 +1,23 @@
 import type { ProviderProbe, ProviderStatus } from '../nim/readiness.js';
-import type { HnswStore } from '../store/hnsw-store.js';
+import type { DocumentStore } from '../store/store-contract.js';
+
+export interface StoreReadiness {
+  backend: DocumentStore['backend'];
+  ready: boolean;
+  detail?: string;
+  embedding_model: string;
+  dimensions: number | null;
+  collections?: number;
+  documents?: number;
+  chunks?: number;
+}
 
 export interface Readiness {
   status: 'ready' | 'not_ready';
   /** True when either provider is the embedded offline one. */
   offline: boolean;
   providers: { embeddings: ProviderStatus; llm: ProviderStatus };
-  store: { backend: 'hnsw'; embedding_model: string; dimensions: number | null; collections: number; documents: number; chunks: number };
+  store: StoreReadiness;
 }
 
 /** How long the anonymous summary is reused: callers without a key cannot make the service probe its NIMs faster. */
@@ -16,7 +27,7 @@ export class HealthService {
   private summaryCache: { at: number; value: Promise<Pick<Readiness, 'status' | 'offline'>> } | undefined;
 
   constructor(
-    private readonly store: HnswStore,
+    private readonly store: DocumentStore,
     private readonly probes: { embeddings: ProviderProbe; llm: ProviderProbe },
   ) {}
 
@@ -30,17 +41,30 @@ export class HealthService {
   }
 
   async readiness(): Promise<Readiness> {
-    const [embeddings, llm] = await Promise.all([this.probes.embeddings(), this.probes.llm()]);
+    const [embeddings, llm, store] = await Promise.all([this.probes.embeddings(), this.probes.llm(), this.storeReadiness()]);
     return {
-      status: embeddings.ready && llm.ready ? 'ready' : 'not_ready',
+      status: embeddings.ready && llm.ready && store.ready ? 'ready' : 'not_ready',
       offline: embeddings.provider === 'local' || llm.provider === 'local',
       providers: { embeddings, llm },
-      store: {
-        backend: 'hnsw',
-        embedding_model: this.store.embeddingModel,
-        dimensions: this.store.dimensions ?? null,
-        ...this.store.totals(),
-      },
+      store,
     };
+  }
+
+  private async storeReadiness(): Promise<StoreReadiness> {
+    const identity = { backend: this.store.backend, embedding_model: this.store.embeddingModel, dimensions: this.store.dimensions ?? null };
+    const health = await this.store.health();
+    if (!health.ready) return { ...identity, ready: false, ...(health.detail ? { detail: health.detail } : {}) };
+    try {
+      const summaries = await this.store.list();
+      return {
+        ...identity,
+        ready: true,
+        collections: summaries.length,
+        documents: summaries.reduce((sum, summary) => sum + summary.documents, 0),
+        chunks: summaries.reduce((sum, summary) => sum + summary.chunks, 0),
+      };
+    } catch (error) {
+      return { ...identity, ready: false, detail: error instanceof Error ? error.message : String(error) };
+    }
   }
 }

@@ -1,6 +1,6 @@
 import type { Ranking, RankOptions } from '@nim-rag/langchain-nvidia';
 import type { Metadata } from '../store/metadata-filter.js';
-import type { HnswStore } from '../store/hnsw-store.js';
+import type { DocumentStore } from '../store/store-contract.js';
 import { collectionForRead } from './collection-service.js';
 import type { TextEmbedder } from './document-service.js';
 import { parseFilter } from './filters.js';
@@ -36,7 +36,7 @@ export interface SearchTimings {
 
 export class RetrievalService {
   constructor(
-    private readonly store: HnswStore,
+    private readonly store: DocumentStore,
     private readonly embedder: TextEmbedder,
     private readonly reranking?: Reranking,
   ) {}
@@ -60,10 +60,11 @@ export class RetrievalService {
 
   private async nearest(request: SearchRequest, k: number, signal: AbortSignal | undefined): Promise<Source[]> {
     const filter = request.filter === undefined ? undefined : parseFilter(request.filter);
-    const collection = collectionForRead(this.store, request.collection);
-    if (!collection || collection.chunkCount === 0) return [];
+    const collection = await collectionForRead(this.store, request.collection);
+    if (!collection || !(await collection.hasChunks())) return [];
     const vector = await this.embedder.embedQuery(request.query, { signal });
-    return collection.searchVector(vector, k, { filter, minScore: request.minScore }).map((hit) => {
+    const hits = await collection.searchVector(vector, k, { filter, minScore: request.minScore });
+    return hits.map((hit) => {
       const [start, end] = hit.document.spans[hit.chunk] as [number, number];
       return {
         id: hit.document.id,

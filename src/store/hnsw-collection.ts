@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EmbeddingsInterface } from '@langchain/core/embeddings';
@@ -6,7 +6,8 @@ import { Document, type DocumentInterface } from '@langchain/core/documents';
 import { VectorStore } from '@langchain/core/vectorstores';
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
-import { compileFilter, type Metadata, type MetadataFilter, type MetadataPredicate } from './metadata-filter.js';
+import { chunkHash, contentHash } from './content-hash.js';
+import { compileFilter, type MetadataFilter, type MetadataPredicate } from './metadata-filter.js';
 import type { Mutation, StoredDocument } from './mutation-codec.js';
 import {
   listSnapshots,
@@ -19,9 +20,17 @@ import {
 import { forEachInSlices, inSlice } from '../time-slices.js';
 import { flatVectorsProblem, InvalidVectorError } from './vector-check.js';
 import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
+import type { ChunkHit, DocumentWrite, UpsertResult, WriteStatus } from './store-contract.js';
 import { listSegments, readSegment, segmentName, WriteAheadLog } from './write-ahead-log.js';
 
 export type { HnswParameters };
+export { contentHash };
+export type { ChunkHit, DocumentWrite, UpsertResult, WriteStatus };
+
+export interface SearchOptions {
+  filter?: MetadataPredicate | undefined;
+  minScore?: number | undefined;
+}
 
 export interface CollectionOptions {
   name: string;
@@ -37,35 +46,6 @@ export interface CollectionOptions {
   snapshotEveryChunks: number;
 }
 
-/** A document to store: its chunks are spans of its text, each with a vector or none yet. */
-export interface DocumentWrite {
-  id: string;
-  text: string;
-  metadata: Metadata;
-  contentHash: string;
-  spans: Array<[number, number]>;
-  vectors: Array<number[] | undefined>;
-}
-
-export type WriteStatus = 'created' | 'updated' | 'unchanged';
-
-export type UpsertResult =
-  | { applied: true; outcomes: Array<{ id: string; status: WriteStatus; chunks: number }> }
-  /** Documents changed under us and need vectors for chunks no longer held: embed these and retry. */
-  | { applied: false; missing: Array<{ write: number; chunk: number }> };
-
-export interface ChunkHit {
-  document: StoredDocument;
-  chunk: number;
-  text: string;
-  score: number;
-}
-
-export interface SearchOptions {
-  filter?: MetadataPredicate | undefined;
-  minScore?: number | undefined;
-}
-
 interface ChunkRef {
   document: StoredDocument;
   chunk: number;
@@ -75,10 +55,6 @@ interface ChunkRef {
 const EXACT_FILTER_LIMIT = 2000;
 const PROGRESS_EVERY = 5000;
 
-const chunkHash = (text: string) => createHash('sha1').update(text).digest('base64');
-/** Identifies a document's content and how it was cut into chunks: equal hashes, equal chunks. */
-export const contentHash = (text: string, chunking: string) =>
-  createHash('sha256').update(chunking).update('\n').update(text).digest('base64');
 const chunkText = (document: StoredDocument, chunk: number) => {
   const [start, end] = document.spans[chunk] as [number, number];
   return document.text.slice(start, end);
@@ -369,7 +345,7 @@ export class HnswCollection extends VectorStore {
       writes.forEach((write, position) => {
         const current = this.documents.get(write.id);
         if (current && current.contentHash === write.contentHash) {
-          const sameMetadata = JSON.stringify(current.metadata) === JSON.stringify(write.metadata);
+          const sameMetadata = isDeepStrictEqual(current.metadata, write.metadata);
           if (!sameMetadata) mutations.push({ op: 'metadata', id: write.id, metadata: write.metadata, updatedAt: stamp });
           outcomes.push({ id: write.id, status: sameMetadata ? 'unchanged' : 'updated', chunks: current.spans.length });
           return;

@@ -6,9 +6,10 @@ import type { Logger } from 'pino';
 import { lockDataDir } from './data-dir-lock.js';
 import { fsyncDirectory, writeFileAtomic } from './durable-fs.js';
 import { HnswCollection, type HnswParameters } from './hnsw-collection.js';
+import { COLLECTION_NAME, type CollectionSummary, DEFAULT_COLLECTION, EmbeddingSpaceMismatchError } from './store-contract.js';
 
-export const DEFAULT_COLLECTION = 'default';
-const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export { DEFAULT_COLLECTION, EmbeddingSpaceMismatchError };
+
 
 export interface StoreOptions {
   dataDir: string;
@@ -27,20 +28,6 @@ interface Manifest {
   format: 1;
   embeddings: { model: string; dimensions: number | null };
   createdAt: string;
-}
-
-/** The store was built with another embedding model or size; mixing vector spaces would give wrong answers. */
-export class EmbeddingSpaceMismatchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EmbeddingSpaceMismatchError';
-  }
-}
-
-export interface CollectionSummary {
-  name: string;
-  documents: number;
-  chunks: number;
 }
 
 /**
@@ -203,15 +190,6 @@ export class HnswStore {
       this.options.logger.info({ collection: name }, 'collection dropped');
       return true;
     });
-  }
-
-  totals(): { collections: number; documents: number; chunks: number } {
-    const summaries = this.list();
-    return {
-      collections: summaries.length,
-      documents: summaries.reduce((sum, summary) => sum + summary.documents, 0),
-      chunks: summaries.reduce((sum, summary) => sum + summary.chunks, 0),
-    };
   }
 
   private snapshotAll(): void {

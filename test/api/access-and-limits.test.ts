@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, storeTotals, type TestApp } from '../support/test-app.js';
 
 const KEY = 'key-0123456789abcdef';
 const OTHER_KEY = 'key-fedcba9876543210';
@@ -86,7 +86,7 @@ describe('limits', () => {
       });
       assert.equal(response.statusCode, 413);
       assert.equal(response.json().type, '/problems/http-413');
-      assert.equal(test.services.store.totals().documents, 0);
+      assert.equal((await storeTotals(test.services.store)).documents, 0);
     } finally {
       await test.close();
     }

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { readEvents } from '../support/sse.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp, storeTotals } from '../support/test-app.js';
 
 /** Defects found by callers the tests had not imitated: each input here once reached a handler unchecked. */
 
@@ -39,7 +39,7 @@ describe('the contract at its edges', () => {
         assert.match(response.body, /application\/json/, 'the problem names the media type to use');
       }
     }
-    assert.equal(test.services.store.totals().documents, 0);
+    assert.equal((await storeTotals(test.services.store)).documents, 0);
   });
 
   it('answers 400 to a POST without a body, on every JSON operation', async () => {
@@ -77,7 +77,7 @@ describe('the contract at its edges', () => {
     assertProblem(await ingest('{"a":'.repeat(5000) + '1' + '}'.repeat(5000)), 400, /documents\[0\]\.metadata nests deeper than 32 levels, the limit/);
     assertProblem(await ingest({ blob: 'x'.repeat(70_000) }), 400, /documents\[0\]\.metadata is \d+ bytes as JSON; the limit is 65536/);
     assert.equal((await ingest({ nested: { ok: [1, { two: 2 }] } })).statusCode, 201);
-    assert.equal(test.services.store.totals().documents, 1);
+    assert.equal((await storeTotals(test.services.store)).documents, 1);
   });
 
   it('bounds the chunks one request creates and the overlap relative to the size', async () => {
@@ -86,9 +86,9 @@ describe('the contract at its edges', () => {
     assertProblem(await ingest({ size: 50, overlap: 49 }), 400, /chunking\.overlap \(49\) must be at most half of chunking\.size \(50\)/);
     const many = Array.from({ length: 1000 }, () => ({ text: 'x'.repeat(600) }));
     assertProblem(await ingest({ size: 50, overlap: 0 }, many), 413, /at least 12000 chunks; one request may create at most 10000 \(INGEST_MAX_CHUNKS\)/);
-    const before = test.services.store.totals().chunks;
+    const before = (await storeTotals(test.services.store)).chunks;
     assert.equal((await ingest({ size: 50, overlap: 25 })).statusCode, 201);
-    assert.ok(test.services.store.totals().chunks - before <= 2 * (text.length / 50), 'at most twice the chunks of no overlap');
+    assert.ok((await storeTotals(test.services.store)).chunks - before <= 2 * (text.length / 50), 'at most twice the chunks of no overlap');
   });
 
   it('bounds filters: $in values and conditions', async () => {

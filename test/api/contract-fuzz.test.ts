@@ -111,8 +111,8 @@ const headers = fc.record(
 /** What the store holds: per collection, each document's id and its last change. */
 async function storeContents(test: TestApp): Promise<Map<string, string>> {
   const contents = new Map<string, string>();
-  for (const { name } of test.services.collections.list()) {
-    const page = test.services.documents.list(name, 1000);
+  for (const { name } of await test.services.collections.list()) {
+    const page = await test.services.documents.list(name, 1000);
     contents.set(name, JSON.stringify(page.documents.map((item) => [item.id, item.updated_at, item.chunks])));
   }
   return contents;

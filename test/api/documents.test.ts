@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, storeTotals, type TestApp } from '../support/test-app.js';
 
 const json = (response: LightMyRequestResponse) => response.json();
 
@@ -94,11 +94,11 @@ describe('documents API (offline providers)', () => {
 
   describe('bad input gets a clear 4xx problem and nothing is lost', () => {
     let countBefore: number;
-    before(() => {
-      countBefore = test.services.store.totals().documents;
+    before(async () => {
+      countBefore = (await storeTotals(test.services.store)).documents;
     });
-    after(() => {
-      assert.equal(test.services.store.totals().documents, countBefore, 'no document was added or lost');
+    after(async () => {
+      assert.equal((await storeTotals(test.services.store)).documents, countBefore, 'no document was added or lost');
     });
 
     const cases: Array<[string, unknown, number, RegExp]> = [
@@ -150,10 +150,10 @@ describe('documents API (offline providers)', () => {
   });
 
   it('keeps everything across a restart', async () => {
-    const before = test.services.store.totals();
+    const before = await storeTotals(test.services.store);
     await test.stop();
     test = await startTestApp({}, test.dataDir);
-    assert.deepEqual(test.services.store.totals(), before);
+    assert.deepEqual(await storeTotals(test.services.store), before);
     const body = json(await test.app.inject({ method: 'GET', url: '/v1/documents/weather' }));
     assert.equal(body.text, "Komchatka's weather is cold, with long, severe winters.");
   });

@@ -24,13 +24,14 @@ import { DEFAULT_EMBEDDINGS_MODEL } from '@nim-rag/langchain-nvidia';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(root, 'docker-compose.yml');
 const HOSTED = join(root, 'docker-compose.hosted.yml');
+const PGVECTOR = join(root, 'docker-compose.pgvector.yml');
 const COMPOSE_SCHEMA = join(root, 'node_modules/dclint/schemas/compose.schema.json');
 const NIM_SERVICES = ['nim-embed', 'nim-llm'] as const;
 const NIM_CACHE = '/opt/nim/.cache';
 /** Read by the docker compose command itself rather than interpolated in a file. */
 const COMPOSE_CLI_VARIABLES = ['COMPOSE_FILE'];
 /** Keys a user would put in .env; the example leaves them empty. */
-const TEST_KEYS = { NGC_API_KEY: 'nvapi-ngc-test', NVIDIA_API_KEY: 'nvapi-catalog-test' };
+const TEST_KEYS = { NGC_API_KEY: 'nvapi-ngc-test', NVIDIA_API_KEY: 'nvapi-catalog-test', POSTGRES_PASSWORD: 'pg-test-password' };
 
 type Env = Record<string, string | undefined>;
 type Service = Record<string, any>;
@@ -165,6 +166,7 @@ async function which(command: string): Promise<string | undefined> {
 describe('docker compose files', () => {
   let main: ComposeFile;
   let hosted: ComposeFile;
+  let scaled: ComposeFile;
   let dotEnv: ReturnType<typeof parseDotEnv>;
   /** What `cp .env.example .env` plus the two keys gives Compose. */
   let env: Env;
@@ -173,6 +175,7 @@ describe('docker compose files', () => {
   before(async () => {
     main = parse(await readFile(MAIN, 'utf8')) as ComposeFile;
     hosted = parse(await readFile(HOSTED, 'utf8')) as ComposeFile;
+    scaled = parse(await readFile(PGVECTOR, 'utf8')) as ComposeFile;
     dotEnv = parseDotEnv(await readFile(join(root, '.env.example'), 'utf8'));
     env = { ...Object.fromEntries(dotEnv.set), ...TEST_KEYS };
     const dockerfile = DockerfileParser.parse(await readFile(join(root, 'Dockerfile'), 'utf8'));
@@ -189,8 +192,8 @@ describe('docker compose files', () => {
 
   it('pass dclint with every rule on, its Compose Specification schema validation included', () => {
     const linter = new DCLinter({ rules: {}, quiet: false, debug: false, exclude: [] });
-    const results = linter.lintFiles([MAIN, HOSTED], false) as { filePath: string; messages: any[] }[];
-    assert.equal(results.length, 2);
+    const results = linter.lintFiles([MAIN, HOSTED, PGVECTOR], false) as { filePath: string; messages: any[] }[];
+    assert.equal(results.length, 3);
     for (const result of results) {
       const problems = result.messages.map((message) => `${message.line}: ${message.message} (${message.rule})`);
       assert.deepEqual(problems, [], `dclint on ${result.filePath}`);
@@ -213,6 +216,7 @@ describe('docker compose files', () => {
     for (const [file, document] of [
       [MAIN, main],
       [HOSTED, hosted],
+      [PGVECTOR, scaled],
     ] as const) {
       const interpolated = interpolateDeep(document, env);
       assert.ok(validate(interpolated), `${file}: ${ajv.errorsText(validate.errors)}`);
@@ -221,12 +225,14 @@ describe('docker compose files', () => {
     const withoutKeys = Object.fromEntries(dotEnv.set);
     assert.throws(() => interpolateDeep(main, withoutKeys), /^Error: NGC_API_KEY: set NGC_API_KEY/);
     assert.throws(() => interpolateDeep(hosted, withoutKeys), /^Error: NVIDIA_API_KEY: set NVIDIA_API_KEY/);
+    assert.throws(() => interpolateDeep(scaled, withoutKeys), /^Error: POSTGRES_PASSWORD: set POSTGRES_PASSWORD/);
   });
 
   it('set on the service only variables it reads (a typo would be silently ignored)', () => {
     for (const [file, document] of [
       ['docker-compose.yml', main],
       ['docker-compose.hosted.yml', hosted],
+      ['docker-compose.pgvector.yml', scaled],
     ] as const) {
       const names = Object.keys(environmentOf(document.services.rag!));
       assert.deepEqual(unknownVariables(names), [], `${file}: rag sets variables src/config.ts does not read`);
@@ -243,6 +249,7 @@ describe('docker compose files', () => {
       ['docker-compose.yml', main, []],
       // hosted mode is the absence of a NIM URL
       ['docker-compose.hosted.yml', hosted, ['NIM_EMBEDDINGS_URL', 'NIM_LLM_URL']],
+      ['docker-compose.pgvector.yml', scaled, []],
     ] as const) {
       const configurable = new Set([...Object.keys(environmentOf(document.services.rag!)), ...dockerfileEnv.keys(), ...leftOut]);
       const missing = CONFIG_VARIABLES.filter((name) => !configurable.has(name));
@@ -251,7 +258,7 @@ describe('docker compose files', () => {
   });
 
   it('document in .env.example exactly the variables the compose files read', () => {
-    const read = new Set([...referencedVariables(main), ...referencedVariables(hosted), ...COMPOSE_CLI_VARIABLES]);
+    const read = new Set([...referencedVariables(main), ...referencedVariables(hosted), ...referencedVariables(scaled), ...COMPOSE_CLI_VARIABLES]);
     const documented = new Set([...dotEnv.set.keys(), ...dotEnv.documented.keys()]);
     assert.deepEqual([...read].filter((name) => !documented.has(name)).sort(), [], 'read but not in .env.example');
     assert.deepEqual([...documented].filter((name) => !read.has(name)).sort(), [], 'in .env.example but read by no compose file');
@@ -319,6 +326,37 @@ describe('docker compose files', () => {
       return copy;
     };
     assert.deepEqual(strip(hosted.services.rag!), strip(main.services.rag!));
+  });
+
+  it('scale out: replicas on one pgvector database that must be healthy first, behind a balancer checking readiness', async () => {
+    const services = interpolateDeep(scaled.services, env);
+    const { db, rag, proxy } = services;
+    assert.match(db!.image, /^pgvector\/pgvector:/);
+    assert.equal(db!.healthcheck.test[0], 'CMD-SHELL');
+    assert.match(db!.healthcheck.test[1], /^pg_isready /);
+    assert.deepEqual(db!.volumes, ['pg-data:/var/lib/postgresql/data']);
+    assert.ok(scaled.volumes && 'pg-data' in scaled.volumes, 'the database lives on a named volume');
+    assert.deepEqual(rag!.depends_on, { db: { condition: 'service_healthy' } });
+    assert.ok(Number(rag!.deploy.replicas) >= 2, 'several replicas');
+    assert.equal(rag!.ports, undefined, 'replicas are reached through the balancer only');
+    assert.equal(rag!.volumes, undefined, 'replicas keep no state of their own');
+    const config = loadConfig({ ...Object.fromEntries(dockerfileEnv), ...environmentOf(rag!) });
+    assert.equal(config.vectorStore, 'pgvector');
+    assert.equal(config.database?.url, `postgres://rag:${TEST_KEYS.POSTGRES_PASSWORD}@db:5432/rag`);
+    const dbEnv = environmentOf(db!);
+    assert.deepEqual([dbEnv.POSTGRES_USER, dbEnv.POSTGRES_DB, dbEnv.POSTGRES_PASSWORD], ['rag', 'rag', TEST_KEYS.POSTGRES_PASSWORD]);
+    assert.match(proxy!.image, /^haproxy:/);
+    const [mount] = proxy!.volumes as string[];
+    const [source] = mount!.split(':');
+    const haproxy = await readFile(join(root, source!), 'utf8');
+    assert.match(haproxy, /option httpchk GET \/v1\/health\/ready/);
+    assert.match(haproxy, /http-check expect status 200/);
+    assert.match(haproxy, /server-template rag (\d+) rag:(\d+)/);
+    const [, slots, port] = /server-template rag (\d+) rag:(\d+)/.exec(haproxy)!;
+    assert.equal(Number(port), config.port, 'the balancer reaches the port the service listens on');
+    assert.ok(Number(slots) >= Number(rag!.deploy.replicas), 'a slot per replica');
+    assert.match(haproxy, /bind :(\d+)/);
+    assert.equal(Number(/bind :(\d+)/.exec(haproxy)![1]), Number(proxy!.ports[0].target));
   });
 
   it('run each NIM image with the model the service asks for', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
 import { contentHash, type DocumentWrite, type HnswCollection } from '../../src/store/hnsw-collection.js';
-import { EmbeddingSpaceMismatchError, HnswStore, type StoreOptions } from '../../src/store/hnsw-store.js';
+import { HnswStore, type StoreOptions } from '../../src/store/hnsw-store.js';
 import { compileFilter } from '../../src/store/metadata-filter.js';
 import { capturingLogger, silentLogger, temporaryDir } from '../support/test-app.js';
 
@@ -48,18 +48,6 @@ describe('HNSW store', () => {
   afterEach(async () => {
     await store?.close();
     store = undefined;
-  });
-
-  it('keeps acknowledged writes across a restart without a clean shutdown (log replay)', async () => {
-    store = await openStore();
-    const dataDir = dirOf(store);
-    const collection = await store.getOrCreate('default');
-    await collection.upsert([write('a', 'alpha apples'), write('b', 'bravo bananas'), write('c', 'charlie cherries')]);
-    await collection.deleteDocuments(['b']);
-    store = await reopenAfterCrash(dataDir);
-    assert.equal(store.get('default')?.documentCount, 2);
-    assert.deepEqual(ids(store.get('default'), 'apples', 1), ['a']);
-    assert.ok(!ids(store.get('default'), 'bananas', 3).includes('b'));
   });
 
   it('loads a snapshot and replays only the log written after it', async () => {
@@ -107,124 +95,6 @@ describe('HNSW store', () => {
     assert.equal(store.get('default')?.skippedAtOpen, 1);
   });
 
-  it('refuses a DATA_DIR built with another embedding model or size', async () => {
-    store = await openStore();
-    const dataDir = dirOf(store);
-    await store.close();
-    store = undefined;
-    await assert.rejects(openStore({ embeddingModel: 'nvidia/nv-embedqa-e5-v5' }, dataDir), (error: unknown) => {
-      assert.ok(error instanceof EmbeddingSpaceMismatchError);
-      assert.match(error.message, /holds vectors from embedding model "local-lexical-v1" \(128 dimensions\).*"nvidia\/nv-embedqa-e5-v5"/);
-      return true;
-    });
-    await assert.rejects(openStore({ embeddingDimensions: 256 }, dataDir), /holds 128-dimensional vectors/);
-  });
-
-  it('replaces a document on upsert, updates metadata without new vectors, and skips identical content', async () => {
-    store = await openStore();
-    const collection = await store.getOrCreate('default');
-    const first = await collection.upsert([write('a', 'alpha apples', { v: 1 })]);
-    assert.deepEqual(first.applied && first.outcomes, [{ id: 'a', status: 'created', chunks: 1 }]);
-    const same = await collection.upsert([write('a', 'alpha apples', { v: 1 })]);
-    assert.deepEqual(same.applied && same.outcomes, [{ id: 'a', status: 'unchanged', chunks: 1 }]);
-    const metadataOnly = await collection.upsert([{ ...write('a', 'alpha apples', { v: 2 }), vectors: [undefined] }]);
-    assert.deepEqual(metadataOnly.applied && metadataOnly.outcomes, [{ id: 'a', status: 'updated', chunks: 1 }]);
-    assert.deepEqual(collection.getDocument('a')?.metadata, { v: 2 });
-    await collection.upsert([write('a', 'zulu zebras', { v: 3 })]);
-    assert.deepEqual(ids(collection, 'zebras', 1), ['a']);
-    assert.equal(collection.searchVector(embedder.embed('apples'), 5).filter((hit) => hit.text.includes('apples')).length, 0);
-    assert.equal(collection.chunkCount, 1);
-  });
-
-  it('asks for vectors it cannot reuse instead of writing a document half-embedded', async () => {
-    store = await openStore();
-    const collection = await store.getOrCreate('default');
-    const result = await collection.upsert([{ ...write('a', 'new text'), vectors: [undefined] }]);
-    assert.deepEqual(result, { applied: false, missing: [{ write: 0, chunk: 0 }] });
-    assert.equal(collection.documentCount, 0);
-    await collection.upsert([write('a', 'new text')]);
-    const reuse = await collection.upsert([{ ...write('b', 'new text'), vectors: [undefined] }]);
-    assert.equal(reuse.applied, true, 'an identical chunk text elsewhere lends its vector');
-  });
-
-  it('deletes by filter, and deleted documents never come back in results', async () => {
-    store = await openStore();
-    const collection = await store.getOrCreate('default');
-    await collection.upsert([write('en1', 'apples and pears', { lang: 'en' }), write('zh1', 'apples in Chinese', { lang: 'zh' })]);
-    assert.deepEqual(await collection.deleteWhere(compileFilter({ lang: 'zh' })), ['zh1']);
-    assert.deepEqual(ids(collection, 'apples', 5), ['en1']);
-    assert.equal(collection.getDocument('zh1'), undefined);
-  });
-
-  it('returns k filtered hits whenever k matching chunks exist, however rare the match', async () => {
-    store = await openStore();
-    const collection = await store.getOrCreate('default');
-    const writes = Array.from({ length: 1500 }, (_, index) => write(`d${index}`, `common words document ${index} ${index % 50 === 0 ? 'rare' : 'usual'}`, { rare: index % 50 === 0, n: index }));
-    await collection.upsert(writes);
-    const hits = collection.searchVector(embedder.embed('common words document'), 10, { filter: compileFilter({ rare: true }) });
-    assert.equal(hits.length, 10);
-    assert.ok(hits.every((hit) => hit.document.metadata.rare === true));
-    const scores = hits.map((hit) => hit.score);
-    assert.deepEqual(scores, [...scores].sort((a, b) => b - a), 'best first');
-  });
-
-  it('lists documents in id order, a page at a time', async () => {
-    store = await openStore();
-    const collection = await store.getOrCreate('default');
-    await collection.upsert(['c', 'a', 'e', 'b', 'd'].map((id) => write(id, `text ${id}`)));
-    const first = collection.listDocuments(2);
-    assert.deepEqual(first.documents.map((document) => document.id), ['a', 'b']);
-    const second = collection.listDocuments(2, first.next);
-    assert.deepEqual(second.documents.map((document) => document.id), ['c', 'd']);
-    const last = collection.listDocuments(2, second.next);
-    assert.deepEqual(last.documents.map((document) => document.id), ['e']);
-    assert.equal(last.next, undefined);
-  });
-
-  it('keeps collections apart, lists them, and drops one durably', async () => {
-    store = await openStore();
-    const dataDir = dirOf(store);
-    await (await store.getOrCreate('one')).upsert([write('x', 'shared words')]);
-    await (await store.getOrCreate('two')).upsert([write('y', 'shared words')]);
-    assert.deepEqual(ids(store.get('one'), 'shared', 5), ['x']);
-    assert.deepEqual(store.list().map((summary) => summary.name), ['one', 'two']);
-    assert.equal(await store.drop('one'), true);
-    assert.equal(await store.drop('one'), false);
-    store = await reopenAfterCrash(dataDir);
-    assert.deepEqual(store.list().map((summary) => summary.name), ['two']);
-  });
-
-  it('reaches recall@10 of at least 0.98 against brute force at the default ef', async () => {
-    const dimensions = 64;
-    store = await openStore({ embeddingModel: 'random', embeddingDimensions: dimensions, hnsw: { m: 16, efConstruction: 200, efSearch: 128, exactSearchMaxChunks: 0, maxIndexBacklog: 1_000_000 } });
-    const collection = await store.getOrCreate('default');
-    let seed = 7;
-    const random = () => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed / 2 ** 31 - 0.5;
-    };
-    const unit = () => {
-      const vector = Array.from({ length: dimensions }, random);
-      const norm = Math.hypot(...vector);
-      return vector.map((value) => value / norm);
-    };
-    const vectors = Array.from({ length: 3000 }, unit);
-    await collection.upsert(vectors.map((vector, index) => ({ id: `v${index}`, text: `v${index}`, metadata: {}, contentHash: `h${index}`, spans: [[0, 1]], vectors: [vector] })));
-    await collection.indexed();
-    assert.deepEqual(collection.vectorCounts(), { exact: 0, graph: 3000 }, 'every vector is in the graph');
-    let found = 0;
-    const queries = Array.from({ length: 50 }, unit);
-    for (const query of queries) {
-      const exact = vectors
-        .map((vector, index) => ({ index, score: vector.reduce((sum, value, i) => sum + value * (query[i] as number), 0) }))
-        .sort((a, b) => b.score - a.score)
-        .slice(0, 10)
-        .map((entry) => `v${entry.index}`);
-      const approximate = new Set(collection.searchVector(query, 10).map((hit) => hit.document.id));
-      found += exact.filter((id) => approximate.has(id)).length;
-    }
-    assert.ok(found / (queries.length * 10) >= 0.98, `recall@10 ${found / (queries.length * 10)}`);
-  });
 });
 
 describe('exact tier and HNSW graph', () => {

@@ -7,9 +7,20 @@ import { type Logger, pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createServices, type Services } from '../../src/services/create-services.js';
+import type { DocumentStore } from '../../src/store/store-contract.js';
 import { responseViolation } from './contract.js';
 
 export const silentLogger = pino({ level: 'silent' });
+
+/** Collections, documents and chunks in the whole store. */
+export async function storeTotals(store: DocumentStore): Promise<{ collections: number; documents: number; chunks: number }> {
+  const summaries = await store.list();
+  return {
+    collections: summaries.length,
+    documents: summaries.reduce((sum, summary) => sum + summary.documents, 0),
+    chunks: summaries.reduce((sum, summary) => sum + summary.chunks, 0),
+  };
+}
 
 export async function temporaryDir(prefix = 'rag-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));

@@ -1,0 +1,162 @@
+import { rm } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { LexicalEmbeddings } from '../src/local/lexical-embeddings.js';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { HnswStore } from '../src/store/hnsw-store.js';
+import { PgvectorStore } from '../src/store/pgvector/pgvector-store.js';
+import type { DocumentStore, DocumentWrite, StoreCollection } from '../src/store/store-contract.js';
+import { startPgliteServer } from '../test/support/pglite-server.js';
+import {
+  benchFlags,
+  clusteredVectors,
+  markdownTable,
+  ms,
+  print,
+  progress,
+  randomUnitVectors,
+  ratio,
+  silentLogger,
+  summarize,
+  temporaryDir,
+  type VectorSet,
+  writeResultsSection,
+} from './support.js';
+
+/**
+ * The two store backends on the same clustered vectors, through the store contract the service
+ * uses: ingest throughput (to acknowledgement, and for the embedded store until its HNSW graph
+ * holds everything), recall@10 against exact search and search latency at the default
+ * ef_search, and search latency while another ingest runs. Postgres here is PGlite: Postgres
+ * compiled to single-threaded WebAssembly, one query at a time, over a local socket. It is not the
+ * production engine, so its figures are given as ratios to the embedded store, not as capacity.
+ */
+
+const { quick } = benchFlags();
+const DIMENSIONS = 256;
+const SIZE = quick ? 2000 : 10_000;
+const DURING = quick ? 500 : 2000;
+const QUERIES = quick ? 50 : 200;
+const BATCH = 100;
+const HNSW = { m: 16, efConstruction: 200, efSearch: 128, exactSearchMaxChunks: 0, maxIndexBacklog: 1_000_000 };
+
+const centres = randomUnitVectors(100, DIMENSIONS, 1);
+const corpus = clusteredVectors(SIZE + DURING, { centres, noise: 0.6 }, 2);
+const queries = clusteredVectors(QUERIES, { centres, noise: 0.6 }, 3);
+
+const writesOf = (vectors: VectorSet, start: number, end: number): DocumentWrite[] =>
+  Array.from({ length: end - start }, (_, offset) => {
+    const index = start + offset;
+    return { id: `v${index}`, text: `vector ${index}`, metadata: { n: index }, contentHash: `h${index}`, spans: [[0, 1]], vectors: [vectors.row(index)] };
+  });
+
+function exactTop10(query: number[]): string[] {
+  const scored: Array<[number, number]> = [];
+  for (let index = 0; index < SIZE; index++) {
+    const row = corpus.data.subarray(index * DIMENSIONS, (index + 1) * DIMENSIONS);
+    let dot = 0;
+    for (let i = 0; i < DIMENSIONS; i++) dot += (row[i] as number) * (query[i] as number);
+    scored.push([dot, index]);
+  }
+  return scored.sort((a, b) => b[0] - a[0]).slice(0, 10).map(([, index]) => `v${index}`);
+}
+
+interface Figures {
+  ingestMs: number;
+  indexedMs: number;
+  recall: number;
+  idle: ReturnType<typeof summarize>;
+  duringIngest: ReturnType<typeof summarize>;
+}
+
+async function measure(name: string, store: DocumentStore, settle: () => Promise<void>): Promise<Figures> {
+  const collection = await store.getOrCreate('bench');
+  progress(`${name}: ingesting ${SIZE} vectors in batches of ${BATCH}`);
+  const started = performance.now();
+  for (let start = 0; start < SIZE; start += BATCH) await collection.upsert(writesOf(corpus, start, Math.min(SIZE, start + BATCH)));
+  const ingestMs = performance.now() - started;
+  await settle();
+  const indexedMs = performance.now() - started;
+  progress(`${name}: ${QUERIES} searches, recall@10 against exact`);
+  const latencies: number[] = [];
+  let found = 0;
+  for (let index = 0; index < QUERIES; index++) {
+    const query = queries.row(index);
+    const began = performance.now();
+    const hits = await collection.searchVector(query, 10);
+    latencies.push(performance.now() - began);
+    const got = new Set(hits.map((hit) => hit.document.id));
+    found += exactTop10(query).filter((id) => got.has(id)).length;
+  }
+  progress(`${name}: searches while ${DURING} more vectors are ingested`);
+  const during = await searchesDuring(collection, () => ingestMore(collection));
+  return { ingestMs, indexedMs, recall: found / (QUERIES * 10), idle: summarize(latencies), duringIngest: summarize(during) };
+}
+
+async function ingestMore(collection: StoreCollection): Promise<void> {
+  for (let start = SIZE; start < SIZE + DURING; start += BATCH) await collection.upsert(writesOf(corpus, start, Math.min(SIZE + DURING, start + BATCH)));
+}
+
+async function searchesDuring(collection: StoreCollection, ingest: () => Promise<void>): Promise<number[]> {
+  const latencies: number[] = [];
+  let done = false;
+  const writing = ingest().finally(() => {
+    done = true;
+  });
+  for (let index = 0; !done; index = (index + 1) % QUERIES) {
+    const began = performance.now();
+    await collection.searchVector(queries.row(index), 10);
+    latencies.push(performance.now() - began);
+    // The embedded store answers without I/O: without a turn of the event loop its ingest would never run.
+    await nextTurn();
+  }
+  await writing;
+  return latencies;
+}
+
+async function main(): Promise<void> {
+  const dir = await temporaryDir('bench-pgvector-');
+  const embeddings = new LexicalEmbeddings(DIMENSIONS);
+  const settings = { embeddingModel: 'bench-clustered', embeddingDimensions: DIMENSIONS, logger: silentLogger };
+  const hnsw = new EmbeddedStore(
+    await HnswStore.open({ ...settings, dataDir: dir, hnsw: HNSW, embeddings, snapshotEveryChunks: 1_000_000, snapshotIntervalMs: 3_600_000 }),
+  );
+  const embedded = await measure('hnsw', hnsw, () => hnsw.hnsw.get('bench')?.indexed() ?? Promise.resolve());
+  await hnsw.close();
+  await rm(dir, { recursive: true, force: true });
+
+  progress('starting PGlite (Postgres in WebAssembly) with pgvector');
+  const server = await startPgliteServer();
+  const pgvector = await PgvectorStore.open({ ...settings, url: server.url, poolSize: 4, statementTimeoutMs: 0, hnsw: HNSW });
+  const postgres = await measure('pgvector', pgvector, async () => undefined);
+  await pgvector.close();
+  await server.stop();
+
+  const rows = [
+    ['ingest to acknowledgement (vectors/s)', Math.round(SIZE / (embedded.ingestMs / 1000)), Math.round(SIZE / (postgres.ingestMs / 1000)), ratio(embedded.ingestMs, postgres.ingestMs)],
+    ['ingest until searchable by the index (s)', (embedded.indexedMs / 1000).toFixed(1), (postgres.indexedMs / 1000).toFixed(1), ratio(postgres.indexedMs, embedded.indexedMs)],
+    ['recall@10 vs exact', embedded.recall.toFixed(3), postgres.recall.toFixed(3), '—'],
+    ['search p50 (ms)', ms(embedded.idle.p50), ms(postgres.idle.p50), ratio(postgres.idle.p50, embedded.idle.p50)],
+    ['search p99 (ms)', ms(embedded.idle.p99), ms(postgres.idle.p99), ratio(postgres.idle.p99, embedded.idle.p99)],
+    ['search p50 during ingest (ms)', ms(embedded.duringIngest.p50), ms(postgres.duringIngest.p50), ratio(postgres.duringIngest.p50, embedded.duringIngest.p50)],
+    ['search p99 during ingest (ms)', ms(embedded.duringIngest.p99), ms(postgres.duringIngest.p99), ratio(postgres.duringIngest.p99, embedded.duringIngest.p99)],
+  ];
+  const table = markdownTable(['', 'hnsw (embedded)', 'pgvector on PGlite', 'pgvector ÷ hnsw'], rows);
+  print(table);
+  await writeResultsSection({
+    id: 'bench:pgvector',
+    title: 'pgvector backend beside the embedded store',
+    body: [
+      `${SIZE} clustered ${DIMENSIONS}-dimensional vectors, ingested ${BATCH} per write through the store contract; ${QUERIES} queries;`,
+      `then ${DURING} more vectors ingested while one search after another runs. HNSW m=16, ef_construction=200, ef_search=128 on both.`,
+      '',
+      table,
+      '',
+      'PGlite is Postgres compiled to single-threaded WebAssembly, running one query at a time behind a socket: it is not',
+      'the production engine, and its figures say little about a real Postgres server. Read the ratios, not the absolutes;',
+      'against the official pgvector image expect pgvector to be much closer to the embedded store, with searches that',
+      'do not share a thread with ingest.',
+    ].join('\n'),
+  });
+}
+
+await main();
