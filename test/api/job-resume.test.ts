@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
-import { runningServers, startServer } from '../support/server-process.js';
+import { killAll, startServer } from '../support/child-server.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
 
 const FILES = 8;
@@ -24,7 +24,7 @@ function passages(nim: NimEmulator, from: number, to = Infinity): string[] {
 describe('a background job killed with SIGKILL', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
-    for (const child of runningServers) child.kill('SIGKILL');
+    killAll();
     for (const step of cleanup) await step();
   });
 

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
-import { killAllServices, killService, type ServiceProcess, startService } from '../support/service-process.js';
+import { type ChildServer, kill, killAll, startServer } from '../support/child-server.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
 
 /**
@@ -39,17 +39,17 @@ function newDocument(): { id: string; text: string; token: string } {
 describe('replicas: two service processes on one pgvector database', () => {
   let database: PgliteServer;
   let databaseDir: string;
-  let a: ServiceProcess;
-  let b: ServiceProcess;
+  let a: ChildServer;
+  let b: ChildServer;
   const env = () => ({ VECTOR_STORE: 'pgvector', DATABASE_URL: database.url, DATABASE_POOL_SIZE: '4' });
 
   before(async () => {
     databaseDir = await temporaryDir('replicas-db-');
     database = await startPgliteServer({ dataDir: databaseDir });
-    [a, b] = await Promise.all([startService(await unusedPort(), env()), startService(await unusedPort(), env())]);
+    [a, b] = await Promise.all([startServer(undefined, await unusedPort(), env()), startServer(undefined, await unusedPort(), env())]);
   });
   after(async () => {
-    killAllServices();
+    killAll();
     await database?.stop();
     await rm(databaseDir, { recursive: true, force: true });
   });
@@ -107,7 +107,7 @@ describe('replicas: two service processes on one pgvector database', () => {
     const writers = [writer(), writer(), writer()];
     const readers = reader();
     while (acknowledged.size < 8) await sleep(50);
-    await killService(a);
+    await kill(a);
     await Promise.all(writers);
     const servedAtKill = bServed;
     await sleep(500);
@@ -122,7 +122,7 @@ describe('replicas: two service processes on one pgvector database', () => {
       assert.equal(view.body.chunks.length, 2, `${id} is whole`);
     }
     for (const [id, document] of [...acknowledged].slice(-5)) assert.equal((await search(b.base, document.token, 1)).body.results[0]?.id, id);
-    a = await startService(await unusedPort(), env());
+    a = await startServer(undefined, await unusedPort(), env());
   });
 
   it('answers 503 with Retry-After while the database is down, never a 500, and recovers by itself', { timeout: 180_000 }, async () => {
@@ -130,7 +130,7 @@ describe('replicas: two service processes on one pgvector database', () => {
     const bad: string[] = [];
     const acknowledged: Array<{ id: string; text: string }> = [];
     let stop = false;
-    const traffic = async (replica: ServiceProcess) => {
+    const traffic = async (replica: ChildServer) => {
       while (!stop) {
         const document = newDocument();
         const written = await ingest(replica.base, [document]);
@@ -174,7 +174,7 @@ describe('replicas: two service processes on one pgvector database', () => {
 describe('database down at start', () => {
   it('starts, says why it is not ready, answers 503, and connects once the database comes', { timeout: 120_000 }, async () => {
     const port = await unusedPort();
-    const service = await startService(await unusedPort(), {
+    const service = await startServer(undefined, await unusedPort(), {
       VECTOR_STORE: 'pgvector',
       DATABASE_URL: `postgres://postgres:secret-password@127.0.0.1:${port}/postgres`,
     });
@@ -200,7 +200,7 @@ describe('database down at start', () => {
       assert.equal(ready.status, 200, JSON.stringify(ready.body));
       assert.equal((await ingest(service.base, [{ id: 'late', text: 'written once the database came' }])).status, 201);
     } finally {
-      await killService(service);
+      await kill(service);
       await database?.stop();
     }
   });

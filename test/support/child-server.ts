@@ -11,12 +11,15 @@ export interface ChildServer {
 /** Every server started, so that a failing test still leaves no process behind (see killAll). */
 const running = new Set<ChildProcess>();
 
-/** The real server as a child process over `dataDir`, offline providers unless `env` says otherwise; resolves once it is live. */
-export async function startServer(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ChildServer> {
+/**
+ * The real server (src/server.ts) as a child process on a loopback port, over `dataDir` when one is
+ * given, offline providers unless `env` says otherwise; resolves once it is live.
+ */
+export async function startServer(dataDir: string | undefined, port: number, env: Record<string, string> = {}): Promise<ChildServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     env: {
       ...process.env,
-      DATA_DIR: dataDir,
+      ...(dataDir === undefined ? {} : { DATA_DIR: dataDir }),
       PORT: String(port),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
@@ -32,7 +35,8 @@ export async function startServer(dataDir: string, port: number, env: Record<str
   child.stdout?.on('data', (data: Buffer) => output.push(data.toString()));
   child.stderr?.on('data', (data: Buffer) => output.push(data.toString()));
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  // Generous: on a loaded two-core machine compiling the server through tsx alone can take half a minute.
+  const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${output.join('')}`);
     const live = await fetch(`${base}/v1/health/live`).catch(() => undefined);
@@ -45,6 +49,7 @@ export async function startServer(dataDir: string, port: number, env: Record<str
 
 /** kill -9, and wait until the process is gone. */
 export async function kill(server: ChildServer): Promise<void> {
+  if (server.process.exitCode !== null || server.process.signalCode !== null) return;
   const exited = once(server.process, 'exit');
   server.process.kill('SIGKILL');
   await exited;
