@@ -6,7 +6,8 @@ import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
 import { contentHash, type DocumentWrite, type HnswCollection } from '../../src/store/hnsw-collection.js';
 import { HnswStore, type StoreOptions } from '../../src/store/hnsw-store.js';
 import { compileFilter } from '../../src/store/metadata-filter.js';
-import { capturingLogger, silentLogger, temporaryDir } from '../support/test-app.js';
+import { capturingLogger, temporaryDir } from '../support/test-app.js';
+import { testStoreOptions } from '../support/test-store.js';
 
 const embedder = new LexicalEmbeddings(128);
 const dirs: string[] = [];
@@ -14,17 +15,7 @@ const dirs: string[] = [];
 async function openStore(overrides: Partial<StoreOptions> = {}, dataDir?: string): Promise<HnswStore> {
   const dir = dataDir ?? (await temporaryDir('store-test-'));
   if (!dataDir) dirs.push(dir);
-  return HnswStore.open({
-    dataDir: dir,
-    hnsw: { m: 16, efConstruction: 100, efSearch: 64, exactSearchMaxChunks: 0, maxIndexBacklog: 1_000_000 },
-    embeddings: embedder,
-    embeddingModel: 'local-lexical-v1',
-    embeddingDimensions: 128,
-    logger: silentLogger,
-    snapshotEveryChunks: 1_000_000,
-    snapshotIntervalMs: 3_600_000,
-    ...overrides,
-  });
+  return HnswStore.open(testStoreOptions(dir, 0, overrides));
 }
 
 function write(id: string, text: string, metadata: Record<string, unknown> = {}): DocumentWrite {

@@ -10,7 +10,8 @@ import { contentHash, type DocumentWrite, type HnswCollection } from '../../src/
 import { HnswStore, type StoreOptions } from '../../src/store/hnsw-store.js';
 import { decodeMutations, encodeMutations } from '../../src/store/mutation-codec.js';
 import { InvalidVectorError } from '../../src/store/vector-check.js';
-import { silentLogger, temporaryDir } from '../support/test-app.js';
+import { temporaryDir } from '../support/test-app.js';
+import { testStoreOptions } from '../support/test-store.js';
 
 const embedder = new LexicalEmbeddings(128);
 const dirs: string[] = [];
@@ -19,17 +20,7 @@ const noFaults = diskFaults.check;
 async function openStore(dataDir?: string, overrides: Partial<StoreOptions> = {}): Promise<HnswStore> {
   const dir = dataDir ?? (await temporaryDir('store-faults-'));
   if (!dataDir) dirs.push(dir);
-  return HnswStore.open({
-    dataDir: dir,
-    hnsw: { m: 16, efConstruction: 100, efSearch: 64, exactSearchMaxChunks: 10_000, maxIndexBacklog: 1_000_000 },
-    embeddings: embedder,
-    embeddingModel: 'local-lexical-v1',
-    embeddingDimensions: 128,
-    logger: silentLogger,
-    snapshotEveryChunks: 1_000_000,
-    snapshotIntervalMs: 3_600_000,
-    ...overrides,
-  });
+  return HnswStore.open(testStoreOptions(dir, 10_000, overrides));
 }
 
 const dataDirOf = (store: HnswStore) => (store as unknown as { options: StoreOptions }).options.dataDir;

@@ -83,22 +83,8 @@ export async function startTestApp(env: Record<string, string> = {}, dataDir?: s
   };
 }
 
-/** The five documents and five queries of the LangChain NVIDIA embeddings example. */
-export const EXAMPLE_DOCUMENTS = [
-  "Komchatka's weather is cold, with long, severe winters.",
-  'Italy is famous for pasta, pizza, gelato, and espresso.',
-  "I can't recall personal names, only provide information.",
-  "Life's purpose varies, often seen as personal fulfillment.",
-  "Enjoying life's moments is indeed a wonderful approach.",
-];
-
-export const EXAMPLE_QUERIES = [
-  "What's the weather like in Komchatka?",
-  'What kinds of food is Italy known for?',
-  "What's my name? I bet you don't remember...",
-  "What's the point of life anyways?",
-  'The point of life is to have fun :D',
-];
+// The page's examples are the tests' too: one copy of the LangChain NVIDIA example's texts.
+export { EXAMPLE_DOCUMENTS, EXAMPLE_QUERIES } from '../../web/examples.js';
 
 /** A loopback port nothing listens on (bound, then released). */
 export async function unusedPort(): Promise<number> {
