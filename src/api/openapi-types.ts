@@ -122,7 +122,7 @@ export interface paths {
         post?: never;
         /**
          * Cancel a job
-         * @description Stops a queued or running job. Files it already stored stay stored; the others are not ingested.
+         * @description Stops a queued or running job. Files being stored when the cancel arrives are finished first, so no file is left half-stored; files already stored stay stored; the others are not ingested.
          */
         delete: operations["cancelJob"];
         options?: never;

@@ -69,7 +69,10 @@ export class JobService {
   private readonly runner = pLimit(1);
   /** Journal writes one at a time: a cancel and the runner may both write a job, and share its temporary file. */
   private readonly journal = pLimit(1);
+  /** Aborted only when the service stops: the job resumes at the next start, so stopping mid-file is safe. */
   private readonly controllers = new Map<string, AbortController>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly cancelling = new Set<string>();
   private closing = false;
 
   private constructor(
@@ -139,16 +142,21 @@ export class JobService {
     return viewOf(this.record(id));
   }
 
-  /** Stops a queued or running job. Files already stored stay stored; the rest are not ingested. */
+  /**
+   * Stops a queued or running job. Files already stored stay stored; files being stored when the
+   * cancel arrives are finished first, so no file is left half-stored; the rest are not ingested.
+   */
   async cancel(id: string): Promise<JobView> {
     const job = this.record(id);
-    if (TERMINAL.has(job.state)) {
-      throw new ProblemError({ status: 409, slug: 'job-finished', title: 'Conflict', detail: `job "${id}" has already ${job.state === 'cancelled' ? 'been cancelled' : 'finished'}` });
+    if (TERMINAL.has(job.state) || this.cancelling.has(id)) throw finished(job);
+    const run = this.running.get(id);
+    if (run) {
+      this.cancelling.add(id);
+      await run.finally(() => this.cancelling.delete(id));
+      if (TERMINAL.has(job.state)) throw finished(job);
     }
     job.state = 'cancelled';
     job.finished_at = new Date().toISOString();
-    for (const file of job.files) if (file.state === 'running') file.state = 'pending';
-    this.controllers.get(id)?.abort(new Error('job cancelled'));
     await this.settle(job);
     return viewOf(job);
   }
@@ -196,24 +204,30 @@ export class JobService {
     if (this.closing || TERMINAL.has(job.state)) return;
     const controller = new AbortController();
     this.controllers.set(job.id, controller);
-    try {
-      job.state = 'running';
-      job.started_at ??= new Date().toISOString();
-      await this.changed(job);
-      const files = pLimit(JOB_FILE_CONCURRENCY);
-      await Promise.all(
-        job.files
-          .filter((file) => file.state !== 'done' && file.state !== 'failed')
-          .map((file) => files(() => (controller.signal.aborted ? undefined : this.ingestFile(job, file, controller.signal)))),
-      );
-      if (controller.signal.aborted) return;
-      job.state = job.files.every((file) => file.state === 'failed') ? 'failed' : 'completed';
-      job.finished_at = new Date().toISOString();
-      await this.settle(job);
-      this.logger.info({ job: job.id, state: job.state, ...viewOf(job).counts }, 'ingest job finished');
-    } finally {
+    const run = this.ingestFiles(job, controller.signal).finally(() => {
       this.controllers.delete(job.id);
-    }
+      this.running.delete(job.id);
+    });
+    this.running.set(job.id, run);
+    await run;
+  }
+
+  private async ingestFiles(job: JobRecord, signal: AbortSignal): Promise<void> {
+    const stopping = () => signal.aborted || this.cancelling.has(job.id);
+    job.state = 'running';
+    job.started_at ??= new Date().toISOString();
+    await this.changed(job);
+    const files = pLimit(JOB_FILE_CONCURRENCY);
+    await Promise.all(
+      job.files
+        .filter((file) => file.state !== 'done' && file.state !== 'failed')
+        .map((file) => files(() => (stopping() ? undefined : this.ingestFile(job, file, signal)))),
+    );
+    if (stopping()) return;
+    job.state = job.files.every((file) => file.state === 'failed') ? 'failed' : 'completed';
+    job.finished_at = new Date().toISOString();
+    await this.settle(job);
+    this.logger.info({ job: job.id, state: job.state, ...viewOf(job).counts }, 'ingest job finished');
   }
 
   private async ingestFile(job: JobRecord, file: JobFile, signal: AbortSignal): Promise<void> {
@@ -266,6 +280,9 @@ export class JobService {
     return this.journal(() => writeFileAtomic(join(this.root, job.id, JOB_FILE), content));
   }
 }
+
+const finished = (job: JobRecord) =>
+  new ProblemError({ status: 409, slug: 'job-finished', title: 'Conflict', detail: `job "${job.id}" has already ${job.state === 'completed' || job.state === 'failed' ? 'finished' : 'been cancelled'}` });
 
 const mergeStatus = (a: FileStatus, b: FileStatus): FileStatus =>
   a === 'created' || b === 'created' ? 'created' : a === 'updated' || b === 'updated' ? 'updated' : 'unchanged';

@@ -98,8 +98,8 @@ describe('background ingest jobs', () => {
     assert.ok(finished.counts.chunks > 100);
   });
 
-  it('DELETE cancels a running job: files stored stay, the rest are not ingested; a finished job cannot be cancelled', async () => {
-    const files = Array.from({ length: 6 }, (_, index) => ({ name: `part-${index}.txt`, content: paragraphs(`delta${index}`, 12) }));
+  it('DELETE cancels a running job: files stored stay whole, the rest are not ingested; a finished job cannot be cancelled', async () => {
+    const files = Array.from({ length: 12 }, (_, index) => ({ name: `part-${index}.txt`, content: paragraphs(`delta${index}`, 12) }));
     const reply = await upload(base, files, '?async=true');
     const id = reply.body.id as string;
     await until(() => job(base, id), (view) => view.counts.files_done >= 1);
@@ -107,7 +107,8 @@ describe('background ingest jobs', () => {
     assert.equal(cancel.status, 200);
     const cancelled = (await cancel.json()) as any;
     assert.equal(cancelled.state, 'cancelled');
-    assert.ok(cancelled.counts.files_done < 6);
+    assert.ok(cancelled.counts.files_done < 12);
+    assert.equal(cancelled.counts.chunks_done, cancelled.files.filter((file: any) => file.state === 'done').reduce((sum: number, file: any) => sum + file.chunks, 0));
     await sleep(300);
     const later = await job(base, id);
     assert.equal(later.state, 'cancelled');
