@@ -204,7 +204,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   const ask = new AskService(retrieval, answering, { dropUnmatched: config.embeddings.provider === 'local' });
   const documents = new DocumentService(store, embedder, config.chunking, metrics, logger);
   const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking);
-  const jobs = await JobService.open(config.dataDir, files, logger);
+  const jobs = await JobService.open(config.dataDir, files, documents, logger);
   return {
     documents,
     collections: new CollectionService(store),

@@ -3,9 +3,10 @@ import { extractSections } from '../files/extract-sections.js';
 import { FileRejectedError } from '../files/file-problems.js';
 import type { Section } from '../files/sections.js';
 import type { StagedFile } from '../files/staging.js';
-import { chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
+import type { ChunkingOptions } from '../rag/chunking.js';
 import type { Metadata } from '../store/metadata-filter.js';
 import type { DocumentService, IngestResult } from './document-service.js';
+import { type Batch, batchByChunks } from './ingest-batches.js';
 
 export interface FileIngestOptions {
   collection: string;
@@ -95,18 +96,9 @@ export class FileService {
     return { collection: result.collection, files: outcomes, embedded: result.embedded, reused: result.reused };
   }
 
-  /** Consecutive runs of documents with at most `maxChunks` chunks each (a document is never split), to store a file a batch at a time. */
-  async batches(documents: SectionDocument[], maxChunks: number): Promise<Array<{ documents: SectionDocument[]; chunks: number }>> {
-    const batches: Array<{ documents: SectionDocument[]; chunks: number }> = [];
-    for (const document of documents) {
-      const chunks = (await chunkSpans(document.text, this.chunking)).length;
-      const last = batches.at(-1);
-      if (last && last.chunks + chunks <= maxChunks) {
-        last.documents.push(document);
-        last.chunks += chunks;
-      } else batches.push({ documents: [document], chunks });
-    }
-    return batches;
+  /** A file's sections in batches of at most `maxChunks` chunks, to store it a batch at a time. */
+  batches(documents: SectionDocument[], maxChunks: number): Promise<Array<Batch<SectionDocument>>> {
+    return batchByChunks(documents, this.chunking, maxChunks);
   }
 
   /** Stores some of a file's sections (a batch of a background job). */
