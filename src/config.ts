@@ -88,6 +88,8 @@ export interface Config {
     maxPages: number;
     /** Uploads larger than this (all files together) are ingested by a background job. */
     asyncThresholdBytes: number;
+    /** Worker threads that extract files' text; 0: on the main thread. */
+    extractThreads: number;
   };
 }
 
@@ -192,6 +194,7 @@ const envSchema = z.object({
   UPLOAD_MAX_FILES: withDefault(int(1, 10_000), 100),
   UPLOAD_MAX_PAGES: withDefault(int(1, 1_000_000), 2000),
   INGEST_ASYNC_THRESHOLD_BYTES: withDefault(int(0, 1024 ** 4), 10 * 1024 ** 2),
+  FILE_EXTRACT_THREADS: withDefault(int(0, 64), 2),
   VECTOR_STORE: withDefault(z.enum(['hnsw', 'pgvector']), 'hnsw'),
   DATABASE_URL: optionalString,
   DATABASE_POOL_SIZE: withDefault(int(1, 1000), 10),
@@ -312,6 +315,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxFiles: env.UPLOAD_MAX_FILES,
       maxPages: env.UPLOAD_MAX_PAGES,
       asyncThresholdBytes: env.INGEST_ASYNC_THRESHOLD_BYTES,
+      extractThreads: env.FILE_EXTRACT_THREADS,
     },
     vectorStore: env.VECTOR_STORE,
     database:

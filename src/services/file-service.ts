@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { extractSections } from '../files/extract-sections.js';
 import { FileRejectedError } from '../files/file-problems.js';
+import type { SectionExtractor } from '../files/section-extractor.js';
 import type { Section } from '../files/sections.js';
 import type { StagedFile } from '../files/staging.js';
 import type { ChunkingOptions } from '../rag/chunking.js';
@@ -68,11 +68,12 @@ export class FileService {
     private readonly documents: DocumentService,
     private readonly limits: { maxPages: number },
     private readonly chunking: ChunkingOptions,
+    private readonly extractor: SectionExtractor,
   ) {}
 
   /** Reads a staged file's text, structure kept; a file the service cannot read is a FileRejectedError. */
   sections(dir: string, file: StagedFile): Promise<Section[]> {
-    return extractSections(file.name, file.type, join(dir, file.path), this.limits);
+    return this.extractor.extract(file.name, file.type, join(dir, file.path), this.limits);
   }
 
   /**
