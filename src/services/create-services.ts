@@ -206,7 +206,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   const documents = new DocumentService(store, embedder, config.chunking, metrics, logger);
   const extractor = sectionExtractor(config.files.extractThreads);
   const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking, extractor);
-  const jobs = await JobService.open(config.dataDir, files, documents, logger);
+  const jobs = await JobService.open(config.dataDir, files, documents, logger, config.jobRetentionMs);
   return {
     documents,
     collections: new CollectionService(store),

@@ -79,6 +79,8 @@ export const JOB_FILE_CONCURRENCY = 4;
 const JOB_FILE = 'job.json';
 const SPOOL = 'files';
 const DOCUMENTS_FILE = 'documents.json';
+/** How often finished jobs past their retention are looked for (also at every start). */
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 const since = (from: string, to?: string) => (to ? Date.parse(to) : Date.now()) - Date.parse(from);
 
@@ -100,19 +102,25 @@ export class JobService {
   private readonly running = new Map<string, Promise<void>>();
   private readonly cancelling = new Set<string>();
   private closing = false;
+  private pruning: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly root: string,
     private readonly files: FileService,
     private readonly documents: DocumentService,
     private readonly logger: Logger,
+    /** How long a finished job is kept; 0: for ever. */
+    private readonly retentionMs: number,
   ) {
     this.changes.setMaxListeners(0);
   }
 
-  /** Loads the journal of every job; unfinished ones are queued again, in the order they were created. */
-  static async open(dataDir: string, files: FileService, documents: DocumentService, logger: Logger): Promise<JobService> {
-    const service = new JobService(join(dataDir, 'jobs'), files, documents, logger);
+  /**
+   * Loads the journal of every job; unfinished ones are queued again, in the order they were
+   * created; finished ones past `retentionMs` (0: kept for ever) are removed, now and every few minutes.
+   */
+  static async open(dataDir: string, files: FileService, documents: DocumentService, logger: Logger, retentionMs: number): Promise<JobService> {
+    const service = new JobService(join(dataDir, 'jobs'), files, documents, logger, retentionMs);
     await mkdir(service.root, { recursive: true });
     await rm(service.uploadsDir, { recursive: true, force: true });
     await mkdir(service.uploadsDir, { recursive: true });
@@ -135,7 +143,25 @@ export class JobService {
       logger.info({ job: job.id, files: job.files.length }, 'resuming an unfinished ingest job');
       service.enqueue(job);
     }
+    if (retentionMs > 0) {
+      await service.prune();
+      service.pruning = setInterval(() => void service.prune().catch((error: unknown) => logger.error({ err: error }, 'pruning finished jobs failed')), PRUNE_EVERY_MS).unref();
+    }
     return service;
+  }
+
+  /** Forgets the jobs that finished longer than the retention before `now`, journal and all; returns how many. */
+  async prune(now = Date.now()): Promise<number> {
+    if (this.retentionMs === 0) return 0;
+    const expired = [...this.jobs.values()].filter(
+      (job) => TERMINAL.has(job.state) && job.finished_at !== undefined && now - Date.parse(job.finished_at) > this.retentionMs,
+    );
+    for (const job of expired) {
+      this.jobs.delete(job.id);
+      await rm(join(this.root, job.id), { recursive: true, force: true });
+    }
+    if (expired.length > 0) this.logger.info({ jobs: expired.length }, 'finished jobs past JOB_RETENTION_HOURS removed');
+    return expired.length;
   }
 
   /** Where uploads are staged before they are ingested or become a job (same file system, so a job takes them by rename). */
@@ -257,6 +283,7 @@ export class JobService {
   /** Stops the running job where it is (it resumes at the next start) and waits for it. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.pruning);
     this.runner.clearQueue();
     for (const controller of this.controllers.values()) controller.abort(new Error('service stopping'));
     await this.runner(async () => undefined);
