@@ -107,7 +107,12 @@ export class FileService {
     return this.documents.ingest({ documents, collection }, signal);
   }
 
-  /** Deletes the sections of earlier versions of `file` (a new version under the same id replaces the old). */
+  /**
+   * Deletes the sections of earlier versions of `file` (a new version under the same id replaces
+   * the old). A second write after the new sections are stored, as the store contract has no write
+   * that stores and deletes by filter at once: a crash between the two leaves the old version's
+   * extra sections until the job resumes or the file is sent again (README, "Files").
+   */
   async removeStaleSections(collection: string, file: StagedFile): Promise<number> {
     const { deleted } = await this.documents.deleteWhere(collection, { file_id: file.id, file_sha256: { $ne: file.sha256 } });
     return deleted;
