@@ -43,6 +43,7 @@ describe('the nim-rag CLI\'s progress while it follows a job', () => {
   before(async () => {
     // Slow enough that every file is read before the first one is stored, so progress shows work left.
     nim = await NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 60, maxConcurrentEmbeddings: 1 });
+    // Markdown is read in microseconds: extraction threads would only add their start-up here.
     test = await startTestApp({ NIM_EMBEDDINGS_URL: nim.url, LLM_PROVIDER: 'local', CHUNK_SIZE: '200', CHUNK_OVERLAP: '0', FILE_EXTRACT_THREADS: '0' });
     env = { NIM_RAG_URL: await test.app.listen({ port: 0, host: '127.0.0.1' }) };
     folder = await temporaryDir('rag-cli-progress-');
