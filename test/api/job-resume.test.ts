@@ -21,6 +21,31 @@ function passages(nim: NimEmulator, from: number, to = Infinity): string[] {
     .flatMap((request) => request.body.input as string[]);
 }
 
+/** Polls the job until `ready` says so, then kills the server with SIGKILL; returns the job as it was. */
+async function killWhen(server: Awaited<ReturnType<typeof startServer>>, location: string, ready: (job: any) => boolean): Promise<any> {
+  let job: any;
+  for (;;) {
+    job = await (await fetch(`${server.base}${location}`)).json();
+    if (ready(job)) break;
+    assert.notEqual(job.state, 'completed', 'the job finished before it could be killed; slow the emulator down');
+    await sleep(10);
+  }
+  const exited = once(server.process, 'exit');
+  server.process.kill('SIGKILL');
+  await exited;
+  return job;
+}
+
+/** The job once it has stopped running. */
+async function finishedJob(base: string, location: string): Promise<any> {
+  let job: any;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
+    job = await (await fetch(`${base}${location}`)).json();
+    if (job.state !== 'running' && job.state !== 'queued') break;
+  }
+  return job;
+}
+
 describe('a background job killed with SIGKILL', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
@@ -41,16 +66,7 @@ describe('a background job killed with SIGKILL', () => {
     assert.equal(submitted.status, 202);
     const location = submitted.headers.get('location') as string;
 
-    let beforeKill: any;
-    for (;;) {
-      beforeKill = await (await fetch(`${first.base}${location}`)).json();
-      if (beforeKill.counts.files_done >= 2) break;
-      assert.notEqual(beforeKill.state, 'completed', 'the job finished before it could be killed; slow the emulator down');
-      await sleep(10);
-    }
-    const exited = once(first.process, 'exit');
-    first.process.kill('SIGKILL');
-    await exited;
+    const beforeKill = await killWhen(first, location, (job) => job.counts.files_done >= 2);
     const requestsBeforeRestart = nim.requestsTo('/v1/embeddings').length;
     const doneAtKill = new Set<number>(
       beforeKill.files.filter((file: any) => file.state === 'done').map((file: any) => Number(/notes-(\d+)/.exec(file.name)?.[1])),
@@ -58,11 +74,7 @@ describe('a background job killed with SIGKILL', () => {
     assert.ok(doneAtKill.size >= 2 && doneAtKill.size < FILES);
 
     const second = await startServer(dataDir, await unusedPort(), env);
-    let finished: any;
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
-      finished = await (await fetch(`${second.base}${location}`)).json();
-      if (finished.state !== 'running' && finished.state !== 'queued') break;
-    }
+    const finished = await finishedJob(second.base, location);
     assert.equal(finished.state, 'completed', JSON.stringify(finished));
     assert.equal(finished.counts.files_done, FILES);
     assert.equal(finished.counts.chunks_done, finished.counts.chunks);
@@ -93,26 +105,13 @@ describe('a background job killed with SIGKILL', () => {
     const location = submitted.headers.get('location') as string;
     const id = location.split('/').at(-1) as string;
 
-    let beforeKill: any;
-    for (;;) {
-      beforeKill = await (await fetch(`${first.base}${location}`)).json();
-      if (beforeKill.documents.done >= 25) break;
-      assert.notEqual(beforeKill.state, 'completed', 'the job finished before it could be killed; slow the emulator down');
-      await sleep(10);
-    }
-    const exited = once(first.process, 'exit');
-    first.process.kill('SIGKILL');
-    await exited;
+    const beforeKill = await killWhen(first, location, (job) => job.documents.done >= 25);
     const requestsBeforeRestart = nim.requestsTo('/v1/embeddings').length;
     const doneAtKill = beforeKill.documents.done as number;
     assert.ok(doneAtKill < documents.length);
 
     const second = await startServer(dataDir, await unusedPort(), env);
-    let finished: any;
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
-      finished = await (await fetch(`${second.base}${location}`)).json();
-      if (finished.state !== 'running' && finished.state !== 'queued') break;
-    }
+    const finished = await finishedJob(second.base, location);
     assert.equal(finished.state, 'completed', JSON.stringify(finished));
     assert.equal(finished.documents.done, documents.length);
     assert.equal(finished.counts.chunks_done, finished.counts.chunks);
