@@ -55,6 +55,13 @@ async function searchLatencies(url: string, keepGoing: () => boolean, atMost: nu
   return latencies;
 }
 
+/** prom-client's event-loop delay since its last scrape (each scrape starts the measure again), in ms. */
+async function eventLoopDelay(url: string): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]) * 1000;
+  return { p99: gauge('nodejs_eventloop_lag_p99_seconds'), max: gauge('nodejs_eventloop_lag_max_seconds') };
+}
+
 interface RunResult {
   /** A first, synchronous upload of one PDF and one DOCX: on worker threads, it starts them. */
   firstUpload: number;
@@ -62,6 +69,8 @@ interface RunResult {
   seconds: number;
   idle: number[];
   busy: number[];
+  /** The service's event-loop delay while the job ran. */
+  delay: { p99: number; max: number };
 }
 
 /** One service on a fresh DATA_DIR, extracting on `extractThreads` worker threads (0: the main thread). */
@@ -86,6 +95,7 @@ async function run(files: Array<{ name: string; content: Uint8Array | string }>,
     progress(`FILE_EXTRACT_THREADS=${extractThreads}: uploading ${files.length} files (${(bytes / 1024 ** 2).toFixed(1)} MiB) as one job`);
     const form = new FormData();
     for (const file of files) form.append('file', new Blob([file.content]), file.name);
+    await eventLoopDelay(url);
     const started = performance.now();
     const submitted = await fetch(`${url}/v1/files?async=true`, { method: 'POST', body: form });
     if (submitted.status !== 202) throw new Error(`upload answered ${submitted.status}: ${await submitted.text()}`);
@@ -99,9 +109,10 @@ async function run(files: Array<{ name: string; content: Uint8Array | string }>,
       if (running) await sleep(50);
     }
     const seconds = (performance.now() - started) / 1000;
+    const delay = await eventLoopDelay(url);
     const busy = await during;
     if (job.state !== 'completed' || job.counts.files_failed > 0) throw new Error(`job ended ${job.state}: ${JSON.stringify(job.counts)}`);
-    return { firstUpload, chunks: job.counts.chunks, seconds, idle, busy };
+    return { firstUpload, chunks: job.counts.chunks, seconds, idle, busy, delay };
   } finally {
     await stop(server);
     await stop(nim);
@@ -133,6 +144,7 @@ async function main(): Promise<void> {
         `${ms(idle.p50)} / ${ms(idle.p99)}`,
         `${ms(busy.p50)} / ${ms(busy.p99)} (${busy.count})`,
         (busy.p50 / idle.p50).toFixed(2),
+        `${ms(result.delay.p99)} / ${ms(result.delay.max)}`,
       ],
     };
   };
@@ -149,6 +161,7 @@ async function main(): Promise<void> {
     '',
     `${ratio(workers.busyP50, main.busyP50)} / ${ratio(workers.busyP99, main.busyP99)}`,
     '',
+    `${ratio(onWorkers.delay.p99, onMain.delay.p99)} / ${ratio(onWorkers.delay.max, onMain.delay.max)}`,
   ];
   const labels = [
     'seconds, a first upload of 1 PDF + 1 DOCX (starts the threads)',
@@ -160,6 +173,7 @@ async function main(): Promise<void> {
     'search p50 / p99 idle (ms)',
     'search p50 / p99 during the job (ms, searches)',
     'p50 during ÷ idle',
+    "the service's event-loop delay during the job, p99 / max (ms)",
   ];
   const body = [
     `Parameters: ${files.length} files (${FILES_PER_TYPE} each of PDF with ${PDF_PAGES} pages, DOCX, HTML and Markdown with ${SECTIONS} heading sections; ${(bytes / 1024 ** 2).toFixed(1)} MiB), uploaded in one multipart request with \`?async=true\` and followed to the finished job; the NIM emulator (its own process, ${DIMENSIONS} dimensions) answers n inputs after ${LATENCY_MS} ms + n × ${LATENCY_PER_INPUT_MS} ms, at most ${CAP} requests at once: a capacity of ${Math.round(capacity)} chunks/s. The service runs as src/server.ts with its defaults but for FILE_EXTRACT_THREADS, twice in one run on fresh data: text extraction on the main thread (0), then on ${threads} worker threads (the default). Before the job, a first upload of one PDF and one DOCX (answered when stored) starts the extraction threads, so the job measures them warm. One client searches in a loop while the job runs; idle: ${SEARCHES_IDLE} searches before it, over 200 seeded documents.`,
