@@ -949,6 +949,7 @@ export interface components {
                 embedded: number;
                 reused: number;
             };
+            /** @description Each file of a files job; empty for a documents job. */
             files: {
                 name: string;
                 id: string;
