@@ -88,7 +88,11 @@ export interface Config {
     maxPages: number;
     /** Uploads larger than this (all files together) are ingested by a background job. */
     asyncThresholdBytes: number;
+    /** Worker threads that extract files' text; 0: on the main thread. */
+    extractThreads: number;
   };
+  /** How long a finished job's journal is kept for GET /v1/jobs/{id}; 0: for ever. */
+  jobRetentionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -192,6 +196,8 @@ const envSchema = z.object({
   UPLOAD_MAX_FILES: withDefault(int(1, 10_000), 100),
   UPLOAD_MAX_PAGES: withDefault(int(1, 1_000_000), 2000),
   INGEST_ASYNC_THRESHOLD_BYTES: withDefault(int(0, 1024 ** 4), 10 * 1024 ** 2),
+  FILE_EXTRACT_THREADS: withDefault(int(0, 64), 2),
+  JOB_RETENTION_HOURS: withDefault(number().min(0).max(24 * 365 * 10), 168),
   VECTOR_STORE: withDefault(z.enum(['hnsw', 'pgvector']), 'hnsw'),
   DATABASE_URL: optionalString,
   DATABASE_POOL_SIZE: withDefault(int(1, 1000), 10),
@@ -312,7 +318,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxFiles: env.UPLOAD_MAX_FILES,
       maxPages: env.UPLOAD_MAX_PAGES,
       asyncThresholdBytes: env.INGEST_ASYNC_THRESHOLD_BYTES,
+      extractThreads: env.FILE_EXTRACT_THREADS,
     },
+    jobRetentionMs: env.JOB_RETENTION_HOURS * 3_600_000,
     vectorStore: env.VECTOR_STORE,
     database:
       env.VECTOR_STORE === 'pgvector'

@@ -23,6 +23,12 @@ export interface paths {
          *     durably, before answering. A document with an existing id replaces the stored one;
          *     identical content is not embedded again. Answers 201 when any document was created,
          *     200 when all already existed.
+         *
+         *     With `async=true`, or a body larger than INGEST_ASYNC_THRESHOLD_BYTES, the documents are
+         *     checked (ids, metadata, chunking), saved durably and handed to a background job: the
+         *     answer is `202` with the job (`Location: /v1/jobs/{id}`), which stores them a batch at a
+         *     time and resumes after a restart. A document sent without an id is stored as
+         *     `<job id>-<position>` (position from 0), so a resumed job stores it under the same id.
          */
         post: operations["ingestDocuments"];
         delete?: never;
@@ -919,6 +925,11 @@ export interface components {
             /** @description A job id (a UUID). */
             id: string;
             /**
+             * @description `files`: an upload to /v1/files (see `files`); `documents`: a POST /v1/documents (see `documents`).
+             * @enum {string}
+             */
+            kind: "files" | "documents";
+            /**
              * @description `completed` may still list files that failed; `failed`: every file failed.
              * @enum {string}
              */
@@ -938,6 +949,7 @@ export interface components {
                 embedded: number;
                 reused: number;
             };
+            /** @description Each file of a files job; empty for a documents job. */
             files: {
                 name: string;
                 id: string;
@@ -956,6 +968,22 @@ export interface components {
                     reason: string;
                 };
             }[];
+            /** @description A documents job's progress; null for a files job (whose `files` say it). */
+            documents: null | {
+                total: number;
+                /** @description Documents stored. */
+                done: number;
+                failed: number;
+                created: number;
+                updated: number;
+                unchanged: number;
+                /** @description Each batch of documents that could not be stored, and why. */
+                errors: {
+                    ids: string[];
+                    status: number;
+                    reason: string;
+                }[];
+            };
             timings: {
                 queued_ms: number;
                 running_ms: number | null;
@@ -1223,7 +1251,10 @@ export interface operations {
     };
     ingestDocuments: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Ingest in a background job and answer 202 at once. */
+                async?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1250,6 +1281,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["IngestResponse"];
+                };
+            };
+            /** @description The documents were saved and a job will store them; follow `Location`. */
+            202: {
+                headers: {
+                    /** @description `/v1/jobs/{id}` */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -1,11 +1,15 @@
 import { ProblemError } from '../errors.js';
 
+export type FileRejectionStatus = 400 | 413 | 415 | 422;
+
 /** Why one uploaded file was refused: the problem names the file, and says why in `reason`. */
 export class FileRejectedError extends ProblemError {
+  declare readonly status: FileRejectionStatus;
+
   constructor(
     readonly filename: string,
     readonly reason: string,
-    status: 400 | 413 | 415 | 422,
+    status: FileRejectionStatus,
   ) {
     super({
       status,

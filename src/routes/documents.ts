@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { OperationRoutes, components } from '../api/operations.js';
 import type { Chunking } from '../rag/chunking.js';
 import type { Services } from '../services/create-services.js';
@@ -11,14 +12,22 @@ function chunkingOf(requested: components['schemas']['Chunking'] | undefined): C
   return { size: requested.size, overlap: requested.overlap ?? Math.floor(requested.size * 0.15) };
 }
 
-export function documentRoutes({ documents }: Services): Pick<OperationRoutes, DocumentOperations> {
+/** The JSON body's size as sent, or as parsed when it came without a Content-Length (chunked). */
+function bodyBytes(request: FastifyRequest): number {
+  const length = request.headers['content-length'];
+  return length === undefined ? Buffer.byteLength(JSON.stringify(request.body)) : Number(length);
+}
+
+export function documentRoutes({ documents, jobs }: Services, asyncThresholdBytes: number): Pick<OperationRoutes, DocumentOperations> {
   return {
     ingestDocuments: async (request, reply) => {
       const { collection = DEFAULT_COLLECTION, chunking } = request.body;
-      const result = await documents.ingest(
-        { documents: request.body.documents, collection, chunking: chunkingOf(chunking) },
-        request.deadline,
-      );
+      const ingest = { documents: request.body.documents, collection, chunking: chunkingOf(chunking) };
+      if (request.query.async === true || bodyBytes(request) > asyncThresholdBytes) {
+        const job = await jobs.submitDocuments(ingest);
+        return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(job);
+      }
+      const result = await documents.ingest(ingest, request.deadline);
       return reply.code(result.documents.some((document) => document.status === 'created') ? 201 : 200).send(result);
     },
     listDocuments: async (request) => {

@@ -14,7 +14,7 @@ import { retrievalRoutes } from './retrieval.js';
 /** One route per operation of openapi.yaml; the type makes a missing one a compile error. */
 export function operationRoutes(services: Services, config: Config): OperationRoutes {
   return {
-    ...documentRoutes(services),
+    ...documentRoutes(services, config.files.asyncThresholdBytes),
     ...fileRoutes(services, config.files),
     ...jobRoutes(services),
     ...collectionRoutes(services),

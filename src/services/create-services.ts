@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config, NimEndpointConfig } from '../config.js';
 import { extractiveAnswer, LOCAL_ANSWERER_MODEL } from '../local/extractive-answerer.js';
 import { LexicalEmbeddings, LOCAL_EMBEDDINGS_MODEL } from '../local/lexical-embeddings.js';
+import { sectionExtractor } from '../files/section-extractor.js';
 import {
   baseUrlFor,
   ChatNVIDIA,
@@ -203,8 +204,9 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   // A lexical score of 0 means not one word in common: nothing such a source could be cited for.
   const ask = new AskService(retrieval, answering, { dropUnmatched: config.embeddings.provider === 'local' });
   const documents = new DocumentService(store, embedder, config.chunking, metrics, logger);
-  const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking);
-  const jobs = await JobService.open(config.dataDir, files, logger);
+  const extractor = sectionExtractor(config.files.extractThreads);
+  const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking, extractor);
+  const jobs = await JobService.open(config.dataDir, files, documents, logger, config.jobRetentionMs);
   return {
     documents,
     collections: new CollectionService(store),
@@ -220,6 +222,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     close: async () => {
       try {
         await jobs.close();
+        await extractor.close();
         await store.close();
       } finally {
         await Promise.allSettled(nimClients.map((client) => client.close()));

@@ -86,8 +86,8 @@ export class DocumentService {
    */
   async ingest(request: IngestRequest, signal?: AbortSignal): Promise<IngestResult> {
     const started = performance.now();
-    const chunking = request.chunking ?? this.defaultChunking;
-    if (chunking) checkOverlap(chunking);
+    const chunking = this.chunkingFor(request.chunking);
+    this.validate(request);
     const writes = await this.prepare(request, chunking);
     const collection = await this.writing(request.collection, () => this.store.getOrCreate(request.collection));
     let embedded = 0;
@@ -126,21 +126,41 @@ export class DocumentService {
     }
   }
 
-  private async prepare(request: IngestRequest, chunking: Chunking): Promise<DocumentWrite[]> {
-    const seen = new Set<string>();
+  /** The chunking a request asks for, or the configured one. */
+  chunkingFor(requested: Chunking | undefined): Chunking {
+    return requested ?? this.defaultChunking;
+  }
+
+  /**
+   * What can be checked of a request without chunking or embedding it: chunking, metadata, ids
+   * given twice, and a document bound to have more chunks than one request may create. A request
+   * that passes fails later only for the model's or the store's reasons.
+   */
+  validate(request: IngestRequest): void {
+    const chunking = this.chunkingFor(request.chunking);
+    if (chunking) checkOverlap(chunking);
     const { maxChunksPerRequest } = this.defaultChunking;
-    // Each text makes at least length/size chunks: a request bound to exceed the limit is refused before any splitting.
-    const fewest = request.documents.reduce((sum, document) => sum + (chunking ? Math.ceil(document.text.length / chunking.size) : 1), 0);
-    if (fewest > maxChunksPerRequest) throw tooManyChunks(`at least ${fewest}`, maxChunksPerRequest);
+    const seen = new Set<string>();
     request.documents.forEach((document, position) => {
       if (document.metadata) checkMetadata(document.metadata, `documents[${position}].metadata`);
+      if (document.id !== undefined) {
+        if (seen.has(document.id)) throw badRequest(`documents[${position}].id "${document.id}" appears more than once in the request`);
+        seen.add(document.id);
+      }
+      const fewest = fewestChunks(document.text, chunking);
+      if (fewest > maxChunksPerRequest) throw tooManyChunks(`at least ${fewest}`, maxChunksPerRequest);
     });
+  }
+
+  private async prepare(request: IngestRequest, chunking: Chunking): Promise<DocumentWrite[]> {
+    const { maxChunksPerRequest } = this.defaultChunking;
+    // Each text makes at least length/size chunks: a request bound to exceed the limit is refused before any splitting.
+    const fewest = request.documents.reduce((sum, document) => sum + fewestChunks(document.text, chunking), 0);
+    if (fewest > maxChunksPerRequest) throw tooManyChunks(`at least ${fewest}`, maxChunksPerRequest);
     let chunks = 0;
     return Promise.all(
-      request.documents.map(async (document, position) => {
+      request.documents.map(async (document) => {
         const id = document.id ?? randomUUID();
-        if (seen.has(id)) throw badRequest(`documents[${position}].id "${id}" appears more than once in the request`);
-        seen.add(id);
         const spans = await chunkSpans(document.text, chunking);
         chunks += spans.length;
         if (chunks > maxChunksPerRequest) throw tooManyChunks(chunks, maxChunksPerRequest);
@@ -274,6 +294,8 @@ export class DocumentService {
     return { collection: collectionName, deleted: ids.length, ids };
   }
 }
+
+const fewestChunks = (text: string, chunking: Chunking) => (chunking ? Math.ceil(text.length / chunking.size) : 1);
 
 function summarize(document: StoredDocument): DocumentSummary {
   return {

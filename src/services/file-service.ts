@@ -1,11 +1,12 @@
 import { join } from 'node:path';
-import { extractSections } from '../files/extract-sections.js';
 import { FileRejectedError } from '../files/file-problems.js';
+import type { SectionExtractor } from '../files/section-extractor.js';
 import type { Section } from '../files/sections.js';
 import type { StagedFile } from '../files/staging.js';
-import { chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
+import type { ChunkingOptions } from '../rag/chunking.js';
 import type { Metadata } from '../store/metadata-filter.js';
 import type { DocumentService, IngestResult } from './document-service.js';
+import { type Batch, batchByChunks } from './ingest-batches.js';
 
 export interface FileIngestOptions {
   collection: string;
@@ -67,11 +68,12 @@ export class FileService {
     private readonly documents: DocumentService,
     private readonly limits: { maxPages: number },
     private readonly chunking: ChunkingOptions,
+    private readonly extractor: SectionExtractor,
   ) {}
 
   /** Reads a staged file's text, structure kept; a file the service cannot read is a FileRejectedError. */
   sections(dir: string, file: StagedFile): Promise<Section[]> {
-    return extractSections(file.name, file.type, join(dir, file.path), this.limits);
+    return this.extractor.extract(file.name, file.type, join(dir, file.path), this.limits);
   }
 
   /**
@@ -95,18 +97,9 @@ export class FileService {
     return { collection: result.collection, files: outcomes, embedded: result.embedded, reused: result.reused };
   }
 
-  /** Consecutive runs of documents with at most `maxChunks` chunks each (a document is never split), to store a file a batch at a time. */
-  async batches(documents: SectionDocument[], maxChunks: number): Promise<Array<{ documents: SectionDocument[]; chunks: number }>> {
-    const batches: Array<{ documents: SectionDocument[]; chunks: number }> = [];
-    for (const document of documents) {
-      const chunks = (await chunkSpans(document.text, this.chunking)).length;
-      const last = batches.at(-1);
-      if (last && last.chunks + chunks <= maxChunks) {
-        last.documents.push(document);
-        last.chunks += chunks;
-      } else batches.push({ documents: [document], chunks });
-    }
-    return batches;
+  /** A file's sections in batches of at most `maxChunks` chunks, to store it a batch at a time. */
+  batches(documents: SectionDocument[], maxChunks: number): Promise<Array<Batch<SectionDocument>>> {
+    return batchByChunks(documents, this.chunking, maxChunks);
   }
 
   /** Stores some of a file's sections (a batch of a background job). */
@@ -114,7 +107,12 @@ export class FileService {
     return this.documents.ingest({ documents, collection }, signal);
   }
 
-  /** Deletes the sections of earlier versions of `file` (a new version under the same id replaces the old). */
+  /**
+   * Deletes the sections of earlier versions of `file` (a new version under the same id replaces
+   * the old). A second write after the new sections are stored, as the store contract has no write
+   * that stores and deletes by filter at once: a crash between the two leaves the old version's
+   * extra sections until the job resumes or the file is sent again (README, "Files").
+   */
   async removeStaleSections(collection: string, file: StagedFile): Promise<number> {
     const { deleted } = await this.documents.deleteWhere(collection, { file_id: file.id, file_sha256: { $ne: file.sha256 } });
     return deleted;

@@ -8,9 +8,12 @@ import type { Logger } from 'pino';
 import { notFound, ProblemError } from '../errors.js';
 import { FileRejectedError } from '../files/file-problems.js';
 import type { StagedFile } from '../files/staging.js';
+import type { Chunking } from '../rag/chunking.js';
 import { fsyncDirectory, fsyncFile, writeFileAtomic } from '../store/durable-fs.js';
 import type { Metadata } from '../store/metadata-filter.js';
-import { type FileService, type FileStatus, outcomeOf, sectionDocuments } from './file-service.js';
+import type { DocumentService, IngestRequest } from './document-service.js';
+import { type FileService, type FileStatus, outcomeOf, type SectionDocument, sectionDocuments } from './file-service.js';
+import { batchByChunks } from './ingest-batches.js';
 
 export type JobState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 type FileState = 'pending' | 'running' | 'done' | 'failed';
@@ -28,6 +31,25 @@ interface JobFile extends StagedFile {
   error?: { status: number; reason: string };
 }
 
+/** A documents job's progress; its documents are in documents.json beside the journal. */
+interface DocumentsProgress {
+  total: number;
+  /** The request's chunking; absent: the service's. */
+  chunking?: Chunking;
+  chunks?: number;
+  chunks_done: number;
+  /** Batches stored or failed: a resumed job starts after these (the same documents make the same batches). */
+  batches_done: number;
+  done: number;
+  failed: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  embedded: number;
+  reused: number;
+  errors: Array<{ ids: string[]; status: number; reason: string }>;
+}
+
 /** What job.json holds: everything needed to resume, and to answer GET /v1/jobs/{id}. */
 interface JobRecord {
   id: string;
@@ -37,7 +59,10 @@ interface JobRecord {
   created_at: string;
   started_at?: string;
   finished_at?: string;
+  /** Empty for a documents job. */
   files: JobFile[];
+  /** Present for a documents job only. */
+  documents?: DocumentsProgress;
 }
 
 /** A job as GET /v1/jobs/{id} shows it. */
@@ -53,15 +78,18 @@ export const JOB_FILE_CONCURRENCY = 4;
 
 const JOB_FILE = 'job.json';
 const SPOOL = 'files';
+const DOCUMENTS_FILE = 'documents.json';
+/** How often finished jobs past their retention are looked for (also at every start). */
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 const since = (from: string, to?: string) => (to ? Date.parse(to) : Date.now()) - Date.parse(from);
 
 /**
- * Background ingests of uploaded files, one job at a time (their embedding calls share the NIM
- * client's concurrency limit with queries, which go first). Each job lives under DATA_DIR/jobs/<id>:
- * its files and a journal (job.json, replaced atomically after every stored batch), so a job cut
- * short by a crash resumes where its journal says, and a batch stored but not yet journalled is
- * stored again as unchanged, costing no embedding.
+ * Background ingests of uploaded files or of a large POST /v1/documents, one job at a time (their
+ * embedding calls share the NIM client's concurrency limit with queries, which go first). Each job
+ * lives under DATA_DIR/jobs/<id>: its files (or documents.json) and a journal (job.json, replaced
+ * atomically after every stored batch), so a job cut short by a crash resumes where its journal
+ * says, and a batch stored but not yet journalled is stored again as unchanged, costing no embedding.
  */
 export class JobService {
   private readonly jobs = new Map<string, JobRecord>();
@@ -74,18 +102,25 @@ export class JobService {
   private readonly running = new Map<string, Promise<void>>();
   private readonly cancelling = new Set<string>();
   private closing = false;
+  private pruning: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly root: string,
     private readonly files: FileService,
+    private readonly documents: DocumentService,
     private readonly logger: Logger,
+    /** How long a finished job is kept; 0: for ever. */
+    private readonly retentionMs: number,
   ) {
     this.changes.setMaxListeners(0);
   }
 
-  /** Loads the journal of every job; unfinished ones are queued again, in the order they were created. */
-  static async open(dataDir: string, files: FileService, logger: Logger): Promise<JobService> {
-    const service = new JobService(join(dataDir, 'jobs'), files, logger);
+  /**
+   * Loads the journal of every job; unfinished ones are queued again, in the order they were
+   * created; finished ones past `retentionMs` (0: kept for ever) are removed, now and every few minutes.
+   */
+  static async open(dataDir: string, files: FileService, documents: DocumentService, logger: Logger, retentionMs: number): Promise<JobService> {
+    const service = new JobService(join(dataDir, 'jobs'), files, documents, logger, retentionMs);
     await mkdir(service.root, { recursive: true });
     await rm(service.uploadsDir, { recursive: true, force: true });
     await mkdir(service.uploadsDir, { recursive: true });
@@ -108,7 +143,25 @@ export class JobService {
       logger.info({ job: job.id, files: job.files.length }, 'resuming an unfinished ingest job');
       service.enqueue(job);
     }
+    if (retentionMs > 0) {
+      await service.prune();
+      service.pruning = setInterval(() => void service.prune().catch((error: unknown) => logger.error({ err: error }, 'pruning finished jobs failed')), PRUNE_EVERY_MS).unref();
+    }
     return service;
+  }
+
+  /** Forgets the jobs that finished longer than the retention before `now`, journal and all; returns how many. */
+  async prune(now = Date.now()): Promise<number> {
+    if (this.retentionMs === 0) return 0;
+    const expired = [...this.jobs.values()].filter(
+      (job) => TERMINAL.has(job.state) && job.finished_at !== undefined && now - Date.parse(job.finished_at) > this.retentionMs,
+    );
+    for (const job of expired) {
+      this.jobs.delete(job.id);
+      await rm(join(this.root, job.id), { recursive: true, force: true });
+    }
+    if (expired.length > 0) this.logger.info({ jobs: expired.length }, 'finished jobs past JOB_RETENTION_HOURS removed');
+    return expired.length;
   }
 
   /** Where uploads are staged before they are ingested or become a job (same file system, so a job takes them by rename). */
@@ -131,9 +184,54 @@ export class JobService {
       created_at: new Date().toISOString(),
       files: staged.map((file) => ({ ...file, state: 'pending', chunks_done: 0, batches_done: 0, embedded: 0, reused: 0 })),
     };
+    return this.accept(job);
+  }
+
+  /**
+   * Checks the documents as far as can be done without embedding them (a bad request is a 4xx and
+   * no job), saves them and queues them; durable before it returns. A document without an id gets
+   * `<job id>-<position>`, fixed before it is saved, so a resumed job stores it under the same id.
+   */
+  async submitDocuments(request: IngestRequest): Promise<JobView> {
+    this.documents.validate(request);
+    const id = randomUUID();
+    const documents: SectionDocument[] = request.documents.map((document, position) => ({
+      id: document.id ?? `${id}-${position}`,
+      text: document.text,
+      metadata: document.metadata ?? {},
+    }));
+    await mkdir(join(this.root, id));
+    await writeFileAtomic(join(this.root, id, DOCUMENTS_FILE), JSON.stringify(documents));
+    const job: JobRecord = {
+      id,
+      state: 'queued',
+      collection: request.collection,
+      metadata: {},
+      created_at: new Date().toISOString(),
+      files: [],
+      documents: {
+        total: documents.length,
+        ...(request.chunking === undefined ? {} : { chunking: request.chunking }),
+        chunks_done: 0,
+        batches_done: 0,
+        done: 0,
+        failed: 0,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        embedded: 0,
+        reused: 0,
+        errors: [],
+      },
+    };
+    return this.accept(job);
+  }
+
+  /** Journals a new job (the moment it is acknowledged) and queues it. */
+  private async accept(job: JobRecord): Promise<JobView> {
     await this.persist(job);
     await fsyncDirectory(this.root);
-    this.jobs.set(id, job);
+    this.jobs.set(job.id, job);
     this.enqueue(job);
     return viewOf(job);
   }
@@ -185,6 +283,7 @@ export class JobService {
   /** Stops the running job where it is (it resumes at the next start) and waits for it. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.pruning);
     this.runner.clearQueue();
     for (const controller of this.controllers.values()) controller.abort(new Error('service stopping'));
     await this.runner(async () => undefined);
@@ -204,7 +303,7 @@ export class JobService {
     if (this.closing || TERMINAL.has(job.state)) return;
     const controller = new AbortController();
     this.controllers.set(job.id, controller);
-    const run = this.ingestFiles(job, controller.signal).finally(() => {
+    const run = this.execute(job, controller.signal).finally(() => {
       this.controllers.delete(job.id);
       this.running.delete(job.id);
     });
@@ -212,22 +311,55 @@ export class JobService {
     await run;
   }
 
-  private async ingestFiles(job: JobRecord, signal: AbortSignal): Promise<void> {
+  private async execute(job: JobRecord, signal: AbortSignal): Promise<void> {
     const stopping = () => signal.aborted || this.cancelling.has(job.id);
     job.state = 'running';
     job.started_at ??= new Date().toISOString();
     await this.changed(job);
+    if (job.documents) await this.ingestDocuments(job, job.documents, signal, stopping);
+    else await this.ingestFiles(job, signal, stopping);
+    if (stopping()) return;
+    const nothingStored = job.documents ? job.documents.done === 0 : job.files.every((file) => file.state === 'failed');
+    job.state = nothingStored ? 'failed' : 'completed';
+    job.finished_at = new Date().toISOString();
+    await this.settle(job);
+    this.logger.info({ job: job.id, state: job.state, ...viewOf(job).counts }, 'ingest job finished');
+  }
+
+  private async ingestFiles(job: JobRecord, signal: AbortSignal, stopping: () => boolean): Promise<void> {
     const files = pLimit(JOB_FILE_CONCURRENCY);
     await Promise.all(
       job.files
         .filter((file) => file.state !== 'done' && file.state !== 'failed')
         .map((file) => files(() => (stopping() ? undefined : this.ingestFile(job, file, signal)))),
     );
-    if (stopping()) return;
-    job.state = job.files.every((file) => file.state === 'failed') ? 'failed' : 'completed';
-    job.finished_at = new Date().toISOString();
-    await this.settle(job);
-    this.logger.info({ job: job.id, state: job.state, ...viewOf(job).counts }, 'ingest job finished');
+  }
+
+  /** Stores the documents a batch at a time; a batch that fails is reported with its ids, and the next one goes on. */
+  private async ingestDocuments(job: JobRecord, progress: DocumentsProgress, signal: AbortSignal, stopping: () => boolean): Promise<void> {
+    const documents = JSON.parse(await readFile(join(this.root, job.id, DOCUMENTS_FILE), 'utf8')) as SectionDocument[];
+    const batches = await batchByChunks(documents, this.documents.chunkingFor(progress.chunking), JOB_BATCH_CHUNKS);
+    progress.chunks = batches.reduce((sum, batch) => sum + batch.chunks, 0);
+    await this.changed(job);
+    for (const [index, batch] of batches.entries()) {
+      if (index < progress.batches_done) continue;
+      if (stopping()) return;
+      try {
+        const result = await this.documents.ingest({ documents: batch.documents, collection: job.collection, chunking: progress.chunking }, signal);
+        for (const { status } of result.documents) progress[status] += 1;
+        progress.done += batch.documents.length;
+        progress.chunks_done += batch.chunks;
+        progress.embedded += result.embedded;
+        progress.reused += result.reused;
+      } catch (error) {
+        if (signal.aborted) return;
+        progress.failed += batch.documents.length;
+        progress.errors.push({ ids: batch.documents.map((document) => document.id), ...errorOf(error) });
+        if (!(error instanceof ProblemError)) this.logger.error({ err: error, job: job.id }, 'ingest job: a batch of documents failed');
+      }
+      progress.batches_done = index + 1;
+      await this.changed(job);
+    }
   }
 
   private async ingestFile(job: JobRecord, file: JobFile, signal: AbortSignal): Promise<void> {
@@ -269,10 +401,11 @@ export class JobService {
     this.changes.emit(job.id, job);
   }
 
-  /** A finished job keeps its journal (for GET) and drops its files. */
+  /** A finished job keeps its journal (for GET) and drops its files or documents. */
   private async settle(job: JobRecord): Promise<void> {
     await this.changed(job);
     await rm(join(this.root, job.id, SPOOL), { recursive: true, force: true });
+    await rm(join(this.root, job.id, DOCUMENTS_FILE), { force: true });
   }
 
   private persist(job: JobRecord): Promise<void> {
@@ -295,8 +428,10 @@ function errorOf(error: unknown): { status: number; reason: string } {
 
 function viewOf(job: JobRecord): JobView {
   const sum = (pick: (file: JobFile) => number) => job.files.reduce((total, file) => total + pick(file), 0);
+  const progress = job.documents;
   return {
     id: job.id,
+    kind: progress ? 'documents' : 'files',
     state: job.state,
     collection: job.collection,
     created_at: job.created_at,
@@ -306,10 +441,10 @@ function viewOf(job: JobRecord): JobView {
       files: job.files.length,
       files_done: job.files.filter((file) => file.state === 'done').length,
       files_failed: job.files.filter((file) => file.state === 'failed').length,
-      chunks: sum((file) => file.chunks ?? 0),
-      chunks_done: sum((file) => file.chunks_done),
-      embedded: sum((file) => file.embedded),
-      reused: sum((file) => file.reused),
+      chunks: progress ? (progress.chunks ?? 0) : sum((file) => file.chunks ?? 0),
+      chunks_done: progress ? progress.chunks_done : sum((file) => file.chunks_done),
+      embedded: progress ? progress.embedded : sum((file) => file.embedded),
+      reused: progress ? progress.reused : sum((file) => file.reused),
     },
     files: job.files.map((file) => ({
       name: file.name,
@@ -323,6 +458,17 @@ function viewOf(job: JobRecord): JobView {
       status: file.status ?? null,
       error: file.error ?? null,
     })),
+    documents: progress
+      ? {
+          total: progress.total,
+          done: progress.done,
+          failed: progress.failed,
+          created: progress.created,
+          updated: progress.updated,
+          unchanged: progress.unchanged,
+          errors: progress.errors,
+        }
+      : null,
     timings: {
       queued_ms: since(job.created_at, job.started_at),
       running_ms: job.started_at ? since(job.started_at, job.finished_at) : null,

@@ -21,6 +21,31 @@ function passages(nim: NimEmulator, from: number, to = Infinity): string[] {
     .flatMap((request) => request.body.input as string[]);
 }
 
+/** Polls the job until `ready` says so, then kills the server with SIGKILL; returns the job as it was. */
+async function killWhen(server: Awaited<ReturnType<typeof startServer>>, location: string, ready: (job: any) => boolean): Promise<any> {
+  let job: any;
+  for (;;) {
+    job = await (await fetch(`${server.base}${location}`)).json();
+    if (ready(job)) break;
+    assert.notEqual(job.state, 'completed', 'the job finished before it could be killed; slow the emulator down');
+    await sleep(10);
+  }
+  const exited = once(server.process, 'exit');
+  server.process.kill('SIGKILL');
+  await exited;
+  return job;
+}
+
+/** The job once it has stopped running. */
+async function finishedJob(base: string, location: string): Promise<any> {
+  let job: any;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
+    job = await (await fetch(`${base}${location}`)).json();
+    if (job.state !== 'running' && job.state !== 'queued') break;
+  }
+  return job;
+}
+
 describe('a background job killed with SIGKILL', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
@@ -41,16 +66,7 @@ describe('a background job killed with SIGKILL', () => {
     assert.equal(submitted.status, 202);
     const location = submitted.headers.get('location') as string;
 
-    let beforeKill: any;
-    for (;;) {
-      beforeKill = await (await fetch(`${first.base}${location}`)).json();
-      if (beforeKill.counts.files_done >= 2) break;
-      assert.notEqual(beforeKill.state, 'completed', 'the job finished before it could be killed; slow the emulator down');
-      await sleep(10);
-    }
-    const exited = once(first.process, 'exit');
-    first.process.kill('SIGKILL');
-    await exited;
+    const beforeKill = await killWhen(first, location, (job) => job.counts.files_done >= 2);
     const requestsBeforeRestart = nim.requestsTo('/v1/embeddings').length;
     const doneAtKill = new Set<number>(
       beforeKill.files.filter((file: any) => file.state === 'done').map((file: any) => Number(/notes-(\d+)/.exec(file.name)?.[1])),
@@ -58,11 +74,7 @@ describe('a background job killed with SIGKILL', () => {
     assert.ok(doneAtKill.size >= 2 && doneAtKill.size < FILES);
 
     const second = await startServer(dataDir, await unusedPort(), env);
-    let finished: any;
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
-      finished = await (await fetch(`${second.base}${location}`)).json();
-      if (finished.state !== 'running' && finished.state !== 'queued') break;
-    }
+    const finished = await finishedJob(second.base, location);
     assert.equal(finished.state, 'completed', JSON.stringify(finished));
     assert.equal(finished.counts.files_done, FILES);
     assert.equal(finished.counts.chunks_done, finished.counts.chunks);
@@ -78,5 +90,37 @@ describe('a background job killed with SIGKILL', () => {
       await fetch(`${second.base}/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `Entry 7 of ${topic(FILES - 1)}` }) })
     ).json()) as any;
     assert.equal(hits.results[0].metadata.source, `notes-${FILES - 1}.txt`);
+  });
+
+  it('a documents job resumes after restart from its saved documents, embedding nothing twice', async () => {
+    const nim = await NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 100, maxConcurrentEmbeddings: 1 });
+    const dataDir = await temporaryDir('rag-documents-job-resume-');
+    cleanup.push(() => nim.stop(), () => rm(dataDir, { recursive: true, force: true }));
+    const env = { EMBEDDINGS_PROVIDER: 'nim', NIM_EMBEDDINGS_URL: nim.url, EMBEDDINGS_BATCH_SIZE: '50', EMBEDDINGS_MAX_CONCURRENCY: '1', CHUNK_SIZE: '120', CHUNK_OVERLAP: '0' };
+    const first = await startServer(dataDir, await unusedPort(), env);
+    // 16 chunks each: a job batch (400 chunks) holds 25 documents, so 100 make 4 batches.
+    const documents = Array.from({ length: 100 }, (_, n) => ({ text: fileText(n) }));
+    const submitted = await fetch(`${first.base}/v1/documents?async=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ documents }) });
+    assert.equal(submitted.status, 202);
+    const location = submitted.headers.get('location') as string;
+    const id = location.split('/').at(-1) as string;
+
+    const beforeKill = await killWhen(first, location, (job) => job.documents.done >= 25);
+    const requestsBeforeRestart = nim.requestsTo('/v1/embeddings').length;
+    const doneAtKill = beforeKill.documents.done as number;
+    assert.ok(doneAtKill < documents.length);
+
+    const second = await startServer(dataDir, await unusedPort(), env);
+    const finished = await finishedJob(second.base, location);
+    assert.equal(finished.state, 'completed', JSON.stringify(finished));
+    assert.equal(finished.documents.done, documents.length);
+    assert.equal(finished.counts.chunks_done, finished.counts.chunks);
+
+    const documentOf = (text: string) => Number(/topic(\d+)x/.exec(text)?.[1]);
+    const afterRestart = passages(nim, requestsBeforeRestart);
+    assert.ok(afterRestart.length > 0, 'the restarted server did the rest of the job');
+    assert.deepEqual(afterRestart.filter((text) => documentOf(text) < doneAtKill), [], 'documents stored before the kill are not embedded again');
+    const last = (await (await fetch(`${second.base}/v1/documents/${id}-99`)).json()) as any;
+    assert.equal(last.text, fileText(99));
   });
 });

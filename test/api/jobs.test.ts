@@ -16,6 +16,11 @@ async function upload(base: string, files: Array<{ name: string; content: Uint8A
   return { status: response.status, location: response.headers.get('location'), body: (await response.json()) as any };
 }
 
+async function postJson(base: string, path: string, body: unknown) {
+  const response = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: response.status, location: response.headers.get('location'), body: (await response.json()) as any };
+}
+
 async function job(base: string, id: string) {
   return (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as any;
 }
@@ -120,6 +125,63 @@ describe('background ingest jobs', () => {
     const again = await fetch(`${base}/v1/jobs/${id}`, { method: 'DELETE' });
     assert.equal(again.status, 409);
     assert.match(((await again.json()) as any).detail, /already been cancelled/);
+  });
+
+  it('POST /v1/documents?async=true answers 202 with a documents job that stores them, ids kept or given by position', async () => {
+    const documents = [
+      { id: 'epsilon-a', text: paragraphs('epsilon', 8), metadata: { part: 'a' } },
+      { text: paragraphs('zeta', 8) },
+    ];
+    const response = await postJson(base, '/v1/documents?async=true', { documents, collection: 'jobdocs' });
+    assert.equal(response.status, 202, JSON.stringify(response.body));
+    const id = response.body.id as string;
+    assert.equal(response.location, `/v1/jobs/${id}`);
+    assert.deepEqual([response.body.kind, response.body.files, response.body.documents.total], ['documents', [], 2]);
+
+    const events = await readEvents(await fetch(`${base}/v1/jobs/${id}/events`));
+    const finished = events.at(-1)?.data;
+    assert.equal(events.at(-1)?.event, 'done');
+    assert.equal(finished.state, 'completed');
+    assert.deepEqual(finished.documents, { total: 2, done: 2, failed: 0, created: 2, updated: 0, unchanged: 0, errors: [] });
+    assert.ok(finished.counts.chunks > 2, `chunks: ${finished.counts.chunks}`);
+    assert.deepEqual([finished.counts.chunks_done, finished.counts.embedded, finished.counts.files], [finished.counts.chunks, finished.counts.chunks, 0]);
+
+    const stored = await (await fetch(`${base}/v1/documents/${id}-1?collection=jobdocs`)).json() as any;
+    assert.equal(stored.text, documents[1]?.text);
+    const kept = await (await fetch(`${base}/v1/documents/epsilon-a?collection=jobdocs`)).json() as any;
+    assert.deepEqual(kept.metadata, { part: 'a' });
+  });
+
+  it('a documents body over INGEST_ASYNC_THRESHOLD_BYTES becomes a job without asking; under it, stored at once', async () => {
+    const small = await postJson(base, '/v1/documents', { documents: [{ id: 'eta-small', text: paragraphs('eta', 2) }] });
+    assert.equal(small.status, 201);
+    const big = await postJson(base, '/v1/documents', { documents: [{ id: 'eta-big', text: paragraphs('eta', 300) }] });
+    assert.equal(big.status, 202);
+    const finished = await until(() => job(base, big.body.id), (view) => view.state === 'completed');
+    assert.equal(finished.documents.created, 1);
+    assert.ok(finished.counts.chunks > 100);
+  });
+
+  it('a bad documents request is refused before any job; a batch the model refuses is reported with its ids', async () => {
+    const twice = await postJson(base, '/v1/documents?async=true', { documents: [{ id: 'same', text: 'one' }, { id: 'same', text: 'two' }] });
+    assert.equal(twice.status, 400);
+    assert.match(twice.body.detail, /"same" appears more than once/);
+    const overlap = await postJson(base, '/v1/documents?async=true', { documents: [{ text: 'one' }], chunking: { size: 100, overlap: 80 } });
+    assert.equal(overlap.status, 400);
+    assert.match(overlap.body.detail, /at most half/);
+
+    // Stored whole, 600 words are more than the emulated model's 512 tokens.
+    const response = await postJson(base, '/v1/documents?async=true', {
+      documents: [{ id: 'theta-long', text: Array.from({ length: 600 }, (_, n) => `word${n}`).join(' ') }],
+      chunking: false,
+    });
+    assert.equal(response.status, 202);
+    const finished = await until(() => job(base, response.body.id), (view) => view.state !== 'queued' && view.state !== 'running');
+    assert.equal(finished.state, 'failed');
+    assert.deepEqual([finished.documents.done, finished.documents.failed], [0, 1]);
+    assert.deepEqual(finished.documents.errors.map((error: any) => [error.ids, error.status]), [[['theta-long'], 422]]);
+    assert.match(finished.documents.errors[0].reason, /longer than embedding model/);
+    assert.equal((await fetch(`${base}/v1/documents/theta-long`)).status, 404);
   });
 
   it('an unknown job is a 404, a malformed id a 400', async () => {

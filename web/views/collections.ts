@@ -142,6 +142,7 @@ export function collectionsView(onChanged: () => void): { refresh(): Promise<voi
     progress.value = 0;
     let done = 0;
     let chunks = 0;
+    let queued = 0;
     for (const part of parts) {
       say(message, `Ingesting ${done} of ${documents.length} documents…`);
       const { data, error, response } = await api.POST('/v1/documents', { body: { documents: part, collection: collection.get() } });
@@ -150,11 +151,14 @@ export function collectionsView(onChanged: () => void): { refresh(): Promise<voi
         return say(message, `Stopped after ${done} of ${documents.length} documents: ${problemText(error, response.status)}`, 'error');
       }
       done += part.length;
-      chunks += data.documents.reduce((sum, item) => sum + item.chunks, 0);
+      // A body over the service's INGEST_ASYNC_THRESHOLD_BYTES answers with a background job instead.
+      if ('kind' in data) queued += part.length;
+      else chunks += data.documents.reduce((sum, item) => sum + item.chunks, 0);
       progress.value = done;
     }
     progress.hidden = true;
-    say(message, `Ingested ${done} documents (${chunks} chunks) into ${collection.get()}.`);
+    const background = queued > 0 ? ` ${queued} more are being stored by background jobs.` : '';
+    say(message, `Ingested ${done - queued} documents (${chunks} chunks) into ${collection.get()}.${background}`);
     text.value = '';
     files.value = '';
     dropped = [];
