@@ -55,6 +55,21 @@ for (const backend of serviceBackends()) {
       assert.equal(json(response).embedded, 0);
     });
 
+    it('replaces a document sent again under its id: new text re-embedded, new metadata alone not, a known chunk reused', async () => {
+      const search = async (query: string) =>
+        json(await post({ query, k: 10, filter: { kind: 'changing' } }, '/v1/search')).results.map((hit: { id: string; text: string }) => hit.text);
+      await post({ documents: [{ id: 'changing', text: 'Glaciers carve valleys slowly.', metadata: { kind: 'changing', v: 1 } }] });
+      const newText = json(await post({ documents: [{ id: 'changing', text: 'Rivers carry sediment to the sea.', metadata: { kind: 'changing', v: 1 } }] }));
+      assert.deepEqual([newText.documents, newText.embedded], [[{ id: 'changing', status: 'updated', chunks: 1 }], 1]);
+      assert.deepEqual(await search('glaciers valleys rivers sediment'), ['Rivers carry sediment to the sea.'], 'the old chunk is gone');
+      const newMetadata = json(await post({ documents: [{ id: 'changing', text: 'Rivers carry sediment to the sea.', metadata: { kind: 'changing', v: 2 } }] }));
+      assert.deepEqual([newMetadata.documents[0].status, newMetadata.embedded], ['updated', 0]);
+      assert.deepEqual(json(await test.app.inject({ method: 'GET', url: '/v1/documents/changing' })).metadata, { kind: 'changing', v: 2 });
+      const copy = json(await post({ documents: [{ id: 'changing-copy', text: 'Rivers carry sediment to the sea.', metadata: { kind: 'other' } }] }));
+      assert.deepEqual([copy.embedded, copy.reused], [0, 1], 'the same chunk text reuses the stored vector');
+      assert.equal((await test.app.inject({ method: 'DELETE', url: '/v1/documents/changing-copy' })).statusCode, 204);
+    });
+
     it('splits a long text into chunks, or keeps it whole with chunking: false', async () => {
       const long = Array.from({ length: 400 }, (_, index) => `Sentence number ${index} talks about subject ${index % 17}.`).join(' ');
       const chunked = json(await post({ documents: [{ id: 'long', text: long }], chunking: { size: 500, overlap: 50 } }));
