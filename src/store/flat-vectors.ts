@@ -51,11 +51,11 @@ class Page {
     return new Float32Array(this.memory.buffer, this.rowsAt + row * this.stride * FLOAT_BYTES, this.dimensions);
   }
 
-  /** Moves the last row into `row`'s place. */
-  moveLastInto(row: number): void {
+  /** Copies `source`'s row `from` into this page's row `to` (padding included). */
+  copyRow(to: number, source: Page, from: number): void {
     const rowBytes = this.stride * FLOAT_BYTES;
-    const last = this.labels.length - 1;
-    new Uint8Array(this.memory.buffer).copyWithin(this.rowsAt + row * rowBytes, this.rowsAt + last * rowBytes, this.rowsAt + (last + 1) * rowBytes);
+    const start = source.rowsAt + from * rowBytes;
+    new Uint8Array(this.memory.buffer).set(new Uint8Array(source.memory.buffer, start, rowBytes), this.rowsAt + to * rowBytes);
   }
 
   /** The stored rows one after another: a view of the memory when they carry no padding, else a compact copy. */
@@ -132,22 +132,32 @@ export class FlatVectors {
     return this.scratch;
   }
 
-  /** Removes a vector; the last row of its page moves into its place. */
+  /**
+   * Removes a vector; the store's last row moves into its place. Every page but the last stays
+   * full, so memory follows what is stored: under churn (ingests and deletes at a steady size)
+   * holes left in older pages would otherwise keep a whole 8 MB page alive for a few rows.
+   */
   remove(label: number): boolean {
     const place = this.where.get(label);
     if (!place) return false;
     const { page, row } = place;
-    const last = page.labels.length - 1;
-    if (row !== last) {
-      const moved = page.labels[last] as number;
-      page.moveLastInto(row);
+    const lastPage = this.pages.at(-1) as Page;
+    const lastRow = lastPage.labels.length - 1;
+    if (page !== lastPage || row !== lastRow) {
+      const moved = lastPage.labels[lastRow] as number;
+      page.copyRow(row, lastPage, lastRow);
       page.labels[row] = moved;
       this.where.set(moved, { page, row });
     }
-    page.labels.pop();
+    lastPage.labels.pop();
     this.where.delete(label);
-    if (page.labels.length === 0) this.pages.splice(this.pages.indexOf(page), 1);
+    if (lastPage.labels.length === 0) this.pages.pop();
     return true;
+  }
+
+  /** Rows the pages have room for: the memory the tier holds, in vectors. */
+  get capacity(): number {
+    return this.pages.length * PAGE_ROWS;
   }
 
   /** A copy of the stored vector, scaled to unit length. */

@@ -16,6 +16,7 @@ import {
 } from 'dockerfile-ast';
 import { format, validate } from 'dockerfile-utils';
 import { buildPlayground } from '../../scripts/build-playground.js';
+import { imageNodeLane } from '../support/lanes.js';
 
 /*
  * The Dockerfile, checked without a Docker engine: dockerfile-utils (the validator of the Docker
@@ -203,7 +204,7 @@ interface RunningService {
   output: () => string;
 }
 
-describe('production layout, built the way the Dockerfile builds it, started on the offline default', () => {
+describe('production layout, built the way the Dockerfile builds it, started on the offline default', imageNodeLane, () => {
   let work: string;
   let app: string;
   let dataDir: string;

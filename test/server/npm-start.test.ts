@@ -5,8 +5,9 @@ import { readdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
+import { machineNodeLane } from '../support/lanes.js';
 
-describe('npm start, as a supervisor runs it', () => {
+describe('npm start, as a supervisor runs it', machineNodeLane, () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { chunkSpans } from '../../src/rag/chunking.js';
 import { kill, killAll, startServer as startChild } from '../support/child-server.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
+import { imageNodeLane } from '../support/lanes.js';
 
 const startServer = (dataDir: string, port: number) => startChild(dataDir, port, { SNAPSHOT_EVERY_CHUNKS: '40' });
 
@@ -32,7 +33,7 @@ function newDocument(): { id: string; text: string; token: string } {
   return { id: `doc-${counter}`, text: paragraphs.join('\n\n'), token };
 }
 
-describe('crash safety: kill -9 while writing', () => {
+describe('crash safety: kill -9 while writing', imageNodeLane, () => {
   const dirs: string[] = [];
   after(async () => {
     killAll();

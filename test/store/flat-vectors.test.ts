@@ -27,7 +27,7 @@ describe('exact tier (FlatVectors)', () => {
     assert.ok(Math.abs(Math.hypot(...stored) - 1) < 1e-6);
   });
 
-  it('removes from any page, moving the page\'s last row into the hole, and drops pages that empty', () => {
+  it('removes from any page, moving the store\'s last row into the hole, and drops pages that empty', () => {
     const flat = new FlatVectors(DIMENSIONS);
     for (let label = 0; label < 2100; label++) flat.add(label, axis(label, label));
     assert.equal(flat.remove(5), true);
@@ -42,6 +42,37 @@ describe('exact tier (FlatVectors)', () => {
     assert.equal(flat.lastLabel(), 2046, 'the second page emptied and went; the first page\'s last row is next');
     assert.equal(flat.size, 2047);
     assert.ok(flat.search(axis(5, 5), 3).every((hit) => hit.label !== 5));
+  });
+
+  it('keeps every page but the last full under churn, so its memory follows what is stored', () => {
+    const flat = new FlatVectors(DIMENSIONS);
+    const live = new Set<number>();
+    let next = 0;
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    for (; next < 3000; next++) {
+      flat.add(next, axis(next, next));
+      live.add(next);
+    }
+    // 20,000 more ingests, each with a delete of a random stored vector: the size stays at 3,000.
+    for (let round = 0; round < 20_000; round++, next++) {
+      const victims = [...live];
+      const victim = victims[Math.floor(random() * victims.length)] as number;
+      assert.equal(flat.remove(victim), true);
+      live.delete(victim);
+      flat.add(next, axis(next, next));
+      live.add(next);
+    }
+    assert.equal(flat.size, 3000);
+    assert.equal(flat.capacity, 2 * 2048, 'two pages for 3,000 rows, whatever was deleted where');
+    for (const label of [...live].slice(0, 50)) {
+      const original = axis(label, label);
+      const length = Math.hypot(...original);
+      const stored = Array.from(flat.vector(label) as Float32Array);
+      assert.ok(stored.every((value, i) => Math.abs(value - (original[i] as number) / length) < 1e-6), `label ${label} reads as itself`);
+      const [hit] = flat.search(original, 1, (candidate) => candidate === label);
+      assert.ok(hit && Math.abs(hit.score - 1) < 1e-5, `label ${label} is found as itself`);
+    }
   });
 
   it('returns k visible vectors when the filter hides the best ones, and all it has when fewer exist', () => {
@@ -60,7 +91,7 @@ describe('exact tier (FlatVectors)', () => {
     flat.remove(11);
     const { labels, blocks } = flat.export();
     assert.equal(labels.length, 2489);
-    assert.deepEqual(blocks.map((block) => block.length / DIMENSIONS), [2047, 442], 'page by page');
+    assert.deepEqual(blocks.map((block) => block.length / DIMENSIONS), [2048, 441], 'page by page, every page but the last full');
     const vectors = new Float32Array(labels.length * DIMENSIONS);
     blocks.reduce((offset, block) => (vectors.set(block, offset), offset + block.length), 0);
     const copy = new FlatVectors(DIMENSIONS);

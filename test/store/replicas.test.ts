@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { startPgliteServer, type PgliteServer } from '../support/pglite-server.js';
 import { type ChildServer, kill, killAll, startServer } from '../support/child-server.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
+import { imageNodeLane } from '../support/lanes.js';
 
 /**
  * Stateless replicas: two real service processes on one Postgres + pgvector database (PGlite
@@ -36,7 +37,7 @@ function newDocument(): { id: string; text: string; token: string } {
   return { id: `doc-${counter}`, text: `Paragraph one of document ${counter}: ${token}.\n\nParagraph two: ${word()} ${word()}.`, token };
 }
 
-describe('replicas: two service processes on one pgvector database', () => {
+describe('replicas: two service processes on one pgvector database', imageNodeLane, () => {
   let database: PgliteServer;
   let databaseDir: string;
   let a: ChildServer;
