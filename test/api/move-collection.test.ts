@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { machineNodeLane } from '../support/lanes.js';
 import { serviceBackends } from '../support/service-backends.js';
 import { EXAMPLE_DOCUMENTS, startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -33,7 +34,7 @@ async function everything(test: TestApp, collection: string): Promise<Array<{ id
   );
 }
 
-describe('moving a collection between backends, as the README shows', () => {
+describe('moving a collection between backends, as the README shows', machineNodeLane, () => {
   const [hnsw, pgvector] = serviceBackends() as [ReturnType<typeof serviceBackends>[0], ReturnType<typeof serviceBackends>[0]];
   let source: TestApp;
   let target: TestApp;

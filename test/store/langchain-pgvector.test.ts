@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { PGVectorStore } from '@langchain/community/vectorstores/pgvector';
 import pg from 'pg';
 import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
+import { imageNodeLane } from '../support/lanes.js';
 import { pgvectorBackend } from '../support/store-backends.js';
 import { EXAMPLE_DOCUMENTS, EXAMPLE_QUERIES, startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -24,7 +25,7 @@ interface Hit {
   score: number;
 }
 
-describe('LangChain PGVectorStore on the service\'s table', () => {
+describe('LangChain PGVectorStore on the service\'s table', imageNodeLane, () => {
   const database = pgvectorBackend();
   let test: TestApp;
   let pool: pg.Pool;

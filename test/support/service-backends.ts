@@ -4,8 +4,8 @@ import { pgvectorBackend } from './store-backends.js';
 /**
  * The store backends the whole service runs on, for API tests that must hold on both: the
  * embedded HNSW store, and Postgres with pgvector (PGlite over the wire protocol). A test file
- * that calls serviceBackends() at its top level gets one database server, shared by its suites and
- * stopped after its last test.
+ * that calls serviceBackends() at its top level gets one database server, started when a suite
+ * first asks for it, shared by its suites and stopped after its last test.
  */
 export interface ServiceBackend {
   name: 'hnsw' | 'pgvector';
@@ -18,15 +18,16 @@ export interface ServiceBackend {
 
 export function serviceBackends(): ServiceBackend[] {
   const database = pgvectorBackend();
-  // Started at once, in its own process, so that it boots while the embedded backend's suites run.
-  const started = database.setUp();
-  started.catch(() => undefined);
-  after(() => database.tearDown());
+  let started: Promise<void> | undefined;
+  after(async () => {
+    if (started) await database.tearDown();
+  });
   return [
     { name: 'hnsw', prepare: async () => ({ VECTOR_STORE: 'hnsw' }) },
     {
       name: 'pgvector',
       prepare: async () => {
+        started ??= database.setUp();
         await started;
         await database.reset();
         return { VECTOR_STORE: 'pgvector', DATABASE_URL: database.server().url, DATABASE_POOL_SIZE: '4' };
