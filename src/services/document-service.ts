@@ -4,10 +4,11 @@ import type { Metrics } from '../metrics.js';
 import { badRequest, notFound, ProblemError } from '../errors.js';
 import { type EmbedOptions, InputTooLongError } from '@nim-rag/langchain-nvidia';
 import { type Chunking, chunkingKey, chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
-import { checkMetadata, checkOverlap, tooManyChunks } from './ingest-limits.js';
+import { checkMetadata, checkOverlap, checkStorable, tooManyChunks } from './ingest-limits.js';
 import { contentHash } from '../store/content-hash.js';
 import type { DocumentStore, DocumentWrite, StoreCollection, WriteStatus } from '../store/store-contract.js';
 import type { Metadata } from '../store/metadata-filter.js';
+import { unstorable } from '../store/storable-text.js';
 import type { StoredDocument } from '../store/mutation-codec.js';
 import { collectionForRead } from './collection-service.js';
 import { parseFilter } from './filters.js';
@@ -142,6 +143,8 @@ export class DocumentService {
     const { maxChunksPerRequest } = this.defaultChunking;
     const seen = new Set<string>();
     request.documents.forEach((document, position) => {
+      if (document.id !== undefined) checkStorable(document.id, `documents[${position}].id`);
+      checkStorable(document.text, `documents[${position}].text`);
       if (document.metadata) checkMetadata(document.metadata, `documents[${position}].metadata`);
       if (document.id !== undefined) {
         if (seen.has(document.id)) throw badRequest(`documents[${position}].id "${document.id}" appears more than once in the request`);
@@ -254,8 +257,9 @@ export class DocumentService {
   }
 
   async get(collectionName: string, id: string): Promise<DocumentView> {
-    const document = await (await collectionForRead(this.store, collectionName))?.getDocument(id);
-    if (!document) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
+    // An id the store cannot hold names no document (and would fail the database's statement).
+    const document = unstorable(id) ? undefined : await (await collectionForRead(this.store, collectionName))?.getDocument(id);
+    if (!document) throw missingDocument(id, collectionName);
     return {
       id: document.id,
       collection: collectionName,
@@ -272,6 +276,7 @@ export class DocumentService {
     limit: number,
     cursor?: string,
   ): Promise<{ collection: string; documents: DocumentSummary[]; next_cursor: string | null }> {
+    if (cursor !== undefined) checkStorable(cursor, 'cursor');
     const collection = await collectionForRead(this.store, collectionName);
     const page = (await collection?.listDocuments(limit, cursor)) ?? { documents: [], next: undefined };
     return {
@@ -283,8 +288,8 @@ export class DocumentService {
 
   async delete(collectionName: string, id: string): Promise<void> {
     const collection = await collectionForRead(this.store, collectionName);
-    const deleted = (collection && (await this.writing(collectionName, () => collection.deleteDocuments([id])))) ?? [];
-    if (deleted.length === 0) throw notFound(`document "${id}" does not exist in collection "${collectionName}"`);
+    const deleted = (collection && !unstorable(id) && (await this.writing(collectionName, () => collection.deleteDocuments([id])))) || [];
+    if (deleted.length === 0) throw missingDocument(id, collectionName);
   }
 
   async deleteWhere(collectionName: string, filter: unknown): Promise<{ collection: string; deleted: number; ids: string[] }> {
@@ -296,6 +301,7 @@ export class DocumentService {
 }
 
 const fewestChunks = (text: string, chunking: Chunking) => (chunking ? Math.ceil(text.length / chunking.size) : 1);
+const missingDocument = (id: string, collection: string) => notFound(`document "${id}" does not exist in collection "${collection}"`);
 
 function summarize(document: StoredDocument): DocumentSummary {
   return {

@@ -1,24 +1,36 @@
 import { badRequest, ProblemError } from '../errors.js';
 import type { ChunkingOptions } from '../rag/chunking.js';
 import type { Metadata } from '../store/metadata-filter.js';
+import { unstorable } from '../store/storable-text.js';
 
 /** Deepest nesting of a document's metadata (the object itself is level 1). */
 export const METADATA_MAX_DEPTH = 32;
 /** Largest metadata of one document, as JSON. */
 export const METADATA_MAX_BYTES = 64 * 1024;
 
+/** Refuses a string the store cannot hold (see unstorable), naming where it is. */
+export function checkStorable(text: string, where: string): void {
+  const reason = unstorable(text);
+  if (reason) throw badRequest(`${where} ${reason}; the store keeps Unicode text without NUL characters`);
+}
+
 /**
- * Refuses metadata nested deeper or larger than the limits, naming them. Depth is measured without
- * recursion first: metadata thousands of levels deep would overflow the stack of anything that
- * walks it recursively (JSON.stringify included), so nothing else touches it before this check.
+ * Refuses metadata nested deeper or larger than the limits, naming them, or holding a key or string
+ * the store cannot keep. Depth is measured without recursion first: metadata thousands of levels
+ * deep would overflow the stack of anything that walks it recursively (JSON.stringify included), so
+ * nothing else touches it before this check.
  */
 export function checkMetadata(metadata: Metadata, where: string): void {
-  const pending: Array<[value: unknown, depth: number]> = [[metadata, 1]];
+  const pending: Array<[value: unknown, depth: number, path: string]> = [[metadata, 1, where]];
   for (let next = pending.pop(); next; next = pending.pop()) {
-    const [value, depth] = next;
+    const [value, depth, path] = next;
+    if (typeof value === 'string') checkStorable(value, path);
     if (typeof value !== 'object' || value === null) continue;
     if (depth > METADATA_MAX_DEPTH) throw badRequest(`${where} nests deeper than ${METADATA_MAX_DEPTH} levels, the limit`);
-    for (const child of Object.values(value)) pending.push([child, depth + 1]);
+    for (const [key, child] of Object.entries(value)) {
+      checkStorable(key, `a key in ${path}`);
+      pending.push([child, depth + 1, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`]);
+    }
   }
   const bytes = Buffer.byteLength(JSON.stringify(metadata));
   if (bytes > METADATA_MAX_BYTES) throw badRequest(`${where} is ${bytes} bytes as JSON; the limit is ${METADATA_MAX_BYTES}`);

@@ -5,6 +5,8 @@
  * on an array field matches when the array holds the value, and `$ne` / `$nin` match a missing field.
  */
 
+import { unstorable } from './storable-text.js';
+
 export type Metadata = Record<string, unknown>;
 export type MetadataFilter = Record<string, unknown>;
 export type MetadataPredicate = (metadata: Metadata) => boolean;
@@ -55,8 +57,15 @@ function ordered(actual: unknown, expected: Scalar, test: (order: number) => boo
   });
 }
 
+/** A string no stored metadata can hold (see unstorable) is refused rather than compared. */
+function checkStorable(text: string, path: string): void {
+  const reason = unstorable(text);
+  if (reason) throw new FilterError(path, `${reason}, which no stored metadata holds`);
+}
+
 function scalarOperand(operator: Comparison, operand: unknown, path: string): Scalar {
   if (!isScalar(operand)) throw new FilterError(path, `${operator} takes a string, number, boolean or null`);
+  if (typeof operand === 'string') checkStorable(operand, path);
   if (['$gt', '$gte', '$lt', '$lte'].includes(operator) && typeof operand !== 'number' && typeof operand !== 'string') {
     throw new FilterError(path, `${operator} takes a number or a string`);
   }
@@ -68,6 +77,9 @@ function listOperand(operator: Comparison, operand: unknown, path: string): Scal
     throw new FilterError(path, `${operator} takes a non-empty array of strings, numbers, booleans or nulls`);
   }
   if (operand.length > MAX_LIST) throw new FilterError(path, `${operator} takes at most ${MAX_LIST} values`);
+  operand.forEach((value, index) => {
+    if (typeof value === 'string') checkStorable(value, `${path}[${index}]`);
+  });
   return operand;
 }
 
@@ -112,7 +124,9 @@ function fieldCondition(field: string, condition: unknown, path: string): Metada
   if (field.length === 0 || field.split('.').some((part) => part.length === 0)) {
     throw new FilterError(path, 'field names must be non-empty (dotted paths allowed)');
   }
+  checkStorable(field, path);
   const fieldPath = field.split('.');
+  if (typeof condition === 'string') checkStorable(condition, path);
   if (isScalar(condition)) {
     return (metadata) => equals(valueAt(metadata, fieldPath), condition);
   }
