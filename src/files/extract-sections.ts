@@ -6,13 +6,14 @@ import { htmlSections } from './html-sections.js';
 import { markdownSections } from './markdown-sections.js';
 import { pdfSections } from './pdf-sections.js';
 import type { Section } from './sections.js';
+import { storable } from '../store/storable-text.js';
 
 /** The structured text of a stored upload; a file that yields no text is refused. */
 export async function extractSections(name: string, type: FileType, path: string, limits: { maxPages: number }): Promise<Section[]> {
   const bytes = await readFile(path);
   let sections: Section[];
-  if (type === 'pdf') return pdfSections(name, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), limits.maxPages);
-  if (type === 'docx') sections = await docxSections(name, bytes);
+  if (type === 'pdf') sections = await pdfSections(name, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), limits.maxPages);
+  else if (type === 'docx') sections = await docxSections(name, bytes);
   else {
     let text: string;
     try {
@@ -25,5 +26,6 @@ export async function extractSections(name: string, type: FileType, path: string
     else sections = [{ text: text.replace(/\r\n?/g, '\n').trim() }].filter((section) => section.text);
   }
   if (sections.length === 0) throw new FileRejectedError(name, 'the file holds no text', 422);
-  return sections;
+  // A file's text is the file's, not the caller's: what the store cannot hold is cleaned, not refused.
+  return sections.map((section) => ({ ...section, text: storable(section.text), ...(section.heading === undefined ? {} : { heading: storable(section.heading) }) }));
 }

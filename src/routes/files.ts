@@ -15,12 +15,9 @@ export function fileRoutes({ files, jobs }: Services, limits: Config['files']): 
         const job = await jobs.submitFiles(upload.dir, upload.files, options);
         return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(job);
       }
-      try {
-        const result = await files.ingest(upload.dir, upload.files, options, request.deadline);
-        return reply.code(result.files.some((file) => file.status === 'created') ? 201 : 200).send(result);
-      } finally {
-        await rm(upload.dir, { recursive: true, force: true });
-      }
+      // The staged files are gone before the answer leaves, so a caller never sees them linger.
+      const result = await files.ingest(upload.dir, upload.files, options, request.deadline).finally(() => rm(upload.dir, { recursive: true, force: true }));
+      return reply.code(result.files.some((file) => file.status === 'created') ? 201 : 200).send(result);
     },
   };
 }

@@ -1,5 +1,6 @@
 /** A UTF-16 surrogate without its pair. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 /**
  * Why a string cannot be stored, or undefined when it can. Postgres' `text` and `jsonb` hold
@@ -12,4 +13,9 @@ export function unstorable(text: string): string | undefined {
   const lone = LONE_SURROGATE.exec(text);
   if (!lone) return undefined;
   return `contains a lone surrogate (\\u${lone[0].charCodeAt(0).toString(16)}) at character ${lone.index}, which is not Unicode text`;
+}
+
+/** Text extracted from a file, made storable: NULs dropped, lone surrogates replaced by U+FFFD. */
+export function storable(text: string): string {
+  return text.replaceAll('\u0000', '').replace(LONE_SURROGATES, '\ufffd');
 }

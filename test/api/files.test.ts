@@ -124,6 +124,14 @@ describe('POST /v1/files', () => {
     });
   }
 
+  it('drops a NUL the store cannot hold from a file\'s text instead of refusing the file', async () => {
+    const text = `# Notes\n\n${'Plain words fill the sniffed head of the file. '.repeat(200)}\n\nThe quartz\u0000 mine reopened in May.`;
+    const reply = await upload(base, [{ name: 'quartz.md', content: Buffer.from(text) }]);
+    assert.equal(reply.status, 201, JSON.stringify(reply.body));
+    const [hit] = await search(base, 'quartz mine reopened', { filter: { file_id: 'quartz.md' } });
+    assert.match(hit?.text ?? '', /The quartz mine reopened in May\./);
+  });
+
   it('leaves no staged upload behind', async () => {
     assert.deepEqual(await readdir(join(test.dataDir, 'jobs', 'uploads')), []);
   });
