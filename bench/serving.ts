@@ -53,11 +53,14 @@ export async function startHello(): Promise<Process> {
   return { url, child };
 }
 
-/** The service as it runs in production (src/server.ts, its process entry), configured by `env`, once ready. */
-export async function startService(env: Record<string, string>): Promise<Process> {
+/**
+ * The service as it runs in production (src/server.ts, its process entry), configured by `env`,
+ * once ready; from `root`, another checkout of it (see bench/checkout-tree.ts), when given.
+ */
+export async function startService(env: Record<string, string>, root = REPOSITORY_ROOT): Promise<Process> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: REPOSITORY_ROOT,
+    cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
