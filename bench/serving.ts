@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -72,6 +73,14 @@ export async function startService(env: Record<string, string>, root = REPOSITOR
     if (waited > 120_000) throw new Error('the service was not ready within 120 s');
     await sleep(100);
   }
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU milliseconds (user + system, every thread) a child process has used so far, from /proc: for the service, which answers no IPC. */
+export function processCpuMs(child: ChildProcess): number {
+  const fields = readFileSync(`/proc/${child.pid as number}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 /** CPU seconds a helper process (see startNim, startHello) has used so far. */

@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import { checkoutTree } from './checkout-tree.js';
-import { corpusStore, DIMENSIONS, type Process, startNim, startService, stop } from './serving.js';
+import { corpusStore, DIMENSIONS, type Process, processCpuMs, startNim, startService, stop } from './serving.js';
 import { benchFlags, count, markdownTable, ms, print, progress, randomWords, REPOSITORY_ROOT, seededRandom, summarize, type Summary, writeResultsSection } from './support.js';
 
 /**
@@ -41,14 +40,6 @@ const K = 4;
 
 const random = seededRandom(9);
 const question = () => `What do the documents say about ${randomWords(random, 3)}?`;
-
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-/** CPU milliseconds (user + system, every thread) a process has used so far. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-}
 
 interface Streamed {
   firstTokenMs: number;
@@ -90,10 +81,9 @@ async function plainOnce(url: string): Promise<void> {
 
 /** `total` calls, `clients` at a time, with the service's CPU milliseconds over all of them. */
 async function measure<T>(service: Process, total: number, clients: number, once: () => Promise<T>): Promise<{ results: T[]; cpu: number }> {
-  const pid = service.child.pid as number;
   const results: T[] = [];
   let sent = 0;
-  const before = cpuMs(pid);
+  const before = processCpuMs(service.child);
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (sent < total) {
@@ -102,7 +92,7 @@ async function measure<T>(service: Process, total: number, clients: number, once
       }
     }),
   );
-  return { results, cpu: cpuMs(pid) - before };
+  return { results, cpu: processCpuMs(service.child) - before };
 }
 
 interface Row {
