@@ -16,11 +16,23 @@ export const WRITE_WINDOW_MS = 16;
 export async function* coalescedWrites<T>(out: Writable, messages: AsyncIterable<T>, windowMs = WRITE_WINDOW_MS): AsyncGenerator<T> {
   let timer: NodeJS.Timeout | undefined;
   let heldSinceFlush = 0;
-  const flush = () => {
+  let corked = false;
+  let ended = false;
+  const cork = () => {
+    if (ended || corked) return;
+    out.cork();
+    corked = true;
+  };
+  const uncork = () => {
+    if (!corked) return;
+    corked = false;
     out.uncork();
+  };
+  const flush = () => {
+    uncork();
     if (heldSinceFlush > 0) {
       heldSinceFlush = 0;
-      out.cork();
+      cork();
       timer = setTimeout(flush, windowMs);
     } else {
       timer = undefined;
@@ -34,14 +46,15 @@ export async function* coalescedWrites<T>(out: Writable, messages: AsyncIterable
       if (windowOpen) {
         heldSinceFlush += 1;
       } else {
-        out.cork();
+        // Node's HTTP response corks its socket for each write and uncorks it on the next tick: a
+        // cork now would hold back the write just made as well, so the window's comes after it.
+        process.nextTick(cork);
         timer = setTimeout(flush, windowMs);
       }
     }
   } finally {
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      out.uncork();
-    }
+    ended = true;
+    clearTimeout(timer);
+    uncork();
   }
 }
