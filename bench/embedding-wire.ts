@@ -71,7 +71,8 @@ async function serviceIngest(format: EncodingFormat): Promise<number> {
         while (next < end) {
           const offset = next;
           next += INGEST_BATCH;
-          embedded += (await postJson<{ embedded: number }>(url, batch(offset))).embedded;
+          const result = await postJson<{ embedded: number }>(url, batch(offset));
+          embedded += result.embedded;
         }
       }),
     );
