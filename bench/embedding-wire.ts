@@ -114,6 +114,7 @@ async function main(): Promise<void> {
       '',
       `- base64 costs ${(base64.micros / floats.micros).toFixed(2)}× the client CPU of JSON floats: ${(floats.micros - base64.micros).toFixed(0)} µs less per chunk, ${(floats.micros - base64.micros).toFixed(0)} ms less per 1,000 chunks.`,
     ].join('\n');
+    print(body);
     const service = new Map<EncodingFormat, number[]>(FORMATS.map((format) => [format, []]));
     for (let round = 0; round < ROUNDS; round++) {
       for (const format of FORMATS) {
