@@ -138,7 +138,7 @@ async function main(): Promise<void> {
       `- The service spends ${(floatService - base64Service).toFixed(0)} ms less CPU per 1,000 ingested chunks with base64 (${((1 - base64Service / floatService) * 100).toFixed(0)} % of its ingest CPU).`,
     ].join('\n');
     print(serviceBody);
-    await writeResultsSection({ id: 'bench:wire', title: 'Embedding vectors on the wire (bench:wire)', body: body + serviceBody });
+    await writeResultsSection({ id: 'bench:wire', title: 'Embedding vectors on the wire (bench:wire)', body: `${body}\n${serviceBody}` });
   } finally {
     await stop(nim);
   }
