@@ -1,7 +1,8 @@
+import { rm } from 'node:fs/promises';
 import { NVIDIAEmbeddings, type EncodingFormat } from '@nim-rag/langchain-nvidia';
 import { EMBED_MODEL } from '../test/support/nim-emulator.js';
-import { DIMENSIONS, type Process, startNim, stop } from './serving.js';
-import { benchFlags, count, markdownTable, median, print, progress, randomWords, seededRandom, silentLogger, writeResultsSection } from './support.js';
+import { DIMENSIONS, type Process, processCpuMs, startNim, startService, stop } from './serving.js';
+import { benchFlags, count, markdownTable, median, postJson, print, progress, randomWords, seededRandom, silentLogger, temporaryDir, writeResultsSection } from './support.js';
 
 /**
  * bench:wire — the CPU the embeddings client spends per ingested chunk, with vectors as JSON
@@ -11,6 +12,11 @@ import { benchFlags, count, markdownTable, median, print, progress, randomWords,
  * dimensions, no latency), so that this process's CPU is the client's alone: building requests,
  * reading and decoding responses, putting vectors in order. Formats alternate over ROUNDS rounds;
  * the table gives each format's median.
+ *
+ * Then the whole service: SERVICE_CHUNKS one-chunk documents ingested through POST /v1/documents
+ * (batches of INGEST_BATCH, 4 in flight) into a fresh store, the service's process CPU (every
+ * thread, /proc) per 1,000 chunks. For floats its emulator refuses base64, as a NIM that only
+ * sends floats does, so the service's client falls back to them; the service is otherwise the same.
  */
 
 const flags = benchFlags();
@@ -18,6 +24,8 @@ const TEXTS = flags.quick ? 2_000 : 20_000;
 const ROUNDS = flags.quick ? 1 : 3;
 const CALL_SIZE = 200;
 const FORMATS: EncodingFormat[] = ['float', 'base64'];
+const SERVICE_CHUNKS = flags.quick ? 1_000 : 5_000;
+const INGEST_BATCH = 100;
 
 const random = seededRandom(11);
 const texts = Array.from({ length: TEXTS }, (_, index) => `${index} ${randomWords(random, 100)}`);
@@ -40,6 +48,41 @@ async function embedAll(nim: Process, encodingFormat: EncodingFormat): Promise<R
     return { cpuMicrosPerChunk: (used.user + used.system) / TEXTS, seconds: (performance.now() - started) / 1000 };
   } finally {
     await embeddings.close();
+  }
+}
+
+/** The service's CPU ms per 1,000 chunks ingested over HTTP, its NIM answering with `format` vectors. */
+async function serviceIngest(format: EncodingFormat): Promise<number> {
+  const nim = await startNim({ dimensions: DIMENSIONS, models: [EMBED_MODEL], refuseBase64: format === 'float' });
+  const dataDir = await temporaryDir('wire-service');
+  let service: Process | undefined;
+  try {
+    service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, LLM_PROVIDER: 'local' });
+    const url = `${service.url}/v1/documents`;
+    const batch = (offset: number) => ({ documents: texts.slice(offset, offset + INGEST_BATCH).map((text, index) => ({ id: `${format}-${offset + index}`, text })) });
+    // Warm-up, and for floats the refusal that turns the client to them.
+    await postJson(url, batch(0));
+    const before = processCpuMs(service.child);
+    let embedded = 0;
+    let next = INGEST_BATCH;
+    const end = INGEST_BATCH + SERVICE_CHUNKS;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < end) {
+          const offset = next;
+          next += INGEST_BATCH;
+          const result = await postJson<{ embedded: number }>(url, batch(offset));
+          embedded += result.embedded;
+        }
+      }),
+    );
+    const cpu = processCpuMs(service.child) - before;
+    if (embedded !== SERVICE_CHUNKS) throw new Error(`embedded ${embedded} chunks, expected ${SERVICE_CHUNKS}`);
+    return (cpu * 1000) / embedded;
+  } finally {
+    await stop(service);
+    await stop(nim);
+    await rm(dataDir, { recursive: true, force: true });
   }
 }
 
@@ -72,7 +115,30 @@ async function main(): Promise<void> {
       `- base64 costs ${(base64.micros / floats.micros).toFixed(2)}× the client CPU of JSON floats: ${(floats.micros - base64.micros).toFixed(0)} µs less per chunk, ${(floats.micros - base64.micros).toFixed(0)} ms less per 1,000 chunks.`,
     ].join('\n');
     print(body);
-    await writeResultsSection({ id: 'bench:wire', title: 'Embedding vectors on the wire (bench:wire)', body });
+    const service = new Map<EncodingFormat, number[]>(FORMATS.map((format) => [format, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const format of FORMATS) {
+        progress(`the service, round ${round + 1}/${ROUNDS}: ${count(SERVICE_CHUNKS)} chunks ingested as ${format}`);
+        service.get(format)?.push(await serviceIngest(format));
+      }
+    }
+    const [floatService, base64Service] = FORMATS.map((format) => median(service.get(format) ?? [])) as [number, number];
+    const serviceBody = [
+      '',
+      `The whole service: ${count(SERVICE_CHUNKS)} one-chunk documents of about 100 words ingested through \`POST /v1/documents\` (${INGEST_BATCH} a request, 4 requests in flight) into a fresh store (write-ahead log, HNSW), the embedding NIM emulated in its own process; for floats it refuses base64 as a float-only NIM does and the service falls back. CPU is the service process's (user + system, every thread, /proc), the median of ${ROUNDS} alternating rounds.`,
+      '',
+      markdownTable(
+        ['encoding_format', 'service CPU ms per 1,000 chunks'],
+        [
+          ['float', floatService.toFixed(0)],
+          ['base64', base64Service.toFixed(0)],
+        ],
+      ),
+      '',
+      `- The service spends ${(floatService - base64Service).toFixed(0)} ms less CPU per 1,000 ingested chunks with base64 (${((1 - base64Service / floatService) * 100).toFixed(0)} % of its ingest CPU).`,
+    ].join('\n');
+    print(serviceBody);
+    await writeResultsSection({ id: 'bench:wire', title: 'Embedding vectors on the wire (bench:wire)', body: `${body}\n${serviceBody}` });
   } finally {
     await stop(nim);
   }

@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,11 +54,14 @@ export async function startHello(): Promise<Process> {
   return { url, child };
 }
 
-/** The service as it runs in production (src/server.ts, its process entry), configured by `env`, once ready. */
-export async function startService(env: Record<string, string>): Promise<Process> {
+/**
+ * The service as it runs in production (src/server.ts, its process entry), configured by `env`,
+ * once ready; from `root`, another checkout of it (see bench/checkout-tree.ts), when given.
+ */
+export async function startService(env: Record<string, string>, root = REPOSITORY_ROOT): Promise<Process> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: REPOSITORY_ROOT,
+    cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -69,6 +73,14 @@ export async function startService(env: Record<string, string>): Promise<Process
     if (waited > 120_000) throw new Error('the service was not ready within 120 s');
     await sleep(100);
   }
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU milliseconds (user + system, every thread) a child process has used so far, from /proc: for the service, which answers no IPC. */
+export function processCpuMs(child: ChildProcess): number {
+  const fields = readFileSync(`/proc/${child.pid as number}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 /** CPU seconds a helper process (see startNim, startHello) has used so far. */

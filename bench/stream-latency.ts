@@ -1,97 +1,178 @@
+import { execFileSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
-import { chatRequestLikeTheChain, corpusStore, DIMENSIONS, type Process, startNim, startService, stop } from './serving.js';
-import { benchFlags, count, markdownTable, ms, print, progress, randomWords, seededRandom, summarize, type Summary, writeResultsSection } from './support.js';
+import { checkoutTree } from './checkout-tree.js';
+import { corpusStore, DIMENSIONS, type Process, processCpuMs, startNim, startService, stop } from './serving.js';
+import { benchFlags, count, markdownTable, ms, print, progress, randomWords, REPOSITORY_ROOT, seededRandom, summarize, type Summary, writeResultsSection } from './support.js';
 
 /**
- * bench:stream — time to the first token of a streamed answer. POST /v1/ask with
- * `Accept: text/event-stream` over 100,000 chunks, timed from sending the request to receiving
- * the first `token` event, with the NIM emulator sending its first token FIRST_TOKEN_MS after a
- * streamed chat request; in the same run, the emulator's stream called directly, timed to its
- * first content chunk. Sequentially (1 client) and with CONCURRENT clients at once.
+ * bench:stream — what a streamed answer costs. POST /v1/ask with `Accept: text/event-stream` over
+ * a store of CHUNKS chunks, with the NIM emulator (its own process) sending its first token
+ * FIRST_TOKEN_MS after a streamed chat request and one every TOKEN_INTERVAL_MS after. For 1, 16
+ * and 64 streams at once: time to the first `token` event, and the service process's CPU time
+ * (user + system, all its threads, from /proc) per token the model produced. The same run does
+ * it for the service as committed at BENCH_BASELINE (default `main`) and at HEAD, each checked
+ * out into a scratch directory with its own build of the workspace package, so the two are side
+ * by side and edits made while it runs do not leak in. A run of plain (non-streamed) asks gives the fixed CPU cost of one request, so
+ * that what each further streamed token costs can be told apart from it.
  */
 
 const flags = benchFlags();
-const CHUNKS = flags.quick ? 10_000 : 100_000;
-const REQUESTS = flags.quick ? 20 : 100;
-const CONCURRENT = 16;
+const BASELINE = process.env.BENCH_BASELINE ?? 'main';
+const CANDIDATE = 'HEAD';
+// The store's size moves retrieval, not what a token costs: one that builds in about two minutes.
+const CHUNKS = 10_000;
+const ROWS: Array<{ clients: number; streams: number }> = flags.quick
+  ? [
+      { clients: 1, streams: 8 },
+      { clients: 16, streams: 48 },
+      { clients: 64, streams: 128 },
+    ]
+  : [
+      { clients: 1, streams: 30 },
+      { clients: 16, streams: 160 },
+      { clients: 64, streams: 384 },
+    ];
+const PLAIN_ASKS = flags.quick ? 48 : 160;
 const FIRST_TOKEN_MS = 200;
 const TOKEN_INTERVAL_MS = 5;
 const K = 4;
 
 const random = seededRandom(9);
-const QUESTION = `What do the documents say about ${randomWords(random, 3)}?`;
+const question = () => `What do the documents say about ${randomWords(random, 3)}?`;
 
-/** Milliseconds from sending a POST until `marker` first appears in the streamed body; the rest is read and dropped. */
-async function timeToFirst(url: string, body: unknown, marker: string): Promise<number> {
+interface Streamed {
+  firstTokenMs: number;
+  /** The model's completion tokens, as the `done` event reports them. */
+  tokens: number;
+}
+
+/** One streamed ask, read to its end. */
+async function streamOnce(url: string): Promise<Streamed> {
   const started = performance.now();
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify(body) });
-  if (!response.ok || !response.body) throw new Error(`POST ${url} answered ${response.status}`);
+  const response = await fetch(`${url}/v1/ask`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ question: question(), k: K }),
+  });
+  if (!response.ok || !response.body) throw new Error(`POST /v1/ask answered ${response.status}`);
   const decoder = new TextDecoder();
-  let seen = '';
-  let first: number | undefined;
+  let text = '';
+  let firstTokenMs: number | undefined;
   for await (const piece of response.body) {
-    if (first === undefined) {
-      seen += decoder.decode(piece, { stream: true });
-      if (seen.includes(marker)) first = performance.now() - started;
-    }
+    text += decoder.decode(piece, { stream: true });
+    if (firstTokenMs === undefined && text.includes('event: token')) firstTokenMs = performance.now() - started;
   }
-  if (first === undefined) throw new Error(`no ${marker} in the stream from ${url}`);
-  return first;
+  const done = /event: done\ndata: (.*)\n/.exec(text)?.[1];
+  if (firstTokenMs === undefined || done === undefined) throw new Error(`a stream without tokens or done: ${text.slice(-300)}`);
+  const tokens = (JSON.parse(done) as { usage?: { completion_tokens: number } }).usage?.completion_tokens;
+  return { firstTokenMs, tokens: tokens ?? text.split('event: token').length - 1 };
 }
 
-/** `total` requests, `clients` at a time; the first-token times of all of them. */
-async function sample(total: number, clients: number, once: () => Promise<number>): Promise<Summary> {
-  const times: number[] = [];
-  let sent = 0;
-  const client = async () => {
-    while (sent < total) {
-      sent += 1;
-      times.push(await once());
-    }
-  };
-  await Promise.all(Array.from({ length: clients }, client));
-  return summarize(times);
+async function plainOnce(url: string): Promise<void> {
+  const response = await fetch(`${url}/v1/ask`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ question: question(), k: K }),
+  });
+  if (!response.ok) throw new Error(`POST /v1/ask answered ${response.status}`);
+  await response.arrayBuffer();
 }
+
+/** `total` calls, `clients` at a time, with the service's CPU milliseconds over all of them. */
+async function measure<T>(service: Process, total: number, clients: number, once: () => Promise<T>): Promise<{ results: T[]; cpu: number }> {
+  const results: T[] = [];
+  let sent = 0;
+  const before = processCpuMs(service.child);
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (sent < total) {
+        sent += 1;
+        results.push(await once());
+      }
+    }),
+  );
+  return { results, cpu: processCpuMs(service.child) - before };
+}
+
+interface Row {
+  firstToken: Summary;
+  /** Service CPU per token, the request's fixed cost included. */
+  cpuPerTokenUs: number;
+}
+
+interface VariantResult {
+  rows: Row[];
+  /** Service CPU of one plain (non-streamed) ask of the same answer. */
+  plainCpuPerAskUs: number;
+  /** Tokens per answer. */
+  tokensPerAnswer: number;
+}
+
+async function measureVariant(root: string, env: Record<string, string>): Promise<VariantResult> {
+  const service = await startService(env, root);
+  try {
+    progress('warming up');
+    await measure(service, 32, 8, () => streamOnce(service.url));
+    await measure(service, 16, 8, () => plainOnce(service.url));
+    const rows: Row[] = [];
+    let tokensPerAnswer = 0;
+    for (const { clients, streams } of ROWS) {
+      progress(`${count(streams)} streams, ${clients} at a time`);
+      const { results, cpu } = await measure(service, streams, clients, () => streamOnce(service.url));
+      const tokens = results.reduce((sum, result) => sum + result.tokens, 0);
+      tokensPerAnswer = tokens / results.length;
+      rows.push({ firstToken: summarize(results.map((result) => result.firstTokenMs)), cpuPerTokenUs: (cpu * 1000) / tokens });
+    }
+    progress(`${count(PLAIN_ASKS)} plain asks, 16 at a time`);
+    const plain = await measure(service, PLAIN_ASKS, 16, () => plainOnce(service.url));
+    return { rows, plainCpuPerAskUs: (plain.cpu * 1000) / PLAIN_ASKS, tokensPerAnswer };
+  } finally {
+    await stop(service);
+  }
+}
+
+const commit = (ref: string) => execFileSync('git', ['rev-parse', '--short', ref], { cwd: REPOSITORY_ROOT, encoding: 'utf8' }).trim();
+const us = (value: number) => value.toFixed(0);
+const perCore = (usPerToken: number) => count(Math.round(1e6 / usPerToken));
 
 async function main(): Promise<void> {
   const dataDir = await corpusStore(CHUNKS);
+  const baseline = await checkoutTree(BASELINE);
+  const candidate = await checkoutTree(CANDIDATE);
   let nim: Process | undefined;
-  let service: Process | undefined;
   try {
     nim = await startNim({ models: [EMBED_MODEL, LLM_MODEL], dimensions: DIMENSIONS, chatLatencyMs: FIRST_TOKEN_MS, tokenIntervalMs: TOKEN_INTERVAL_MS });
-    service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL });
-    const askUrl = `${service.url}/v1/ask`;
-    const chatUrl = `${nim.url}/chat/completions`;
-    const ask = () => timeToFirst(askUrl, { question: QUESTION, k: K }, 'event: token');
-    const direct = () => timeToFirst(chatUrl, chatRequestLikeTheChain(random, QUESTION, K, true), '"content"');
-    progress('warming up');
-    await sample(10, 4, ask);
-    const rows: Array<Array<string | number>> = [];
-    for (const clients of [1, CONCURRENT]) {
-      progress(`${count(REQUESTS)} streams, ${clients} at a time: the emulator directly, then /v1/ask`);
-      const floor = await sample(REQUESTS, clients, direct);
-      const ours = await sample(REQUESTS, clients, ask);
-      rows.push([
+    const env = { DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL };
+    progress(`the service at ${BASELINE}`);
+    const before = await measureVariant(baseline, env);
+    progress(`the service at ${CANDIDATE}`);
+    const after = await measureVariant(candidate, env);
+    const rows = ROWS.map(({ clients }, index) => {
+      const was = before.rows[index] as Row;
+      const now = after.rows[index] as Row;
+      return [
         clients,
-        `${ms(floor.p50)} / ${ms(floor.p99)}`,
-        `${ms(ours.p50)} / ${ms(ours.p99)}`,
-        `${ms(ours.p50 - FIRST_TOKEN_MS)} / ${ms(ours.p99 - FIRST_TOKEN_MS)}`,
-        `${ms(ours.p50 - floor.p50)} / ${ms(ours.p99 - floor.p99)}`,
-      ]);
-    }
+        `${ms(was.firstToken.p50)} / ${ms(was.firstToken.p99)}`,
+        `${ms(now.firstToken.p50)} / ${ms(now.firstToken.p99)}`,
+        `${us(was.cpuPerTokenUs)} → **${us(now.cpuPerTokenUs)}**`,
+        `${perCore(was.cpuPerTokenUs)} → ${perCore(now.cpuPerTokenUs)}`,
+      ];
+    });
+    const marginal = (variant: VariantResult) => (variant.rows[1] as Row).cpuPerTokenUs - variant.plainCpuPerAskUs / variant.tokensPerAnswer;
     const body = [
-      `Parameters: ${count(CHUNKS)} chunks (clustered ${DIMENSIONS}-dimensional vectors in the HNSW graph), k ${K}, ${count(REQUESTS)} streams per row; the NIM emulator (its own process) sends its first token ${FIRST_TOKEN_MS} ms after a streamed chat request and one every ${TOKEN_INTERVAL_MS} ms after, and embeds at once. Times in ms from sending the request, p50 / p99.`,
+      `Parameters: ${count(CHUNKS)} chunks (clustered ${DIMENSIONS}-dimensional vectors in the HNSW graph), k ${K}; answers of ${after.tokensPerAnswer.toFixed(0)} tokens; the NIM emulator (its own process) sends its first token ${FIRST_TOKEN_MS} ms after a streamed chat request and one every ${TOKEN_INTERVAL_MS} ms after, and embeds at once. ${ROWS.map((row) => `${count(row.streams)} streams at ${row.clients}`).join(', ')} at a time. "Before" is \`${BASELINE}\` (${commit(BASELINE)}), "after" ${commit(CANDIDATE)}, in the same run. First token: ms from sending the request to the first \`token\` event, p50 / p99. CPU: the service process's user + system time (every thread, /proc) over the streams, divided by the tokens the model produced, so it includes each request's fixed cost (retrieval, prompt, HTTP); tokens/s per core is its inverse.`,
       '',
-      markdownTable(
-        ['clients at once', 'emulator directly: first content chunk', '/v1/ask: first token event', '/v1/ask − emulated first token', '/v1/ask − emulator directly'],
-        rows,
-      ),
+      markdownTable(['streams at once', 'before: first token', 'after: first token', 'CPU µs per token, before → after', 'tokens/s per core, before → after'], rows),
+      '',
+      `The fixed cost of one request, from ${count(PLAIN_ASKS)} plain (non-streamed) asks of the same answers, 16 at a time: ${us(before.plainCpuPerAskUs)} → ${us(after.plainCpuPerAskUs)} µs of CPU. Taken off the 16-stream row, what each streamed token costs on its own: ${us(marginal(before))} → **${us(marginal(after))} µs**.`,
     ].join('\n');
     print(body);
-    await writeResultsSection({ id: 'bench:stream', title: 'Time to first token (bench:stream)', body });
+    await writeResultsSection({ id: 'bench:stream', title: 'Streamed answers: CPU per token and time to first token (bench:stream)', body });
   } finally {
-    await stop(service);
     await stop(nim);
+    await rm(baseline, { recursive: true, force: true });
+    await rm(candidate, { recursive: true, force: true });
   }
 }
 

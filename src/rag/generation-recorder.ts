@@ -14,6 +14,19 @@ export class GenerationRecorder extends BaseCallbackHandler {
   usage: UsageMetadata | undefined;
   finishReason: string | undefined;
 
+  /** With `onToken`, the answer is streamed: the model streams inside its run and each piece it reports goes there. */
+  constructor(private readonly onToken?: (text: string) => void) {
+    super();
+  }
+
+  get streaming(): boolean {
+    return this.onToken !== undefined;
+  }
+
+  override handleLLMNewToken(token: string): void {
+    if (token) this.onToken?.(token);
+  }
+
   /**
    * A stream that produced no chunk ends with an undefined generation: skipped, since a handler that
    * throws makes LangChain write a raw line to the console, outside the JSON log.

@@ -1,6 +1,7 @@
 import type { OperationRoutes } from '../api/operations.js';
 import type { Services } from '../services/create-services.js';
 import { openaiError } from '../plugins/problem-errors.js';
+import { coalescedWrites } from './coalesced-writes.js';
 import { eventStream } from './event-stream.js';
 
 /** OpenAI's stream ends with a line that is not JSON. */
@@ -22,7 +23,7 @@ export function openaiRoutes({ chatCompletions }: Services): Pick<OperationRoute
           // OpenAI's SDKs raise an error object found in the stream.
           ({ body }) => ({ data: { ...body, error: openaiError(body) } }),
         );
-        await reply.sse.send(chunks);
+        await reply.sse.send(coalescedWrites(reply.raw, chunks));
         if (reply.sse.isConnected) await reply.sse.send(DONE);
       },
     },

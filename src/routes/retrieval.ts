@@ -3,6 +3,7 @@ import type { OperationRequest, OperationRoutes, components } from '../api/opera
 import type { AskRequest } from '../services/ask-service.js';
 import type { Services } from '../services/create-services.js';
 import { DEFAULT_COLLECTION } from '../store/store-contract.js';
+import { coalescedWrites } from './coalesced-writes.js';
 import { eventStream, wantsEventStream } from './event-stream.js';
 
 function askRequestOf(body: components['schemas']['AskRequest'], defaultK: number): AskRequest {
@@ -29,7 +30,7 @@ export function retrievalRoutes(
       ({ type, ...data }) => ({ event: type, data }),
       (problem) => ({ event: 'error', data: problem.body }),
     );
-    await reply.sse.send(events);
+    await reply.sse.send(coalescedWrites(reply.raw, events));
   };
   return {
     search: async (request) => {

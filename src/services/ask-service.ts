@@ -1,6 +1,7 @@
 import type { GenerationOptions } from '@nim-rag/langchain-nvidia';
 import { type Answerer, buildAskChain } from '../rag/ask-chain.js';
 import { GenerationRecorder } from '../rag/generation-recorder.js';
+import { PushQueue } from './push-queue.js';
 import type { RetrievalService, SearchRequest, SearchTimings, Source } from './retrieval-service.js';
 
 export interface AskRequest extends Omit<SearchRequest, 'query'> {
@@ -63,19 +64,28 @@ function reported({ usage, finishReason }: GenerationRecorder): Pick<AskResult, 
   };
 }
 
+/** Who hears a streamed run as it goes: the sources once retrieved, then each piece of the answer. */
+interface RunListener {
+  sources: (sources: Source[]) => void;
+  token: (text: string) => void;
+}
+
 /** One run of the chain: the chain itself, what it reports, and when each stage ended. */
 class AskRun {
   readonly started = performance.now();
   retrievedAt: number | undefined;
   readonly searchTimings: SearchTimings = {};
-  readonly report = new GenerationRecorder();
+  readonly report: GenerationRecorder;
   readonly chain;
 
-  constructor(retrieval: RetrievalService, answering: Answering, request: AskRequest, options: AskOptions) {
+  constructor(retrieval: RetrievalService, answering: Answering, request: AskRequest, options: AskOptions, listener?: RunListener) {
+    this.report = new GenerationRecorder(listener?.token);
     this.chain = buildAskChain<Source>(async (question, signal) => {
       const found = await retrieval.search({ ...request, query: question }, signal, this.searchTimings);
       this.retrievedAt = performance.now();
-      return options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
+      const sources = options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
+      listener?.sources(sources);
+      return sources;
     }, answering.answerer(request.generation, this.report));
   }
 
@@ -122,21 +132,35 @@ export class AskService {
     };
   }
 
-  /** The same chain, streamed: a `sources` event, `token` events, then `done` with the whole answer. */
+  /**
+   * The same chain, streamed: a `sources` event, `token` events, then `done` with the whole answer.
+   * The chain is invoked and the chat model streams inside it, telling its callbacks each piece:
+   * streaming the chain itself would carry every token through each of its steps, which cost
+   * several times what the token does.
+   */
   async *stream(request: AskRequest, signal?: AbortSignal): AsyncGenerator<AskEvent> {
-    const run = new AskRun(this.retrieval, this.answering, request, this.options);
-    const input = { question: request.question, language: request.language };
-    const chunks = await run.chain.stream(input, { signal });
-    let answer = '';
+    const events = new PushQueue<AskEvent>();
     let firstTokenAt: number | undefined;
-    for await (const chunk of chunks) {
-      if (chunk.sources) yield { type: 'sources', sources: chunk.sources };
-      if (chunk.answer) {
+    const run = new AskRun(this.retrieval, this.answering, request, this.options, {
+      sources: (sources) => events.push({ type: 'sources', sources }),
+      token: (text) => {
         firstTokenAt ??= performance.now();
-        answer += chunk.answer;
-        yield { type: 'token', text: chunk.answer };
-      }
-    }
-    yield { type: 'done', answer, model: this.answering.model, ...reported(run.report), timings: run.timings(firstTokenAt) };
+        events.push({ type: 'token', text });
+      },
+    });
+    const input = { question: request.question, language: request.language };
+    run.chain.invoke(input, { signal }).then(
+      (result) => {
+        // An answer no model streamed (nothing retrieved, or the offline answerer) is one piece.
+        if (firstTokenAt === undefined && result.answer) {
+          firstTokenAt = performance.now();
+          events.push({ type: 'token', text: result.answer });
+        }
+        events.push({ type: 'done', answer: result.answer, model: this.answering.model, ...reported(run.report), timings: run.timings(firstTokenAt) });
+        events.end();
+      },
+      (error: unknown) => events.end(error),
+    );
+    yield* events;
   }
 }

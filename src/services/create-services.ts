@@ -161,7 +161,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     });
     answering = {
       model,
-      answerer: (generation, recorder) => llmAnswerer<Source>(llm.withConfig({ generation, callbacks: [recorder] })),
+      answerer: (generation, recorder) => llmAnswerer<Source>(llm.withConfig({ generation, callbacks: [recorder], streaming: recorder.streaming })),
     };
     llmProbe = kindCheckedProbe(nimProbe(client, model, config.llm.hosted), model, 'chat');
     logger.info({ model, url: client.baseUrl }, 'answers: NIM chat model');

@@ -1,5 +1,5 @@
 import type { Ranking, RankOptions } from '@nim-rag/langchain-nvidia';
-import type { Metadata } from '../store/metadata-filter.js';
+import { type ChunkDocument, type ChunkSource, StoreVectorStore } from '../rag/store-vector-store.js';
 import type { DocumentStore } from '../store/store-contract.js';
 import { collectionForRead } from './collection-service.js';
 import type { TextEmbedder } from './document-service.js';
@@ -15,13 +15,7 @@ export interface SearchRequest {
 }
 
 /** A retrieved chunk as callers see it: its document's id and metadata, where in the document it sits, its score. */
-export interface Source {
-  id: string;
-  chunk: { index: number; start: number; end: number };
-  text: string;
-  metadata: Metadata;
-  score: number;
-}
+export type Source = ChunkSource;
 
 /** A reranking model (NVIDIARerank) and how many retrieved chunks it reorders. */
 export interface Reranking {
@@ -58,21 +52,18 @@ export class RetrievalService {
     return rankings.slice(0, request.k).map(({ index }) => sources[index] as Source);
   }
 
+  /** The collection's retriever, as the LangChain example builds one: the store as a VectorStore, `asRetriever()`. */
   private async nearest(request: SearchRequest, k: number, signal: AbortSignal | undefined): Promise<Source[]> {
     const filter = request.filter === undefined ? undefined : parseFilter(request.filter);
     const collection = await collectionForRead(this.store, request.collection);
     if (!collection || !(await collection.hasChunks())) return [];
-    const vector = await this.embedder.embedQuery(request.query, { signal });
-    const hits = await collection.searchVector(vector, k, { filter, minScore: request.minScore });
-    return hits.map((hit) => {
-      const [start, end] = hit.document.spans[hit.chunk] as [number, number];
-      return {
-        id: hit.document.id,
-        chunk: { index: hit.chunk, start, end },
-        text: hit.text,
-        metadata: hit.document.metadata,
-        score: hit.score,
-      };
-    });
+    // LangChain's retriever embeds the query without the request's signal: this embedder carries it.
+    const embeddings = {
+      embedQuery: (text: string) => this.embedder.embedQuery(text, { signal }),
+      embedDocuments: (texts: string[]) => this.embedder.embedDocuments(texts, { signal }),
+    };
+    const retriever = new StoreVectorStore(embeddings, collection).asRetriever({ k, filter: { filter, minScore: request.minScore } });
+    const documents = await retriever.invoke(request.query, { signal });
+    return documents.map((document) => (document as ChunkDocument).source);
   }
 }

@@ -13,7 +13,7 @@ import { DCLinter } from 'dclint';
 import { DockerfileParser, type Env as EnvInstruction } from 'dockerfile-ast';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, HOSTED_CATALOG_URL, loadConfig } from '../../src/config.js';
-import { DEFAULT_EMBEDDINGS_MODEL } from '@nim-rag/langchain-nvidia';
+import { DEFAULT_EMBEDDINGS_MODEL, DEFAULT_RERANK_MODEL } from '@nim-rag/langchain-nvidia';
 
 /*
  * docker-compose.yml (RAG service + self-hosted NIMs) and docker-compose.hosted.yml (hosted API
@@ -26,10 +26,10 @@ const MAIN = join(root, 'docker-compose.yml');
 const HOSTED = join(root, 'docker-compose.hosted.yml');
 const PGVECTOR = join(root, 'docker-compose.pgvector.yml');
 const COMPOSE_SCHEMA = join(root, 'node_modules/dclint/schemas/compose.schema.json');
-const NIM_SERVICES = ['nim-embed', 'nim-llm'] as const;
+const NIM_SERVICES = ['nim-embed', 'nim-llm', 'nim-rerank'] as const;
 const NIM_CACHE = '/opt/nim/.cache';
 /** Read by the docker compose command itself rather than interpolated in a file. */
-const COMPOSE_CLI_VARIABLES = ['COMPOSE_FILE'];
+const COMPOSE_CLI_VARIABLES = ['COMPOSE_FILE', 'COMPOSE_PROFILES'];
 /** Keys a user would put in .env; the example leaves them empty. */
 const TEST_KEYS = { NGC_API_KEY: 'nvapi-ngc-test', NVIDIA_API_KEY: 'nvapi-catalog-test', POSTGRES_PASSWORD: 'pg-test-password' };
 
@@ -288,6 +288,7 @@ describe('docker compose files', () => {
     assert.deepEqual(rag.depends_on, {
       'nim-embed': { condition: 'service_healthy' },
       'nim-llm': { condition: 'service_healthy' },
+      'nim-rerank': { condition: 'service_healthy', required: false },
     });
     assert.equal(config.embeddings.provider, 'nim');
     assert.equal(config.llm.provider, 'nim');
@@ -375,6 +376,23 @@ describe('docker compose files', () => {
       assert.ok(sameModel(defaultImage, ragDefaults[modelVariable]!), `${nim} defaults: ${defaultImage}`);
       assert.equal(defaultImage, image, `.env.example repeats the compose default for ${nim}`);
     }
+  });
+
+  it('run the reranking NIM only with the rerank profile, serving the model the service reranks with, at the URL the example gives', () => {
+    const withDefaults = interpolateDeep(main.services, TEST_KEYS);
+    const rerank = interpolateDeep(main.services['nim-rerank']!, env);
+    assert.deepEqual(rerank.profiles, ['rerank']);
+    for (const [name, service] of Object.entries(main.services)) {
+      if (name !== 'nim-rerank') assert.equal(service.profiles, undefined, `${name} runs without a profile`);
+    }
+    assert.ok(sameModel(rerank.image as string, DEFAULT_RERANK_MODEL), `image ${rerank.image as string} serves ${DEFAULT_RERANK_MODEL}`);
+    assert.equal(withDefaults['nim-rerank']!.image, rerank.image, '.env.example repeats the compose default');
+    const documented = (name: string) => dotEnv.documented.get(name);
+    assert.equal(documented('RERANK_MODEL'), DEFAULT_RERANK_MODEL);
+    assert.equal(documented('NIM_RERANK_URL'), 'http://nim-rerank:8000/v1');
+    assert.equal(documented('COMPOSE_PROFILES'), 'rerank');
+    const config = loadConfig({ ...Object.fromEntries(dockerfileEnv), ...environmentOf(interpolateDeep(main.services.rag!, { ...env, NIM_RERANK_URL: documented('NIM_RERANK_URL') })) });
+    assert.equal(config.rerank?.url, 'http://nim-rerank:8000/v1');
   });
 
   it('give each NIM a GPU reservation, shared memory, a cache volume and its NGC key', () => {

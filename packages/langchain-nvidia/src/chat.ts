@@ -46,6 +46,8 @@ export interface ChatNVIDIACallOptions extends BaseChatModelCallOptions {
   generation?: GenerationOptions | undefined;
   tools?: OpenAITool[] | undefined;
   tool_choice?: ToolChoice | undefined;
+  /** Overrides the model's `streaming` for one call. */
+  streaming?: boolean | undefined;
 }
 
 export interface ChatNVIDIAFields extends BaseChatModelParams, GenerationOptions, NVIDIAConnectionFields {
@@ -53,6 +55,11 @@ export interface ChatNVIDIAFields extends BaseChatModelParams, GenerationOptions
   model?: string | undefined;
   /** Ask for token counts at the end of a stream (`stream_options.include_usage`). Default true. */
   streamUsage?: boolean | undefined;
+  /**
+   * As in `@langchain/openai`: `invoke` streams from the NIM and reports each piece to the
+   * callbacks' `handleLLMNewToken` as it arrives, then returns the whole message. Default false.
+   */
+  streaming?: boolean | undefined;
 }
 
 interface OpenAIUsage {
@@ -155,6 +162,7 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
   seed: number | undefined;
   stop: string[] | undefined;
   streamUsage: boolean;
+  streaming: boolean;
   private readonly endpoint: NVIDIAEndpoint;
 
   override get lc_secrets(): Record<string, string> {
@@ -171,6 +179,7 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     this.seed = fields.seed;
     this.stop = fields.stop;
     this.streamUsage = fields.streamUsage ?? true;
+    this.streaming = fields.streaming ?? false;
     validateGeneration(this);
   }
 
@@ -256,7 +265,8 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     };
   }
 
-  async _generate(messages: BaseMessage[], options: this['ParsedCallOptions']): Promise<ChatResult> {
+  async _generate(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): Promise<ChatResult> {
+    if (options.streaming ?? this.streaming) return this.streamedResult(messages, options, runManager);
     const model = await this.endpoint.resolveModel();
     const response = await this.endpoint.client.postJson<CompletionResponse>(
       '/chat/completions',
@@ -296,6 +306,38 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     };
   }
 
+  /**
+   * The whole message, streamed: the text is gathered as a string, and only the few chunks that
+   * carry more (tool calls, usage, finish reason) are merged as LangChain merges chunks, so a
+   * token costs no message merge.
+   */
+  private async streamedResult(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): Promise<ChatResult> {
+    let text = '';
+    let merged: ChatGenerationChunk | undefined;
+    const merge = (chunk: ChatGenerationChunk) => {
+      merged = merged ? merged.concat(chunk) : chunk;
+    };
+    for await (const chunk of this._streamResponseChunks(messages, options, runManager)) {
+      if (isTextOnly(chunk)) {
+        text += chunk.text;
+        continue;
+      }
+      if (text) merge(textGeneration(text));
+      text = '';
+      merge(chunk);
+    }
+    if (text) merge(textGeneration(text));
+    const generation = merged ?? textGeneration('');
+    const message = generation.message as AIMessageChunk;
+    const usage = message.usage_metadata;
+    return {
+      generations: [{ text: generation.text, message, generationInfo: generation.generationInfo ?? {} }],
+      llmOutput: {
+        tokenUsage: usage ? { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens, totalTokens: usage.total_tokens } : undefined,
+      },
+    };
+  }
+
   override async *_streamResponseChunks(
     messages: BaseMessage[],
     options: this['ParsedCallOptions'],
@@ -308,15 +350,43 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
       model,
       signal: options.signal,
     });
+    // The text of content-only events that arrived in one read becomes one chunk: nothing waits
+    // for it, and LangChain's per-chunk work (callbacks, every step of a chain) is done once.
+    let text = '';
+    const flush = async function* (): AsyncGenerator<ChatGenerationChunk> {
+      if (!text) return;
+      const generation = textGeneration(text);
+      text = '';
+      yield generation;
+      await runManager?.handleLLMNewToken(generation.text, undefined, undefined, undefined, undefined, { chunk: generation });
+    };
     for await (const piece of pieces) {
       parser.feed(piece);
       for (const event of pending.splice(0)) {
-        if (event.data.trim() === '[DONE]') return;
-        const generation = this.generationOf(this.parseChunk(model, event.data));
+        if (event.data.trim() === '[DONE]') {
+          yield* flush();
+          return;
+        }
+        let chunk: CompletionChunk;
+        try {
+          chunk = this.parseChunk(model, event.data);
+        } catch (error) {
+          // What came before a broken or failing event is still the caller's.
+          yield* flush();
+          throw error;
+        }
+        const contentOnly = contentOf(chunk);
+        if (contentOnly !== undefined) {
+          text += contentOnly;
+          continue;
+        }
+        yield* flush();
+        const generation = this.generationOf(chunk);
         if (!generation) continue;
         yield generation;
         await runManager?.handleLLMNewToken(generation.text, undefined, undefined, undefined, undefined, { chunk: generation });
       }
+      yield* flush();
     }
     // A stream that stops before its terminator was cut: what came so far is not the whole answer.
     throw this.endpoint.client.badResponse({ model }, 'the stream ended without data: [DONE]; the answer is incomplete');
@@ -361,6 +431,26 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
       generationInfo: finishReason ? { finish_reason: finishReason } : {},
     });
   }
+}
+
+/** The text of an event that carries nothing else (no tool calls, usage or finish reason); otherwise undefined. */
+function contentOf(chunk: CompletionChunk): string | undefined {
+  if (chunk.usage) return undefined;
+  const choices = chunk.choices;
+  if (choices?.length !== 1) return undefined;
+  const choice = choices[0];
+  const content = choice?.delta?.content;
+  if (typeof content !== 'string' || choice?.finish_reason || choice?.delta?.tool_calls?.length) return undefined;
+  return content;
+}
+
+function isTextOnly(chunk: ChatGenerationChunk): boolean {
+  const message = chunk.message as AIMessageChunk;
+  return !message.tool_call_chunks?.length && !message.usage_metadata && chunk.generationInfo?.finish_reason === undefined;
+}
+
+function textGeneration(text: string): ChatGenerationChunk {
+  return new ChatGenerationChunk({ text, message: new AIMessageChunk({ content: text }), generationInfo: {} });
 }
 
 function toolChoiceOf(choice: ToolChoice): ToolChoice {

@@ -69,11 +69,29 @@ describe('ChatNVIDIA against the NIM emulator', () => {
   });
 
   it('streams tokens as the NIM sends them over SSE', async () => {
-    const chat = new ChatNVIDIA({ client, model: DEFAULT_CHAT_MODEL });
+    const paced = await NimEmulator.start({ reply: () => REPLY, tokenIntervalMs: 15 });
+    const chat = new ChatNVIDIA({ baseUrl: paced.url, model: DEFAULT_CHAT_MODEL, logger: quiet });
     const pieces: string[] = [];
-    for await (const chunk of await chat.stream(messages)) pieces.push(chunk.text);
-    assert.ok(pieces.filter(Boolean).length >= REPLY.split(' ').length, `got ${pieces.length} pieces`);
+    try {
+      for await (const chunk of await chat.stream(messages)) pieces.push(chunk.text);
+    } finally {
+      await chat.close();
+      await paced.stop();
+    }
+    // Tokens sent apart arrive apart (a busy machine may still read two at once).
+    assert.ok(pieces.filter(Boolean).length > REPLY.split(' ').length / 2, `got ${pieces.length} pieces`);
     assert.equal(pieces.join(''), REPLY);
+  });
+
+  it('makes the text of events that arrive together one chunk, and keeps usage and finish reason apart', async () => {
+    const chat = new ChatNVIDIA({ client, model: DEFAULT_CHAT_MODEL });
+    const chunks = [];
+    for await (const chunk of await chat.stream(messages)) chunks.push(chunk);
+    assert.equal(chunks.map((chunk) => chunk.text).join(''), REPLY);
+    const texts = chunks.filter((chunk) => chunk.text);
+    assert.ok(texts.length < REPLY.split(' ').length, `the ${REPLY.split(' ').length} tokens sent at once came in ${texts.length} chunks`);
+    assert.equal(chunks.find((chunk) => chunk.response_metadata.finish_reason)?.response_metadata.finish_reason, 'stop');
+    assert.equal(chunks.find((chunk) => chunk.usage_metadata)?.usage_metadata?.output_tokens, REPLY.split(' ').length);
     const request = emulator.requestsTo('/v1/chat/completions')[0];
     assert.equal(request?.body.stream, true);
     assert.equal(request?.headers.accept, 'text/event-stream');

@@ -44,6 +44,23 @@ describe('ChatNVIDIA against the emulator', () => {
     await chat.close();
   });
 
+  it('streams inside invoke with streaming: true, telling the callbacks each piece, and returns the whole message', async () => {
+    const chat = new ChatNVIDIA({ baseUrl: emulator.url, model: LLM_MODEL, streaming: true, logger: quiet });
+    const pieces: string[] = [];
+    const message = await chat.invoke('Food of Italy?', { callbacks: [{ handleLLMNewToken: (token: string) => void pieces.push(token) }] });
+    assert.equal(emulator.requestsTo('/v1/chat/completions')[0]?.body.stream, true);
+    assert.ok(pieces.length > 0);
+    assert.equal(pieces.join(''), 'Italy is known for pasta and pizza.');
+    assert.equal(message.content, 'Italy is known for pasta and pizza.');
+    const { input_tokens, output_tokens, total_tokens } = message.usage_metadata ?? {};
+    assert.deepEqual({ input_tokens, output_tokens, total_tokens }, { input_tokens: 4, output_tokens: 7, total_tokens: 11 });
+    assert.equal(message.response_metadata.finish_reason, 'stop');
+    const plain = await chat.invoke('Food of Italy?', { streaming: false });
+    assert.equal(emulator.requestsTo('/v1/chat/completions')[1]?.body.stream, false, 'a call option turns it off');
+    assert.equal(plain.content, message.content);
+    await chat.close();
+  });
+
   it('follows the partner-package conventions: identifying and LangSmith params, secrets', () => {
     const chat = new ChatNVIDIA({ baseUrl: emulator.url, model: LLM_MODEL, temperature: 0.5, maxTokens: 100, stop: ['END'], logger: quiet });
     assert.deepEqual(chat._identifyingParams(), { model_name: LLM_MODEL, model: LLM_MODEL, max_tokens: 100, temperature: 0.5, stop: ['END'] });
