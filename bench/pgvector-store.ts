@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import pg from 'pg';
-import { LexicalEmbeddings } from '../src/local/lexical-embeddings.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { HnswStore } from '../src/store/hnsw-store.js';
 import { PgvectorStore } from '../src/store/pgvector/pgvector-store.js';
@@ -135,10 +134,9 @@ async function plannerUsesIndex(url: string): Promise<boolean> {
 
 async function main(): Promise<void> {
   const dir = await temporaryDir('bench-pgvector-');
-  const embeddings = new LexicalEmbeddings(DIMENSIONS);
   const settings = { embeddingModel: 'bench-clustered', embeddingDimensions: DIMENSIONS, logger: silentLogger };
   const hnsw = new EmbeddedStore(
-    await HnswStore.open({ ...settings, dataDir: dir, hnsw: HNSW, embeddings, snapshotEveryChunks: 1_000_000, snapshotIntervalMs: 3_600_000 }),
+    await HnswStore.open({ ...settings, dataDir: dir, hnsw: HNSW, snapshotEveryChunks: 1_000_000, snapshotIntervalMs: 3_600_000 }),
   );
   const embedded = await measure('hnsw', hnsw, () => hnsw.hnsw.get('bench')?.indexed() ?? Promise.resolve());
   await hnsw.close();

@@ -123,7 +123,6 @@ export async function corpusStore(chunks: number): Promise<string> {
     dataDir: building,
     // Every chunk into the graph, whatever the size (a --quick store would otherwise stay exact).
     hnsw: { ...loadConfig({}).hnsw, exactSearchMaxChunks: 0 },
-    embeddings: { embedQuery: async () => [], embedDocuments: async () => [] },
     embeddingModel: EMBED_MODEL,
     embeddingDimensions: DIMENSIONS,
     logger: silentLogger,

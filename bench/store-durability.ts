@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
-import { LexicalEmbeddings, LOCAL_EMBEDDINGS_MODEL } from '../src/local/lexical-embeddings.js';
+import { LOCAL_EMBEDDINGS_MODEL } from '../src/local/lexical-embeddings.js';
 import { contentHash, type DocumentWrite, type HnswParameters } from '../src/store/hnsw-collection.js';
 import { HnswStore } from '../src/store/hnsw-store.js';
 import { encodeMutations } from '../src/store/mutation-codec.js';
@@ -69,7 +69,6 @@ function openStore(dataDir: string, hnsw: HnswParameters = config.hnsw): Promise
   return HnswStore.open({
     dataDir,
     hnsw,
-    embeddings: new LexicalEmbeddings(DIMENSIONS),
     embeddingModel: LOCAL_EMBEDDINGS_MODEL,
     embeddingDimensions: DIMENSIONS,
     logger: silentLogger,

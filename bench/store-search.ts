@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises';
 import hnswlib from 'hnswlib-node';
 import { loadConfig } from '../src/config.js';
-import { LexicalEmbeddings } from '../src/local/lexical-embeddings.js';
 import { contentHash, type DocumentWrite, type HnswParameters } from '../src/store/hnsw-collection.js';
 import { HnswStore } from '../src/store/hnsw-store.js';
 import {
@@ -117,7 +116,6 @@ function openStore(dataDir: string, hnsw: HnswParameters): Promise<HnswStore> {
   return HnswStore.open({
     dataDir,
     hnsw,
-    embeddings: new LexicalEmbeddings(DIMENSIONS),
     embeddingModel: 'bench-synthetic',
     embeddingDimensions: DIMENSIONS,
     logger: silentLogger,

@@ -245,7 +245,6 @@ async function openStore(config: Config, embedder: TextEmbedder, dimensions: num
   const hnsw = await HnswStore.open({
     dataDir: config.dataDir,
     hnsw: config.hnsw,
-    embeddings: embedder,
     embeddingModel: embedder.model,
     embeddingDimensions: dimensions,
     logger,

@@ -1,6 +1,5 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
 import { lockDataDir } from './data-dir-lock.js';
@@ -14,7 +13,6 @@ export { DEFAULT_COLLECTION, EmbeddingSpaceMismatchError };
 export interface StoreOptions {
   dataDir: string;
   hnsw: HnswParameters;
-  embeddings: EmbeddingsInterface;
   /** The embedding model the vectors come from; a store built with another refuses to open. */
   embeddingModel: string;
   /** Known up front for some models; otherwise fixed by the first vector stored. */
@@ -136,12 +134,11 @@ export class HnswStore {
   }
 
   private openCollection(name: string): Promise<HnswCollection> {
-    const { hnsw, embeddings, logger, snapshotEveryChunks } = this.options;
+    const { hnsw, logger, snapshotEveryChunks } = this.options;
     return HnswCollection.open({
       name,
       dir: join(this.collectionsDir, name),
       hnsw,
-      embeddings,
       logger,
       snapshotEveryChunks,
       dimensions: () => this.dimensions,

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { fsyncDirectory, fsyncFile } from './durable-fs.js';
 import type { StoredDocument } from './mutation-codec.js';
+import { listSegments, segmentName } from './write-ahead-log.js';
 
 const SNAPSHOT = /^snapshot-(\d{8})$/;
 const DOCUMENTS_FILE = 'documents.jsonl';
@@ -68,6 +69,16 @@ export async function publishSnapshot(
   await fsyncDirectory(temporary);
   await rename(temporary, join(dir, snapshotName(header.segment)));
   await fsyncDirectory(dir);
+}
+
+/** Once a snapshot of `segment` is published: removes older snapshots and the log segments it covers. */
+export async function removeCovered(dir: string, segment: number): Promise<void> {
+  for (const older of (await listSnapshots(dir)).filter((snapshot) => snapshot < segment)) {
+    await rm(join(dir, snapshotName(older)), { recursive: true, force: true });
+  }
+  for (const covered of (await listSegments(dir)).filter((number) => number <= segment)) {
+    await rm(join(dir, segmentName(covered)), { force: true });
+  }
 }
 
 export async function readSnapshotEntries(

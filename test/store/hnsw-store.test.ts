@@ -97,7 +97,7 @@ describe('exact tier and HNSW graph', () => {
 
   // The service's default size: at 128 dimensions hashing collisions alone can outrank a word's own document.
   const wide = new LexicalEmbeddings(1024);
-  const open = (hnsw: StoreOptions['hnsw'], dataDir?: string) => openStore({ hnsw, embeddingDimensions: 1024, embeddings: wide }, dataDir);
+  const open = (hnsw: StoreOptions['hnsw'], dataDir?: string) => openStore({ hnsw, embeddingDimensions: 1024 }, dataDir);
   const put = (id: string, text: string): DocumentWrite => ({ ...write(id, text), vectors: [wide.embed(text)] });
   const best = (collection: HnswCollection, query: string, k = 1) => collection.searchVector(wide.embed(query), k).map((hit) => hit.document.id);
 

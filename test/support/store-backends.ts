@@ -1,7 +1,5 @@
 import { rm } from 'node:fs/promises';
 import pg from 'pg';
-import type { EmbeddingsInterface } from '@langchain/core/embeddings';
-import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
 import { EmbeddedStore } from '../../src/store/embedded-store.js';
 import { HnswStore } from '../../src/store/hnsw-store.js';
 import { PgvectorStore } from '../../src/store/pgvector/pgvector-store.js';
@@ -35,8 +33,6 @@ export const DEFAULT_SETTINGS: StoreSettings = {
   hnsw: { m: 16, efConstruction: 100, efSearch: 64, exactSearchMaxChunks: 0, maxIndexBacklog: 1_000_000 },
 };
 
-const embeddings: EmbeddingsInterface = new LexicalEmbeddings(128);
-
 export function hnswBackend(): StoreBackend {
   let dir: string | undefined;
   const dirs: string[] = [];
@@ -58,7 +54,6 @@ export function hnswBackend(): StoreBackend {
         ...DEFAULT_SETTINGS,
         ...settings,
         dataDir: dir,
-        embeddings,
         logger: silentLogger,
         snapshotEveryChunks: 1_000_000,
         snapshotIntervalMs: 3_600_000,

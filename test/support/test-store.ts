@@ -1,15 +1,11 @@
-import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
 import type { StoreOptions } from '../../src/store/hnsw-store.js';
 import { silentLogger } from './test-app.js';
-
-const embedder = new LexicalEmbeddings(128);
 
 /** An embedded store's options for a test: 128-dimensional lexical vectors, snapshots only when asked. */
 export function testStoreOptions(dataDir: string, exactSearchMaxChunks: number, overrides: Partial<StoreOptions> = {}): StoreOptions {
   return {
     dataDir,
     hnsw: { m: 16, efConstruction: 100, efSearch: 64, exactSearchMaxChunks, maxIndexBacklog: 1_000_000 },
-    embeddings: embedder,
     embeddingModel: 'local-lexical-v1',
     embeddingDimensions: 128,
     logger: silentLogger,
