@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ChildProcess } from 'node:child_process';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
@@ -66,6 +67,8 @@ const VECTOR_POLL_MS = 200;
 const LOOP_RESOLUTION_MS = 5;
 const PROBE_INTERVAL_MS = 50;
 const TARGET_P99_MS = 50;
+/** Target for the service's own share of a search: event-loop delay p99 and time beyond the query's embedding call. */
+const TARGET_OWN_MS = 10;
 const EMBEDDING_MODEL = 'NV-Embed-QA';
 
 // ---- helper processes ------------------------------------------------------------------------
@@ -81,6 +84,8 @@ interface ServerPhase {
   loop: LoopDelay;
   /** POST /v1/search from request to response inside the server: query embedding and store search, without the client's side. */
   searches: Summary;
+  /** The same searches less the time their query's embedding call took: the service's own share. */
+  beyondEmbedding: Summary;
   /** The in-process probe's searches: event-loop lateness plus the store's search, no NIM (see `probeStoreSearches`). */
   store: Summary;
 }
@@ -91,15 +96,42 @@ interface VectorState {
   graph: number;
 }
 
-/** Durations of POST /v1/search inside the server, from the request's arrival (ahead of Fastify's own listener) to the last byte sent. */
-function timeSearches(server: Server): number[] {
+interface QueryEmbedder {
+  embedQuery(...args: unknown[]): Promise<number[]>;
+}
+
+const searchContext = new AsyncLocalStorage<{ embeddingMs: number }>();
+
+/**
+ * Durations of POST /v1/search inside the server, from the request's arrival (ahead of Fastify's
+ * own listener) to the last byte sent, with and without the time its query's embedding call took
+ * (the embedder is wrapped; the request's context finds the call's time).
+ */
+function timeSearches(server: Server, embedder: QueryEmbedder): { durations: number[]; beyondEmbedding: number[] } {
   const durations: number[] = [];
+  const beyondEmbedding: number[] = [];
+  const embedQuery = embedder.embedQuery.bind(embedder);
+  embedder.embedQuery = async (...args: unknown[]) => {
+    const started = performance.now();
+    try {
+      return await embedQuery(...args);
+    } finally {
+      const context = searchContext.getStore();
+      if (context) context.embeddingMs += performance.now() - started;
+    }
+  };
   server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => {
     if (request.url !== '/v1/search') return;
     const started = performance.now();
-    response.once('finish', () => durations.push(performance.now() - started));
+    const context = { embeddingMs: 0 };
+    searchContext.enterWith(context);
+    response.once('finish', () => {
+      const duration = performance.now() - started;
+      durations.push(duration);
+      beyondEmbedding.push(duration - context.embeddingMs);
+    });
   });
-  return durations;
+  return { durations, beyondEmbedding };
 }
 
 /**
@@ -113,8 +145,9 @@ function probeStoreSearches(store: HnswStore): number[] {
   const tick = () => {
     const collection = store.get(DEFAULT_COLLECTION);
     if (collection) {
-      collection.searchVector(Array.from({ length: DIMENSIONS }, () => random() - 0.5), 10);
-      durations.push(performance.now() - due);
+      const wasDue = due;
+      // Promise.resolve: the same probe also times a store whose search returns at once, without a promise.
+      void Promise.resolve(collection.searchVector(Array.from({ length: DIMENSIONS }, () => random() - 0.5), 10)).then(() => durations.push(performance.now() - wasDue));
     }
     due += PROBE_INTERVAL_MS;
     setTimeout(tick, Math.max(0, due - performance.now()));
@@ -129,7 +162,8 @@ async function runServer(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const services = await createServices(config, logger);
   const app = await buildApp({ config, services, logger });
-  const searches = timeSearches(app.server);
+  // The retrieval service's own embedder, reached past its privacy: the benchmark times its calls.
+  const searches = timeSearches(app.server, (services.retrieval as unknown as { embedder: QueryEmbedder }).embedder);
   if (!(services.store instanceof EmbeddedStore)) throw new Error('bench:load measures the embedded store: unset VECTOR_STORE');
   const hnsw = services.store.hnsw;
   const storeSearches = probeStoreSearches(hnsw);
@@ -137,11 +171,12 @@ async function runServer(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
   const delay = (nanoseconds: number) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
-  answerRequests((request: { type: 'phase' | 'vectors' }): ServerPhase | VectorState => {
+  answerRequests(async (request: { type: 'phase' | 'vectors' }): Promise<ServerPhase | VectorState> => {
     if (request.type === 'phase') {
       const reading = {
         loop: { p50: delay(loop.percentile(50)), p99: delay(loop.percentile(99)), max: delay(loop.max) },
-        searches: summarize(searches.splice(0)),
+        searches: summarize(searches.durations.splice(0)),
+        beyondEmbedding: summarize(searches.beyondEmbedding.splice(0)),
         store: summarize(storeSearches.splice(0)),
       };
       loop.reset();
@@ -284,6 +319,7 @@ function phaseRow(phase: Phase, baseline: Phase): Array<string | number> {
     ms(search.max),
     ratio(search.p99, base.p99),
     ms(phase.server.searches.p99),
+    ms(phase.server.beyondEmbedding.p99),
     ms(phase.server.store.p99),
     ms(phase.server.loop.p99),
     ms(phase.server.loop.max),
@@ -294,6 +330,8 @@ function report(results: Results): string {
   const [baseline] = results.phases as [Phase];
   const loaded = results.phases.filter((phase) => phase.name.startsWith('during'));
   const worstP99 = Math.max(...loaded.map((phase) => summarize(phase.searches.latencies).p99));
+  const worstLoop = Math.max(...loaded.map((phase) => phase.server.loop.p99));
+  const worstOwn = Math.max(...loaded.map((phase) => phase.server.beyondEmbedding.p99));
   const crossed = results.final.graph > 0;
   return [
     `Parameters: ingest of ${count(INGEST_CHUNKS)} chunks (stopped at ${count(results.ingested)}: whole requests) through POST /v1/documents, ` +
@@ -303,10 +341,11 @@ function report(results: Results): string {
       'LLM_PROVIDER=local. The app (createServices + buildApp, as src/server.ts) runs in its own process on 127.0.0.1 and measures its event-loop delay ' +
       `(perf_hooks.monitorEventLoopDelay, ${LOOP_RESOLUTION_MS} ms timer, the timer interval subtracted). ` +
       `Searches (POST /v1/search, k 10, each embeds its query at the NIM) are sent from the benchmark process at ${SEARCHES_PER_SECOND}/s on a fixed schedule (open loop); ` +
-      `the server process also searches the store directly every ${PROBE_INTERVAL_MS} ms with a random vector, each timed from when it was due (event-loop lateness + store search, no NIM).`,
+      `the server process also searches the store directly every ${PROBE_INTERVAL_MS} ms with a random vector, each timed from when it was due (event-loop lateness + store search, no NIM). ` +
+      '"Beyond the query embedding" is the server-side time of a search less the time of its query\'s embedding call, timed inside the server: the service\'s own share.',
     '',
     markdownTable(
-      ['phase', 'seconds', 'searches', 'failed or skipped', 'search p50 ms', 'search p99 ms', 'search max ms', 'p99 ÷ baseline p99', 'server-side search p99 ms', 'in-process store search p99 ms', 'event-loop delay p99 ms', 'event-loop delay max ms'],
+      ['phase', 'seconds', 'searches', 'failed or skipped', 'search p50 ms', 'search p99 ms', 'search max ms', 'p99 ÷ baseline p99', 'server-side search p99 ms', 'server-side beyond the query embedding p99 ms', 'in-process store search p99 ms', 'event-loop delay p99 ms', 'event-loop delay max ms'],
       results.phases.map((phase) => phaseRow(phase, baseline)),
     ),
     '',
@@ -315,6 +354,7 @@ function report(results: Results): string {
       ? `- The collection crossed EXACT_SEARCH_MAX_CHUNKS; background graph indexing caught up ${((results.indexingMs ?? 0) / 1000).toFixed(1)} s after the last ingest reply (graph ${count(results.final.graph)}, exact tier ${count(results.final.exact)}).`
       : `- The collection stayed within EXACT_SEARCH_MAX_CHUNKS (${count(results.final.chunks)} chunks): no graph was built.`,
     `- Target p99 search ≤ ${TARGET_P99_MS} ms while ingesting (worst loaded phase: ${ms(worstP99)} ms): ${worstP99 <= TARGET_P99_MS ? 'met' : 'missed'}.`,
+    `- Target for the service's own share while ingesting, event-loop delay p99 and server-side time beyond the query embedding p99 each < ${TARGET_OWN_MS} ms (worst loaded phase: ${ms(worstLoop)} ms and ${ms(worstOwn)} ms): ${worstLoop < TARGET_OWN_MS && worstOwn < TARGET_OWN_MS ? 'met' : 'missed'}.`,
   ].join('\n');
 }
 
