@@ -14,6 +14,7 @@ import { DockerfileParser, type Env as EnvInstruction } from 'dockerfile-ast';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, HOSTED_CATALOG_URL, loadConfig } from '../../src/config.js';
 import { DEFAULT_EMBEDDINGS_MODEL, DEFAULT_RERANK_MODEL } from '@nim-rag/langchain-nvidia';
+import { machineNodeLane } from '../support/lanes.js';
 
 /*
  * docker-compose.yml (RAG service + self-hosted NIMs) and docker-compose.hosted.yml (hosted API
@@ -163,7 +164,7 @@ async function which(command: string): Promise<string | undefined> {
   }
 }
 
-describe('docker compose files', () => {
+describe('docker compose files', machineNodeLane, () => {
   let main: ComposeFile;
   let hosted: ComposeFile;
   let scaled: ComposeFile;

@@ -13,7 +13,10 @@ export const imageNodeLane = {
   skip: onLts || !ltsLaneRuns ? false : 'runs once, on Node 24 LTS, the production image\'s Node (npm run test:lts)',
 } as const;
 
-/** For tests of the newcomer's own commands (npm start): on the Node of the machine they run on. */
+/**
+ * For tests of the newcomer's own commands (npm start) and of artefacts whose checks do not depend on
+ * the service's Node (the page in Chromium, the packed package, the compose files): on this machine's Node.
+ */
 export const machineNodeLane = {
   skip: onLts && ltsLaneRuns ? 'runs once, on this machine\'s Node (npm run test:node)' : false,
 } as const;

@@ -10,6 +10,7 @@ import { PLAYGROUND_CSP } from '../../src/routes/playground.js';
 import { launchChromium } from '../support/browser.js';
 import { type ChatMessage, defaultReply, EMBED_MODEL, LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { EXAMPLE_DOCUMENTS, EXAMPLE_QUERIES, startTestApp, type TestApp } from '../support/test-app.js';
+import { machineNodeLane } from '../support/lanes.js';
 
 /** Screenshots of each view, kept as test artifacts (.tmp/ is ignored by git). */
 const ARTIFACTS = fileURLToPath(new URL('../../.tmp/playground/', import.meta.url));
@@ -28,7 +29,7 @@ before(async () => {
 });
 after(() => browser?.close());
 
-describe('the playground in headless Chromium, against the service and the NIM emulator', () => {
+describe('the playground in headless Chromium, against the service and the NIM emulator', machineNodeLane, () => {
   let nim: NimEmulator;
   let test: TestApp;
   let base: string;

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { machineNodeLane } from '../../../test/support/lanes.js';
 import { LLM_MODEL, NimEmulator, RERANK_MODEL } from '../../../test/support/nim-emulator.js';
 
 const run = promisify(execFile);
@@ -36,7 +37,7 @@ process.stdout.write(JSON.stringify({ dimensions: vector.length, answer: answer.
 await Promise.all([embeddings.close(), chat.close(), reranker.close()]);
 `;
 
-describe('the packed package, installed outside the repository', () => {
+describe('the packed package, installed outside the repository', machineNodeLane, () => {
   let scratch: string;
   let emulator: NimEmulator;
 
