@@ -1,24 +1,14 @@
-import type { ProviderProbe, ProviderStatus } from '../nim/readiness.js';
+import type { components } from '../api/operations.js';
+import type { ProviderProbe } from '../nim/readiness.js';
 import type { DocumentStore } from '../store/store-contract.js';
 
-export interface StoreReadiness {
-  backend: DocumentStore['backend'];
-  ready: boolean;
-  detail?: string;
-  embedding_model: string;
-  dimensions: number | null;
-  collections?: number;
-  documents?: number;
-  chunks?: number;
-}
+type ContractReadiness = components['schemas']['Readiness'];
 
-export interface Readiness {
-  status: 'ready' | 'not_ready';
-  /** True when either provider is the embedded offline one. */
-  offline: boolean;
-  providers: { embeddings: ProviderStatus; llm: ProviderStatus };
-  store: StoreReadiness;
-}
+/** The store's part of readiness, as openapi.yaml declares it. */
+export type StoreReadiness = NonNullable<ContractReadiness['store']>;
+
+/** Readiness as a caller with a key sees it: every part present. */
+export type Readiness = Required<ContractReadiness>;
 
 /** How long the anonymous summary is reused: callers without a key cannot make the service probe its NIMs faster. */
 const SUMMARY_TTL_MS = 5000;
