@@ -984,6 +984,11 @@ export interface components {
                     reason: string;
                 }[];
             };
+            /** @description Why the job as a whole failed: its journal could not be read at start (its collection is then empty, being unknown) or written while it ran; what it had stored stays stored. Null otherwise; files and batches that failed say so in `files` and `documents`. */
+            error: null | {
+                status: number;
+                reason: string;
+            };
             timings: {
                 queued_ms: number;
                 running_ms: number | null;

@@ -12,7 +12,7 @@ async function finishedJob(test: TestApp, text: string): Promise<string> {
   assert.equal(reply.statusCode, 202, reply.body);
   const { id } = reply.json<{ id: string }>();
   for await (const view of test.services.jobs.events(id, AbortSignal.timeout(20_000))) void view;
-  assert.equal(test.services.jobs.get(id).state, 'completed');
+  assert.equal((await test.services.jobs.get(id)).state, 'completed');
   return id;
 }
 
