@@ -95,13 +95,13 @@ export class PostgresJobRepository implements JobRepository {
     return this.schema;
   }
 
+  /**
+   * One statement, in a transaction of its own as every statement here is: a server that serves
+   * several connections in one session (PGlite over its socket, in the tests) keeps a transaction's
+   * messages together, and a lone statement's could interleave with another connection's.
+   */
   async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    await this.ready();
-    try {
-      return await this.pool.query<R>(text, values);
-    } catch (error) {
-      throw asStoreError(error);
-    }
+    return this.inTransaction((client) => client.query<R>(text, values));
   }
 
   /** Runs `work` in one transaction; one lost to a concurrent transaction runs again; an unreachable database is a 503. */
@@ -318,6 +318,7 @@ class PostgresClaim implements JobClaim {
   private readonly heartbeat: NodeJS.Timeout;
   private renewedAt = Date.now();
   private renewing = false;
+  private stopped = false;
   private readonly spool: string;
 
   constructor(
@@ -333,10 +334,14 @@ class PostgresClaim implements JobClaim {
   }
 
   private async renew(): Promise<void> {
-    if (this.renewing || this.lost.aborted) return;
+    if (this.renewing || this.stopped) return;
     this.renewing = true;
     try {
-      this.saw(await this.repository.renew(this.job.id, this.token));
+      const cancelRequested = await this.repository.renew(this.job.id, this.token);
+      // Finished or given up while the renewal was on its way: the token is gone, rightly.
+      if (this.stopped) return;
+      if (cancelRequested === undefined) this.lose();
+      else this.saw(cancelRequested);
     } catch (error) {
       // Out of touch with the database for a whole lease: another replica may have claimed it by now.
       if (Date.now() - this.renewedAt >= this.repository.options.leaseMs) this.lose();
@@ -363,6 +368,7 @@ class PostgresClaim implements JobClaim {
   }
 
   private stop(): void {
+    this.stopped = true;
     clearInterval(this.heartbeat);
     void rm(this.spool, { recursive: true, force: true });
   }
