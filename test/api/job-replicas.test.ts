@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -44,12 +45,13 @@ describe('jobs across replicas: two service processes on one pgvector database',
   let databaseDir: string;
   let nim: NimEmulator;
   let replicas: ChildServer[];
+  let env: Record<string, string>;
 
   before(async () => {
     databaseDir = await temporaryDir('job-replicas-db-');
     // Embedding one request at a time, slowly: a job of a few files runs for a couple of seconds.
     [database, nim] = await Promise.all([startPgliteServer({ dataDir: databaseDir }), NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 40, maxConcurrentEmbeddings: 1 })]);
-    const env = {
+    env = {
       VECTOR_STORE: 'pgvector',
       DATABASE_URL: database.url,
       DATABASE_POOL_SIZE: '4',
@@ -171,5 +173,28 @@ describe('jobs across replicas: two service processes on one pgvector database',
       .flatMap((request) => request.body.input as string[]);
     assert.ok(afterKill.length > 0, 'the other replica did the rest');
     assert.deepEqual(afterKill.filter((text) => doneAtKill.has(fileOf(text))), [], 'texts of files stored before the kill are not embedded again');
+    replicas[replicas.indexOf(owner)] = await startServer(undefined, await unusedPort(), env);
+  });
+
+  it('a replica stopped with SIGTERM gives up the lease of its job at once, and the other finishes it', { timeout: 90_000 }, async () => {
+    const { id, owner, other } = await submit(replicas[0] as ChildServer, 'handed-over');
+    await until(() => call(other.base, 'GET', `/v1/jobs/${id}`), (job) => job.body.counts.files_done >= 1);
+    const exited = once(owner.process, 'exit');
+    owner.process.kill('SIGTERM');
+    assert.deepEqual(await exited, [0, null], 'a clean exit');
+    const client = new pg.Client(database.url);
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ lease_owner: string | null; state: string }>('SELECT lease_owner, state FROM rag_jobs WHERE id = $1', [id]);
+      await client.query('COMMIT');
+      // Not waiting out the lease: free, or already taken by the other replica.
+      assert.ok(rows[0]?.lease_owner === null || rows[0]?.lease_owner.endsWith(`pid ${other.process.pid}`) || rows[0]?.state === 'completed', JSON.stringify(rows[0]));
+    } finally {
+      await client.end();
+    }
+    const finished = await until(() => call(other.base, 'GET', `/v1/jobs/${id}`), (job) => job.body.state !== 'running' && job.body.state !== 'queued');
+    assert.equal(finished.body.state, 'completed');
+    assert.equal(finished.body.counts.files_done, FILES);
   });
 });
