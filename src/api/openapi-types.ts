@@ -128,7 +128,7 @@ export interface paths {
         post?: never;
         /**
          * Cancel a job
-         * @description Stops a queued or running job. Files being stored when the cancel arrives are finished first, so no file is left half-stored; files already stored stay stored; the others are not ingested.
+         * @description Stops a queued or running job, through any replica. Files being stored when the cancel arrives are finished first, so no file is left half-stored; files already stored stay stored; the others are not ingested. The answer comes once the job has stopped, with its final counts. With replicas (VECTOR_STORE=pgvector), the replica running the job sees the cancel within JOB_POLL_INTERVAL_MS; if that replica has died, the cancel waits until its lease has run out (JOB_LEASE_MS) and, when it was storing files, until another replica has finished them.
          */
         delete: operations["cancelJob"];
         options?: never;
