@@ -203,9 +203,12 @@ class DiskClaim implements JobClaim {
     private readonly repository: DiskJobRepository,
   ) {}
 
-  async files(): Promise<string> {
+  async stageFile(): Promise<string> {
     return this.repository.spool(this.job.id);
   }
+
+  /** The spool goes as a whole when the job finishes. */
+  async unstageFile(): Promise<void> {}
 
   documents(): Promise<SectionDocument[]> {
     return this.repository.documents(this.job.id);

@@ -41,8 +41,10 @@ export interface JobClaim {
   readonly lost: AbortSignal;
   /** Whether a cancel was asked for, from this process or another. */
   readonly cancelRequested: boolean;
-  /** The directory holding a files job's staged files, named by their `path`. */
-  files(): Promise<string>;
+  /** Makes one of a files job's staged files readable here: the directory that holds it under its `path`. */
+  stageFile(file: StagedFile): Promise<string>;
+  /** Done with that file (stored or failed): a copy made by `stageFile` is removed. */
+  unstageFile(file: StagedFile): Promise<void>;
   /** A documents job's documents, as they were submitted. */
   documents(): Promise<SectionDocument[]>;
   /** Journals the job's progress. */

@@ -358,12 +358,11 @@ export class JobService {
   /** Files already started (a resumed job's) are finished even when stopping, so none is left half-stored. */
   private async ingestFiles(claim: JobClaim, signal: AbortSignal, stopping: () => boolean): Promise<void> {
     const limit = pLimit(JOB_FILE_CONCURRENCY);
-    const spool = await claim.files();
     // Settled, all of them, before the job is finished or given up: nothing may write for it afterwards.
     const outcomes = await Promise.allSettled(
       claim.job.files
         .filter((file) => file.state !== 'done' && file.state !== 'failed')
-        .map((file) => limit(() => (signal.aborted || (stopping() && file.state === 'pending') ? undefined : this.ingestFile(claim, spool, file, signal)))),
+        .map((file) => limit(() => (signal.aborted || (stopping() && file.state === 'pending') ? undefined : this.ingestFile(claim, file, signal)))),
     );
     const failure = outcomes.find((outcome) => outcome.status === 'rejected');
     if (failure) throw failure.reason;
@@ -397,11 +396,13 @@ export class JobService {
     }
   }
 
-  private async ingestFile(claim: JobClaim, spool: string, file: JobFile, signal: AbortSignal): Promise<void> {
+  private async ingestFile(claim: JobClaim, file: JobFile, signal: AbortSignal): Promise<void> {
     const { job } = claim;
     file.state = 'running';
     try {
-      const documents = sectionDocuments(file, await this.files.sections(spool, file), job.metadata);
+      const spool = await claim.stageFile(file);
+      const sections = await this.files.sections(spool, file).finally(() => claim.unstageFile(file));
+      const documents = sectionDocuments(file, sections, job.metadata);
       const batches = await this.files.batches(documents, JOB_BATCH_CHUNKS);
       file.sections = documents.length;
       file.chunks = batches.reduce((sum, batch) => sum + batch.chunks, 0);

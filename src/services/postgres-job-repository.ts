@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { asStoreError, isConnectionError, isRetryable } from '../store/pgvector/database-errors.js';
 import { migrate } from '../store/pgvector/migrations.js';
+import type { StagedFile } from '../files/staging.js';
 import type { SectionDocument } from './file-service.js';
 import { type JobRecord, TERMINAL } from './job-record.js';
 import type { CancelOutcome, JobClaim, JobPayload, JobRepository } from './job-repository.js';
@@ -373,13 +374,15 @@ class PostgresClaim implements JobClaim {
     void rm(this.spool, { recursive: true, force: true });
   }
 
-  async files(): Promise<string> {
-    await rm(this.spool, { recursive: true, force: true });
+  /** Fetched from the database when the file's turn comes, so only the files being read take room here. */
+  async stageFile(file: StagedFile): Promise<string> {
     await mkdir(this.spool, { recursive: true });
-    for (const file of this.job.files) {
-      if (file.state !== 'done' && file.state !== 'failed') await this.repository.download(this.job.id, file.path, join(this.spool, file.path));
-    }
+    await this.repository.download(this.job.id, file.path, join(this.spool, file.path));
     return this.spool;
+  }
+
+  async unstageFile(file: StagedFile): Promise<void> {
+    await rm(join(this.spool, file.path), { force: true });
   }
 
   async documents(): Promise<SectionDocument[]> {
