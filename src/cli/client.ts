@@ -6,7 +6,7 @@ export type Schemas = components['schemas'];
 export type ApiClient = ReturnType<typeof createClient<paths, `${string}/${string}json`>>;
 
 /** Exit codes scripts can rely on. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, interrupted: 130 } as const;
 
 /** A failure the CLI reports in one line and exits with `code`. */
 export class CliError extends Error {

@@ -53,12 +53,15 @@ const sha256Of = (path: string) =>
       .on('error', fail);
   });
 
-/** file_id → file_sha256 of every file the collection holds, from the documents' metadata. */
+/** file_id → file_sha256 of every file the collection holds, from the documents' metadata; none for a collection not created yet. */
 async function storedFiles({ client }: Connection, collection: string | undefined): Promise<Map<string, string>> {
   const stored = new Map<string, string>();
   let cursor: string | undefined;
   do {
-    const page = dataOf(await client.GET('/v1/documents', { params: { query: { collection, limit: 1000, cursor } } }));
+    const result = await client.GET('/v1/documents', { params: { query: { collection, limit: 1000, cursor } } });
+    // The upload creates it, as any first write does.
+    if (result.response.status === 404 && cursor === undefined) return stored;
+    const page = dataOf(result);
     for (const document of page.documents) {
       const { file_id: id, file_sha256: sha } = document.metadata as { file_id?: unknown; file_sha256?: unknown };
       if (typeof id === 'string' && typeof sha === 'string') stored.set(id, sha);
@@ -112,12 +115,62 @@ async function follow(connection: Connection, job: Schemas['Job'], view: Progres
   return last;
 }
 
+/** The job being followed, and whether Ctrl-C asked to stop. */
+interface Run {
+  job: string | undefined;
+  interrupted: boolean;
+}
+
+/**
+ * Ctrl-C while a job runs cancels it (the service finishes the files it is storing, so none is
+ * left half-stored) and the command ends with EXIT.interrupted once the job says it stopped; with
+ * no job under way, or at a second Ctrl-C, the command ends at once. Returns the way to stop listening.
+ */
+function cancelOnInterrupt(connection: Connection, run: Run): () => void {
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const handler = () => {
+    if (run.interrupted || run.job === undefined) process.exit(EXIT.interrupted);
+    run.interrupted = true;
+    say('interrupted: cancelling the job; the files being stored finish first (Ctrl-C again to leave now, the job still running)');
+    connection.client
+      .DELETE('/v1/jobs/{id}', { params: { path: { id: run.job } } })
+      .then(({ response }) => {
+        // 409: it finished meanwhile, which its event stream is about to say.
+        if (!response.ok && response.status !== 409) throw new Error(`${response.status} ${response.statusText}`);
+      })
+      .catch((error: unknown) => {
+        say(`could not cancel the job: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(EXIT.interrupted);
+      });
+  };
+  process.on('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
+}
+
 /**
  * `nim-rag ingest`: finds the files, skips those the collection already holds with the same
  * content (by SHA-256), uploads the rest as background jobs and follows them. Running it again
  * after an interruption picks up what is missing.
  */
 export async function ingest(connection: Connection, args: string[], options: IngestOptions, cwd = process.cwd()): Promise<{ summary: IngestSummary; failed: boolean }> {
+  const log = (line: string) => options.json || process.stderr.write(`${line}\n`);
+  const run: Run = { job: undefined, interrupted: false };
+  const stopListening = cancelOnInterrupt(connection, run);
+  try {
+    return await ingestFiles(connection, args, options, cwd, log, run);
+  } finally {
+    stopListening();
+  }
+}
+
+async function ingestFiles(
+  connection: Connection,
+  args: string[],
+  options: IngestOptions,
+  cwd: string,
+  log: (line: string) => void,
+  run: Run,
+): Promise<{ summary: IngestSummary; failed: boolean }> {
   if (args.length === 0) throw new CliError('ingest needs files, folders or globs', EXIT.usage);
   const paths = await expand(args, cwd);
   const stored = await storedFiles(connection, options.collection);
@@ -128,17 +181,22 @@ export async function ingest(connection: Connection, args: string[], options: In
     if (stored.get(id) === (await sha256Of(path))) summary.skipped.push(id);
     else pending.push({ path, id, name: basename(path), bytes: (await stat(path)).size });
   }
-  const log = (line: string) => options.json || process.stderr.write(`${line}\n`);
   log(`${paths.length} files: ${summary.skipped.length} unchanged, ${pending.length} to ingest`);
   let done = 0;
   for (const batch of batches(pending)) {
     const job = await submit(connection, batch, options);
     summary.jobs.push(job.id);
+    run.job = job.id;
     const view = options.json ? undefined : new ProgressView(process.stderr, { done, total: pending.length });
     const finished = await follow(connection, job, view);
+    run.job = undefined;
     view?.finish();
     summary.files.push(...finished.files);
     done += batch.length;
+    if (run.interrupted) {
+      const stored = finished.files.filter((file) => file.state === 'done').length;
+      throw new CliError(`interrupted: job ${job.id} ${finished.state}, ${stored} of its ${finished.files.length} files stored; run the same command again to ingest the rest`, EXIT.interrupted);
+    }
     if (finished.state === 'cancelled') throw new CliError(`job ${job.id} was cancelled`, EXIT.failed);
   }
   const failed = summary.files.filter((file) => file.state === 'failed').length;

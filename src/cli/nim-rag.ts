@@ -12,7 +12,8 @@ const USAGE = `nim-rag: the command line of the NIM RAG service (NIM_RAG_URL, NI
   nim-rag jobs <job id> [--cancel]
 
   --json    machine-readable output on stdout
-Exit codes: 0 ok, 1 the service refused or a file failed, 2 bad usage, 3 service unreachable.`;
+Exit codes: 0 ok, 1 the service refused or a file failed, 2 bad usage, 3 service unreachable,
+130 interrupted (Ctrl-C during ingest cancels its job once the files being stored are stored).`;
 
 const OPTIONS = {
   collection: { type: 'string' },

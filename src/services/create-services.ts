@@ -31,7 +31,10 @@ import { CollectionService } from './collection-service.js';
 import { DocumentService, type TextEmbedder } from './document-service.js';
 import { FileService } from './file-service.js';
 import { HealthService } from './health-service.js';
+import { DiskJobRepository } from './disk-job-repository.js';
+import type { JobRepository } from './job-repository.js';
 import { JobService } from './job-service.js';
+import { PostgresJobRepository } from './postgres-job-repository.js';
 import { type Reranking, RetrievalService, type Source } from './retrieval-service.js';
 import { SimilarityService } from './similarity-service.js';
 
@@ -206,7 +209,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   const documents = new DocumentService(store, embedder, config.chunking, metrics, logger);
   const extractor = sectionExtractor(config.files.extractThreads);
   const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking, extractor);
-  const jobs = await JobService.open(config.dataDir, files, documents, logger, config.jobRetentionMs);
+  const jobs = await JobService.open(await openJobRepository(config, logger), files, documents, logger, config.jobRetentionMs);
   return {
     documents,
     collections: new CollectionService(store),
@@ -229,6 +232,14 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       }
     },
   };
+}
+
+/** Jobs live where the store does: on DATA_DIR beside the embedded store, or in the pgvector store's database, shared by every replica. */
+async function openJobRepository(config: Config, logger: Logger): Promise<JobRepository> {
+  if (config.database) {
+    return PostgresJobRepository.open({ url: config.database.url, statementTimeoutMs: config.database.statementTimeoutMs, ...config.jobs, logger });
+  }
+  return DiskJobRepository.open(config.dataDir, logger);
 }
 
 /** The configured store: the embedded HNSW store on DATA_DIR, or Postgres with pgvector. */

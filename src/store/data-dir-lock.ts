@@ -1,79 +1,64 @@
-import { link, readFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, ftruncateSync, openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { tryLock } from 'fs-native-extensions';
 
 export class DataDirLockedError extends Error {
-  constructor(dir: string, pid: number) {
-    super(`DATA_DIR ${dir} is in use by another running process (pid ${pid}); two writers would corrupt it`);
+  constructor(dir: string, holder: string) {
+    super(`DATA_DIR ${dir} is in use by another running process (${holder || 'it did not say which'}); two writers would corrupt it`);
     this.name = 'DataDirLockedError';
   }
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const readText = (path: string) => readFile(path, 'utf8').catch(() => undefined);
-const pidIn = (text: string | undefined) => Number.parseInt(text ?? '', 10);
-const isLive = (pid: number) => Number.isInteger(pid) && pid !== process.pid && isRunning(pid);
-const exists = (error: unknown) => (error as NodeJS.ErrnoException).code === 'EEXIST';
-
-/** How many times the lock is looked at before giving up on a DATA_DIR whose lock keeps changing hands. */
-const ATTEMPTS = 50;
-
 /**
- * Removes the stale lock whose content was `stale`, unless another process got there first. Only
- * the process that creates LOCK.takeover may remove LOCK, and it looks at LOCK again first: two
- * processes that both saw the same dead holder would otherwise each remove what the other had
- * just taken. A LOCK.takeover whose creator is gone (it died in these few lines) is cleared.
- */
-async function removeStaleLock(dir: string, lock: string, claim: string, stale: string | undefined): Promise<void> {
-  const marker = join(dir, 'LOCK.takeover');
-  try {
-    await link(claim, marker);
-  } catch (error) {
-    if (!exists(error)) throw error;
-    if (isLive(pidIn(await readText(marker)))) await sleep(10);
-    else await rm(marker, { force: true });
-    return;
-  }
-  try {
-    if ((await readText(lock)) === stale) await rm(lock, { force: true });
-  } finally {
-    await rm(marker, { force: true });
-  }
-}
-
-/**
- * Takes DATA_DIR for this process alone. A lock left by a process that is gone (killed, or this
- * same pid in a restarted container) is taken over; one held by a live process is refused.
+ * Takes DATA_DIR for this process alone, with an exclusive lock on the open file DATA_DIR/LOCK
+ * (on Linux an open file description lock, `fcntl(F_OFD_SETLK)`; BSD `flock` on macOS,
+ * `LockFileEx` on Windows). The kernel holds it for the open file, not for a pid: it goes when the
+ * file is closed or the process ends in any way (kill -9 included), so a crashed holder never
+ * leaves a stale lock, and two processes that both have pid 1 (two containers on one volume)
+ * cannot both take it. It holds across containers that share the volume on one host; on a network
+ * file system it is only as good as that file system's lock support.
+ *
+ * LOCK is never removed: a process that opened it just before it was unlinked would lock a file
+ * that no one else can find, and both would write. Its text (pid and host of the holder) is only
+ * there to name the holder in the refusal; nothing trusts it.
+ *
+ * Within one process, opening DATA_DIR again takes the lock over from the earlier opening, whose
+ * release then does nothing: the store's tests reopen a DATA_DIR in-process, abandoning the old
+ * instance, as a restarted process would after a crash.
  */
 export async function lockDataDir(dir: string): Promise<() => Promise<void>> {
-  const path = join(dir, 'LOCK');
-  // The pid is written first and the lock appears with it (link fails if LOCK exists): a process
-  // that finds LOCK always reads a whole pid, never an empty file it would take for a stale one.
-  const claim = join(dir, `LOCK.${process.pid}`);
-  await writeFile(claim, String(process.pid));
+  const path = join(realpathSync(dir), 'LOCK');
+  const fd = heldHere.get(path)?.fd ?? takeLock(dir, path);
+  const holder = Symbol(path);
+  heldHere.set(path, { fd, holder });
+  ftruncateSync(fd, 0);
+  writeSync(fd, `pid ${process.pid} on ${hostname()}, since ${new Date().toISOString()}\n`, 0);
+  return async () => {
+    if (heldHere.get(path)?.holder !== holder) return;
+    heldHere.delete(path);
+    ftruncateSync(fd, 0);
+    closeSync(fd);
+  };
+}
+
+/** The locks this process holds, by LOCK path, and which opening holds each. */
+const heldHere = new Map<string, { fd: number; holder: symbol }>();
+
+/** The descriptor of LOCK, locked; refused when another open file holds it. */
+function takeLock(dir: string, path: string): number {
+  // A plain descriptor, not a FileHandle: a FileHandle that is garbage collected closes itself, and the lock with it.
+  const fd = openSync(path, 'a+');
+  let locked: boolean;
   try {
-    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      try {
-        await link(claim, path);
-        return () => rm(path, { force: true });
-      } catch (error) {
-        if (!exists(error)) throw error;
-      }
-      const holderText = await readText(path);
-      const holder = pidIn(holderText);
-      if (isLive(holder)) throw new DataDirLockedError(dir, holder);
-      await removeStaleLock(dir, path, claim, holderText);
-    }
-  } finally {
-    await rm(claim, { force: true });
+    locked = tryLock(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
   }
-  throw new Error(`could not lock DATA_DIR ${dir}: its lock kept changing hands`);
+  if (!locked) {
+    closeSync(fd);
+    throw new DataDirLockedError(dir, readFileSync(path, 'utf8').trim());
+  }
+  return fd;
 }

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { makeScannedPdf } from '../support/documents.js';
 import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
+import { serviceBackends } from '../support/service-backends.js';
 import { readEvents } from '../support/sse.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -35,7 +36,7 @@ async function until<T>(what: () => Promise<T>, done: (value: T) => boolean, tim
   }
 }
 
-describe('background ingest jobs', () => {
+for (const backend of serviceBackends()) describe(`background ingest jobs (${backend.name} store)`, () => {
   let nim: NimEmulator;
   let test: TestApp;
   let base: string;
@@ -43,6 +44,8 @@ describe('background ingest jobs', () => {
   before(async () => {
     nim = await NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 30 });
     test = await startTestApp({
+      ...(await backend.prepare()),
+      JOB_POLL_INTERVAL_MS: '50',
       NIM_EMBEDDINGS_URL: nim.url,
       LLM_PROVIDER: 'local',
       EMBEDDINGS_BATCH_SIZE: '4',

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { makePdf, makeScannedPdf } from '../support/documents.js';
+import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { startTestApp, temporaryDir, type TestApp, unusedPort } from '../support/test-app.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/nim-rag.ts', import.meta.url));
@@ -58,6 +60,29 @@ describe('the nim-rag CLI, as a subprocess against the live server', () => {
     jobId = summary.jobs[0];
   });
 
+  it('ingest into a collection that does not exist yet creates it, as the API does', async () => {
+    const run = await nimRag(['ingest', 'docs/deep', '--collection', 'manuals'], { cwd: folder, env });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /1 files: 0 unchanged, 1 to ingest/);
+    assert.match(run.stderr, /done: 1 ingested, 0 failed/);
+    const listed = await fetch(`${env.NIM_RAG_URL}/v1/documents?collection=manuals`, { headers: { authorization: `Bearer ${KEY}` } });
+    assert.deepEqual(((await listed.json()) as any).documents.map((document: any) => document.id), ['docs/deep/notes.md#section-1']);
+    const again = await nimRag(['ingest', 'docs/deep', '--collection', 'manuals'], { cwd: folder, env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /1 files: 1 unchanged, 0 to ingest/);
+  });
+
+  it('ingest: a service that is not there exits 3 saying so; a refused key exits 1 quoting the 401', async () => {
+    const [noServer, wrongKey] = await Promise.all([
+      nimRag(['ingest', 'docs'], { cwd: folder, env: { ...env, NIM_RAG_URL: `http://127.0.0.1:${await unusedPort()}` } }),
+      nimRag(['ingest', 'docs'], { cwd: folder, env: { ...env, NIM_RAG_API_KEY: 'wrong-key-0123456789' } }),
+    ]);
+    assert.equal(noServer.code, 3, noServer.stderr);
+    assert.match(noServer.stderr, /^nim-rag: cannot reach the service at http:\/\/127\.0\.0\.1:\d+ \(.*\); set NIM_RAG_URL\n$/);
+    assert.equal(wrongKey.code, 1, wrongKey.stderr);
+    assert.match(wrongKey.stderr, /^nim-rag: 401 /);
+  });
+
   it('ingest again skips unchanged files; plain lines when not a terminal', async () => {
     const run = await nimRag(['ingest', 'docs/report.pdf', 'docs/**/*.md'], { cwd: folder, env });
     assert.equal(run.code, 0, run.stderr);
@@ -84,7 +109,7 @@ describe('the nim-rag CLI, as a subprocess against the live server', () => {
     const [hit] = JSON.parse(search.stdout).results;
     assert.deepEqual([hit.id, hit.metadata.heading, hit.metadata.team], ['docs/deep/notes.md#section-1', 'Llamas', 'ops']);
 
-    assert.deepEqual(JSON.parse(collections.stdout).collections.map((collection: any) => [collection.name, collection.documents]), [['default', 3]]);
+    assert.deepEqual(JSON.parse(collections.stdout).collections.map((collection: any) => [collection.name, collection.documents]), [['default', 3], ['manuals', 1]]);
     assert.deepEqual([job.code, JSON.parse(job.stdout).state], [0, 'completed']);
 
     assert.equal(usage.code, 2);
@@ -93,5 +118,64 @@ describe('the nim-rag CLI, as a subprocess against the live server', () => {
     assert.match(noServer.stderr, /cannot reach the service/);
     assert.equal(wrongKey.code, 1);
     assert.match(wrongKey.stderr, /401/);
+  });
+});
+
+describe('nim-rag ingest interrupted with Ctrl-C', () => {
+  let nim: NimEmulator;
+  let test: TestApp;
+  let folder: string;
+  let env: Record<string, string>;
+  const FILES = 6;
+
+  before(async () => {
+    // Slow embeddings, one request at a time: a run takes a few seconds, time enough to interrupt it.
+    nim = await NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 60, maxConcurrentEmbeddings: 1 });
+    test = await startTestApp({ NIM_EMBEDDINGS_URL: nim.url, LLM_PROVIDER: 'local', EMBEDDINGS_BATCH_SIZE: '2', EMBEDDINGS_MAX_CONCURRENCY: '1', CHUNK_SIZE: '80', CHUNK_OVERLAP: '0' });
+    env = { NIM_RAG_URL: await test.app.listen({ port: 0, host: '127.0.0.1' }) };
+    folder = await temporaryDir('rag-cli-interrupt-');
+    await mkdir(join(folder, 'notes'));
+    for (let file = 0; file < FILES; file++) {
+      const text = Array.from({ length: 6 }, (_, line) => `Note ${line} of file ${file}: a sentence that makes a chunk of its own.`).join('\n\n');
+      await writeFile(join(folder, 'notes', `note-${file}.txt`), text);
+    }
+  });
+  after(async () => {
+    await test.close();
+    await nim.stop();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  const storedFiles = async () => {
+    const listed = (await (await fetch(`${env.NIM_RAG_URL}/v1/documents?collection=notes&limit=1000`)).json()) as any;
+    return new Set<string>((listed.documents ?? []).map((document: any) => document.metadata.file_id as string));
+  };
+
+  it('cancels its job once the files being stored are stored, exits 130, and a rerun sends only what is missing', { timeout: 60_000 }, async () => {
+    const child = spawn(process.execPath, ['--import', TSX, CLI, 'ingest', 'notes', '--collection', 'notes'], { cwd: folder, env: { ...process.env, ...env } });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const exited = once(child, 'exit');
+    while ((await storedFiles()).size === 0) {
+      assert.equal(child.exitCode, null, `the run ended before it could be interrupted: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.kill('SIGINT');
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, 130, stderr);
+    const match = /interrupted: job \S+ cancelled, (\d+) of its 6 files stored; run the same command again/.exec(stderr);
+    assert.ok(match, stderr);
+    const stored = await storedFiles();
+    assert.equal(stored.size, Number(match[1]), 'the files it says are stored are stored');
+    assert.ok(stored.size < FILES, 'the interruption left files to ingest');
+    const embeddedBefore = nim.requestsTo('/v1/embeddings').length;
+
+    const rerun = await nimRag(['ingest', 'notes', '--collection', 'notes'], { cwd: folder, env });
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stderr, new RegExp(`6 files: ${stored.size} unchanged, ${FILES - stored.size} to ingest`));
+    assert.equal((await storedFiles()).size, FILES);
+    const texts = nim.requestsTo('/v1/embeddings').slice(embeddedBefore).flatMap((request) => request.body.input as string[]);
+    const reEmbedded = texts.filter((text) => [...stored].some((id) => text.includes(`file ${/note-(\d+)/.exec(id)?.[1]}:`)));
+    assert.deepEqual(reEmbedded, [], 'nothing of the files stored before the interruption is embedded again');
   });
 });

@@ -342,6 +342,8 @@ describe('docker compose files', machineNodeLane, () => {
     assert.ok(Number(rag!.deploy.replicas) >= 2, 'several replicas');
     assert.equal(rag!.ports, undefined, 'replicas are reached through the balancer only');
     assert.equal(rag!.volumes, undefined, 'replicas keep no state of their own');
+    // The image declares DATA_DIR a volume: without a mount there, Docker would give each replica an anonymous one.
+    assert.deepEqual(rag!.tmpfs, ['/tmp', dockerfileEnv.get('DATA_DIR')], 'scratch only: staged uploads in /tmp, nothing at DATA_DIR');
     const config = loadConfig({ ...Object.fromEntries(dockerfileEnv), ...environmentOf(rag!) });
     assert.equal(config.vectorStore, 'pgvector');
     assert.equal(config.database?.url, `postgres://rag:${TEST_KEYS.POSTGRES_PASSWORD}@db:5432/rag`);

@@ -75,6 +75,39 @@ const MIGRATIONS: Migration[] = [
         $$;
     `,
   },
+  {
+    version: 3,
+    name: 'background jobs, their leases and staged payloads',
+    sql: `
+      -- One row per background job. The record is the job as GET /v1/jobs/{id} shows it, each
+      -- file's progress included (json rather than jsonb: kept as written, whatever characters
+      -- its metadata holds); the columns beside it are what claims, cancels and pruning select on.
+      CREATE TABLE rag_jobs (
+        id uuid PRIMARY KEY,
+        state text NOT NULL CHECK (state IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+        record json NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        cancel_requested boolean NOT NULL DEFAULT false,
+        -- The replica running it holds the lease while it renews it; past lease_expires_at any replica may claim it.
+        lease_token uuid,
+        lease_owner text,
+        lease_expires_at timestamptz,
+        claims integer NOT NULL DEFAULT 0
+      );
+      CREATE INDEX rag_jobs_unfinished ON rag_jobs (created_at) WHERE state IN ('queued', 'running');
+      CREATE INDEX rag_jobs_finished ON rag_jobs (finished_at) WHERE finished_at IS NOT NULL;
+      -- What a job needs to run, in parts: each staged file's bytes (by its path) or a documents job's documents.
+      CREATE TABLE rag_job_parts (
+        job_id uuid NOT NULL REFERENCES rag_jobs (id) ON DELETE CASCADE,
+        name text NOT NULL,
+        part integer NOT NULL,
+        data bytea NOT NULL,
+        PRIMARY KEY (job_id, name, part)
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations this database lacks, in one transaction under the schema lock; the caller holds the transaction open. */
