@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { machineNodeLane } from '../../../test/support/lanes.js';
-import { LLM_MODEL, NimEmulator, RERANK_MODEL } from '../../../test/support/nim-emulator.js';
+import { LLM_MODEL, NimEmulator, RERANK_MODEL } from './support/nim-emulator.js';
 
 const run = promisify(execFile);
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -33,6 +33,8 @@ export interface EmulatorOptions {
   /** Answers `encoding_format: "base64"` with a 422, as a NIM that only sends floats does. */
   refuseBase64?: boolean;
   ready?: boolean;
+  /** Models that take image parts; by default those whose names say vision (vision, -vl-, neva, paligemma). */
+  visionModels?: string[];
 }
 
 export interface ChatMessage {
@@ -44,13 +46,13 @@ export interface ChatMessage {
 
 interface ToolDefinition {
   type: 'function';
-  function: { name: string; parameters?: { properties?: Record<string, { type?: string }> } };
+  function: { name: string; parameters?: Record<string, unknown> };
 }
 
 /**
  * What the emulated LLM does with tools, as a tool-calling NIM does: unless tool_choice is "none"
- * or a tool has already answered, it calls the chosen tool (else the first) with every string
- * property set to the user's last message and every number to its length.
+ * or a tool has already answered, it calls the chosen tool (else the first) with arguments that fit
+ * its schema: every string the user's last message, every number its length.
  */
 function emulatedToolCall(body: any, messages: ChatMessage[]): ChatMessage['tool_calls'] {
   const tools: ToolDefinition[] = Array.isArray(body.tools) ? body.tools : [];
@@ -58,11 +60,51 @@ function emulatedToolCall(body: any, messages: ChatMessage[]): ChatMessage['tool
   const named = typeof body.tool_choice === 'object' ? body.tool_choice?.function?.name : undefined;
   const tool = tools.find((candidate) => candidate.function.name === named) ?? tools[0];
   if (!tool) return undefined;
-  const question = [...messages].reverse().find((message) => message.role === 'user')?.content ?? '';
-  const args = Object.fromEntries(
-    Object.entries(tool.function.parameters?.properties ?? {}).map(([key, schema]) => [key, schema.type === 'number' || schema.type === 'integer' ? question.length : question]),
-  );
+  const question = lastQuestion(messages);
+  const args = valueFor(tool.function.parameters ?? { type: 'object' }, question);
   return [{ id: `call-${fnv(question).toString(16)}`, type: 'function', function: { name: tool.function.name, arguments: JSON.stringify(args) } }];
+}
+
+const lastQuestion = (messages: ChatMessage[]) => [...messages].reverse().find((message) => message.role === 'user')?.content ?? '';
+
+/** A value that fits a JSON schema, as the emulated model's guided decoding makes one: strings are the question, numbers its length. */
+function valueFor(schema: any, question: string): unknown {
+  if (Array.isArray(schema?.enum)) return schema.enum[0];
+  const alternative = schema?.anyOf ?? schema?.oneOf;
+  if (Array.isArray(alternative)) return valueFor(alternative[0], question);
+  const type = Array.isArray(schema?.type) ? schema.type[0] : schema?.type;
+  if (type === 'number' || type === 'integer') return question.length;
+  if (type === 'boolean') return true;
+  if (type === 'array') return [valueFor(schema.items ?? { type: 'string' }, question)];
+  if (type === 'object' || schema?.properties) {
+    return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([key, property]) => [key, valueFor(property, question)]));
+  }
+  return question;
+}
+
+/**
+ * The JSON a structured request gets: a value of the schema that guided decoding (`nvext.guided_json`,
+ * top-level `guided_json`) or `response_format: json_schema` constrains it to; with
+ * `response_format: json_object`, an object holding the answer. Undefined for a plain request.
+ */
+function structuredReply(body: any, messages: ChatMessage[]): string | undefined {
+  const schema = body.nvext?.guided_json ?? body.guided_json ?? (body.response_format?.type === 'json_schema' ? body.response_format.json_schema.schema : undefined);
+  if (schema !== undefined) return JSON.stringify(valueFor(typeof schema === 'string' ? JSON.parse(schema) : schema, lastQuestion(messages)));
+  if (body.response_format?.type === 'json_object') return JSON.stringify({ answer: defaultReply(messages) });
+  return undefined;
+}
+
+/** The text before the first stop sequence, as generation stops there. */
+function cutAtStop(text: string, stops: string[]): string {
+  const cut = Math.min(...stops.map((stop) => text.indexOf(stop)).filter((position) => position >= 0), text.length);
+  return text.slice(0, cut);
+}
+
+/** A message's text: the string, or its text parts joined. */
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.filter((part) => part?.type === 'text').map((part) => String(part.text)).join('');
 }
 
 export interface RecordedRequest {
@@ -82,6 +124,11 @@ export interface InjectedFailure {
   hang?: boolean;
   /** Stream this many tokens, then send an error object inside the stream. */
   streamErrorAfterTokens?: number;
+  /**
+   * Answer as NVIDIA Cloud Functions does a request it queued: HTTP 202 with an NVCF-REQID header,
+   * then this many more 202s to polls of /v2/nvcf/pexec/status/{id} before the result.
+   */
+  accepted?: number;
   times?: number;
 }
 
@@ -91,6 +138,8 @@ export const LLM_MODEL = 'mistralai/mixtral-8x7b-instruct-v0.1';
 export const RERANK_MODEL = 'nvidia/llama-3.2-nv-rerankqa-1b-v2';
 
 const DEFAULT_MODELS = ['NV-Embed-QA', LLM_MODEL, RERANK_MODEL];
+const POLL_PATH = '/v2/nvcf/pexec/status/';
+const VISION_NAME = /vision|-vl-|-vl$|neva|paligemma|vila/i;
 const ASYMMETRIC = /(embed-?qa|e5|nv-embed)/i;
 const TOKEN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]|[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu;
 
@@ -149,6 +198,9 @@ export class NimEmulator {
   /** Undefined without a cap: async-mutex's release costs time in proportion to the slots (2 ms for a million). */
   private readonly embedSlots: Semaphore | undefined;
   private readonly hanging = new Set<ServerResponse>();
+  /** Requests answered 202, by NVCF-REQID, until a poll collects their result. */
+  private readonly queued = new Map<string, { request: RecordedRequest; pollsLeft: number }>();
+  private acceptedCount = 0;
   private server!: Server;
   private port = 0;
 
@@ -176,6 +228,11 @@ export class NimEmulator {
     return `http://127.0.0.1:${this.port}/v1`;
   }
 
+  /** Where requests answered 202 are polled, in the form the client's `pollingUrl` takes. */
+  get pollingUrl(): string {
+    return `${this.origin}${POLL_PATH}{request_id}`;
+  }
+
   /** Base URL without /v1, to check the client's normalisation. */
   get origin(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -196,6 +253,7 @@ export class NimEmulator {
   reset(): void {
     this.requests.length = 0;
     this.failures.length = 0;
+    this.queued.clear();
     this.cancelledStreams = 0;
     this.peakEmbeddingConcurrency = 0;
   }
@@ -235,8 +293,13 @@ export class NimEmulator {
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0] as string;
     const body = await this.readBody(request);
-    this.requests.push({ method: request.method ?? 'GET', path, headers: request.headers, body });
+    const recorded: RecordedRequest = { method: request.method ?? 'GET', path, headers: request.headers, body };
+    this.requests.push(recorded);
+    await this.route(recorded, response);
+  }
 
+  private async route(request: RecordedRequest, response: ServerResponse): Promise<void> {
+    const { path, body } = request;
     if (path === '/v1/health/live') return this.json(response, 200, { object: 'health.response', message: 'live', live: true });
     if (path === '/v1/health/ready') {
       return this.ready
@@ -246,6 +309,7 @@ export class NimEmulator {
     if (this.options.apiKey && request.headers.authorization !== `Bearer ${this.options.apiKey}`) {
       return this.json(response, 401, { status: 401, title: 'Unauthorized', detail: 'Bearer token is invalid or missing' });
     }
+    if (request.method === 'GET' && path.startsWith(POLL_PATH)) return this.poll(decodeURIComponent(path.slice(POLL_PATH.length)), response);
     const failure = this.takeFailure(path);
     if (failure?.hang) {
       this.hanging.add(response);
@@ -255,6 +319,13 @@ export class NimEmulator {
     if (failure?.status) {
       const headers: Record<string, string> = failure.retryAfter ? { 'retry-after': failure.retryAfter } : {};
       return this.json(response, failure.status, failure.body ?? { error: `injected ${failure.status}` }, headers);
+    }
+    if (failure?.accepted !== undefined) {
+      const id = `nvcf-${++this.acceptedCount}`;
+      this.queued.set(id, { request, pollsLeft: failure.accepted });
+      response.writeHead(202, { 'nvcf-reqid': id, 'nvcf-status': 'pending-evaluation' });
+      response.end();
+      return;
     }
     if (!this.ready && path !== '/v1/models') return this.json(response, 503, { error: 'model is loading' });
 
@@ -268,6 +339,20 @@ export class NimEmulator {
     if (request.method === 'POST' && path === '/v1/chat/completions') return this.chat(body, response, failure);
     if (request.method === 'POST' && path === '/v1/ranking') return this.ranking(body, response);
     return this.json(response, 404, { detail: 'Not Found' });
+  }
+
+  /** NVCF's status endpoint: 202 while the queued request is pending, then its result, once; an unknown id is a 404. */
+  private async poll(id: string, response: ServerResponse): Promise<void> {
+    const queued = this.queued.get(id);
+    if (!queued) return this.json(response, 404, { detail: `request ${id} not found` });
+    if (queued.pollsLeft > 0) {
+      queued.pollsLeft -= 1;
+      response.writeHead(202, { 'nvcf-reqid': id, 'nvcf-status': 'pending-evaluation' });
+      response.end();
+      return;
+    }
+    this.queued.delete(id);
+    await this.route(queued.request, response);
   }
 
   private async embeddings(body: any, response: ServerResponse): Promise<void> {
@@ -367,20 +452,37 @@ export class NimEmulator {
 
   private async chat(body: any, response: ServerResponse, failure: InjectedFailure | undefined): Promise<void> {
     if (!this.models.includes(body?.model)) return this.json(response, 404, { error: `Model ${body?.model} not found` });
-    const messages: ChatMessage[] = Array.isArray(body.messages) ? body.messages : [];
-    if (messages.length === 0) return this.json(response, 422, { detail: [{ loc: ['body', 'messages'], msg: 'messages is required' }] });
+    const wireMessages: any[] = Array.isArray(body.messages) ? body.messages : [];
+    if (wireMessages.length === 0) return this.json(response, 422, { detail: [{ loc: ['body', 'messages'], msg: 'messages is required' }] });
+    const refusal = this.chatRequestProblem(body, wireMessages);
+    if (refusal) return this.json(response, refusal.status, refusal.body);
+    // The reply callbacks see each message's text, as a text-only model would.
+    const messages: ChatMessage[] = wireMessages.map((message) => ({ ...message, content: textOf(message.content) }));
     const toolCalls = emulatedToolCall(body, messages);
-    const text = toolCalls ? '' : (this.options.reply ?? defaultReply)(messages);
+    const stops: string[] = Array.isArray(body.stop) ? body.stop : typeof body.stop === 'string' ? [body.stop] : [];
+    const text = toolCalls ? '' : cutAtStop(structuredReply(body, messages) ?? (this.options.reply ?? defaultReply)(messages), stops);
     const pieces = text.match(/\S+\s*/g) ?? [];
+    const choices = Number.isInteger(body.n) ? (body.n as number) : 1;
     const usage = {
       prompt_tokens: messages.reduce((sum, message) => sum + tokensOf(message.content ?? '').length, 0),
-      completion_tokens: pieces.length,
+      completion_tokens: pieces.length * choices,
       total_tokens: 0,
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     const created = Math.floor(Date.now() / 1000);
     const id = `chatcmpl-${created}`;
     const { chatLatencyMs = 0, tokenIntervalMs = 0 } = this.options;
+    const logprobsOf = (tokens: string[]) =>
+      body.logprobs
+        ? {
+            content: tokens.map((token) => ({
+              token,
+              logprob: -0.25,
+              bytes: [...Buffer.from(token)],
+              top_logprobs: Array.from({ length: body.top_logprobs ?? 0 }, (_, rank) => ({ token: rank === 0 ? token : `${token}~${rank}`, logprob: -0.25 - rank })),
+            })),
+          }
+        : null;
 
     if (!body.stream) {
       await sleep(chatLatencyMs + tokenIntervalMs * pieces.length);
@@ -389,11 +491,11 @@ export class NimEmulator {
         object: 'chat.completion',
         created,
         model: body.model,
-        choices: [
+        choices: Array.from({ length: choices }, (_, index) =>
           toolCalls
-            ? { index: 0, message: { role: 'assistant', content: null, tool_calls: toolCalls }, finish_reason: 'tool_calls' }
-            : { index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' },
-        ],
+            ? { index, message: { role: 'assistant', content: null, tool_calls: toolCalls }, logprobs: null, finish_reason: 'tool_calls' }
+            : { index, message: { role: 'assistant', content: text }, logprobs: logprobsOf(pieces), finish_reason: 'stop' },
+        ),
         usage,
       });
     }
@@ -407,12 +509,12 @@ export class NimEmulator {
       }
     });
     const send = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
-    const chunk = (delta: object, finishReason: string | null) => ({
+    const chunk = (delta: object, finishReason: string | null, logprobs: unknown = null) => ({
       id,
       object: 'chat.completion.chunk',
       created,
       model: body.model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      choices: [{ index: 0, delta, logprobs, finish_reason: finishReason }],
     });
     await sleep(chatLatencyMs);
     if (toolCalls) {
@@ -428,12 +530,52 @@ export class NimEmulator {
         response.end();
         return;
       }
-      send(chunk(position === 0 ? { role: 'assistant', content: piece } : { content: piece }, null));
+      send(chunk(position === 0 ? { role: 'assistant', content: piece } : { content: piece }, null, logprobsOf([piece])));
       if (tokenIntervalMs > 0) await sleep(tokenIntervalMs);
     }
     if (closed) return;
     send(chunk({}, 'stop'));
     if (body.stream_options?.include_usage) send({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage });
     response.end('data: [DONE]\n\n');
+  }
+
+  /** What an OpenAI-compatible NIM (vLLM's server) refuses before generating anything, as it answers it. */
+  private chatRequestProblem(body: any, messages: any[]): { status: number; body: unknown } | undefined {
+    const invalid = (loc: string[], msg: string) => ({ status: 422, body: { detail: [{ loc: ['body', ...loc], msg }] } });
+    const vision = this.options.visionModels ? this.options.visionModels.includes(body.model) : VISION_NAME.test(body.model);
+    for (const [position, message] of messages.entries()) {
+      const content = message?.content;
+      if (typeof content === 'string' || (content === null && message.role === 'assistant')) continue;
+      if (!Array.isArray(content)) return invalid(['messages', String(position), 'content'], 'content must be a string or a list of parts');
+      for (const part of content) {
+        if (part?.type === 'text' && typeof part.text === 'string') continue;
+        if (part?.type !== 'image_url') return invalid(['messages', String(position), 'content'], `unsupported content part type ${JSON.stringify(part?.type)}`);
+        const url: unknown = part.image_url?.url;
+        if (typeof url !== 'string' || !/^(https?:\/\/|data:image\/[\w.+-]+;base64,)/.test(url)) {
+          return invalid(['messages', String(position), 'content', 'image_url'], 'image_url.url must be an http(s) URL or a base64 data URL of an image');
+        }
+        if (!vision) return { status: 400, body: { object: 'error', message: `model ${body.model} does not accept image input`, type: 'BadRequestError' } };
+      }
+    }
+    const tools: ToolDefinition[] = Array.isArray(body.tools) ? body.tools : [];
+    const choice = body.tool_choice;
+    if (choice !== undefined && choice !== null) {
+      if (tools.length === 0) return { status: 400, body: { object: 'error', message: 'When using `tool_choice`, `tools` must be set.' } };
+      if (typeof choice === 'string' && !['auto', 'none', 'required'].includes(choice)) {
+        return invalid(['tool_choice'], `Input should be 'none', 'auto', 'required' or a named tool choice, got ${JSON.stringify(choice)}`);
+      }
+      const named = typeof choice === 'object' ? choice?.function?.name : undefined;
+      if (typeof choice === 'object' && !tools.some((tool) => tool.function.name === named)) {
+        return { status: 400, body: { object: 'error', message: `Tool ${JSON.stringify(named)} was chosen but is not among the tools given` } };
+      }
+    }
+    if (body.n !== undefined && (!Number.isInteger(body.n) || body.n < 1 || body.n > 128)) return invalid(['n'], 'n must be an integer from 1 to 128');
+    if (body.top_logprobs !== undefined && !body.logprobs) return invalid(['top_logprobs'], 'top_logprobs needs logprobs to be true');
+    const format = body.response_format?.type;
+    if (format !== undefined && !['text', 'json_object', 'json_schema'].includes(format)) return invalid(['response_format', 'type'], `unknown response_format ${format}`);
+    if (format === 'json_schema' && typeof body.response_format.json_schema?.schema !== 'object') {
+      return invalid(['response_format', 'json_schema', 'schema'], 'json_schema.schema is required');
+    }
+    return undefined;
   }
 }
