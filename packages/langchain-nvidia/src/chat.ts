@@ -242,13 +242,6 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     return [...GENERATION_KEYS, 'modelKwargs', 'streamUsage', 'streaming', 'profile', 'verbose', 'tags', 'metadata', ...CONNECTION_SERIALIZABLE_KEYS];
   }
 
-  /** The model and the base URL as configured, so that a model loaded from JSON calls what this one calls. */
-  // The base class types attributes as undefined-only; Serializable copies whatever this returns.
-  // @ts-expect-error attributes are values, as in every Serializable that has any
-  override get lc_attributes(): Record<string, unknown> {
-    return { baseUrl: this.endpoint.configuredBaseUrl, ...(this.model ? { model: this.model } : {}) };
-  }
-
   override get callKeys(): string[] {
     return [...super.callKeys, ...GENERATION_KEYS, 'modelKwargs', 'tools', 'tool_choice', 'response_format', 'streaming'];
   }
@@ -271,6 +264,9 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     this.streaming = fields.streaming ?? false;
     this.declaredProfile = fields.profile ?? {};
     validateGeneration(this);
+    // Serialisation reads both from the instance when it runs (a discovered model included), so that
+    // a model loaded from JSON calls what this one calls.
+    this.lc_kwargs = { ...this.lc_kwargs, baseUrl: this.baseUrl, model: this.model };
   }
 
   /** The model name; empty until a self-hosted NIM given none has been asked (on the first call). */

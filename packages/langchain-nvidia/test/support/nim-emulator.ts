@@ -273,6 +273,19 @@ export class NimEmulator {
     return failure;
   }
 
+  /** Waits as a busy NIM would: false, at once, when the client goes away, so that no timer outlives its request. */
+  private async pause(response: ServerResponse, ms: number): Promise<boolean> {
+    if (ms <= 0) return true;
+    const gone = new AbortController();
+    const abort = () => gone.abort();
+    response.on('close', abort);
+    try {
+      return await sleep(ms, true, { signal: gone.signal }).catch(() => false);
+    } finally {
+      response.off('close', abort);
+    }
+  }
+
   private json(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     response.writeHead(status, { 'content-type': 'application/json', ...headers });
     response.end(JSON.stringify(body));
@@ -402,10 +415,8 @@ export class NimEmulator {
     }
     const size = typeof body.dimensions === 'number' ? body.dimensions : dimensions;
     const latency = (this.options.embedLatencyMs ?? 0) + (this.options.embedLatencyPerInputMs ?? 0) * texts.length;
-    const work = async () => {
-      if (latency > 0) await sleep(latency);
-    };
-    await (this.embedSlots ? this.embedSlots.runExclusive(work) : work());
+    const work = () => this.pause(response, latency);
+    if (!(await (this.embedSlots ? this.embedSlots.runExclusive(work) : work()))) return;
     const data = texts.map((text, index) => {
       const vector = emulatedEmbedding(text, size);
       return { index, object: 'embedding', embedding: encoding === 'base64' ? base64Floats(vector) : vector };
@@ -445,8 +456,7 @@ export class NimEmulator {
         return { index, logit: Math.round((cosine * 16 - 8) * 1000) / 1000 };
       })
       .sort((a, b) => b.logit - a.logit);
-    const latency = this.options.embedLatencyMs ?? 0;
-    if (latency > 0) await sleep(latency);
+    if (!(await this.pause(response, this.options.embedLatencyMs ?? 0))) return;
     this.json(response, 200, { rankings });
   }
 
@@ -484,8 +494,10 @@ export class NimEmulator {
           }
         : null;
 
+    const pause = (ms: number) => this.pause(response, ms);
+
     if (!body.stream) {
-      await sleep(chatLatencyMs + tokenIntervalMs * pieces.length);
+      if (!(await pause(chatLatencyMs + tokenIntervalMs * pieces.length))) return;
       return this.json(response, 200, {
         id,
         object: 'chat.completion',
@@ -516,7 +528,7 @@ export class NimEmulator {
       model: body.model,
       choices: [{ index: 0, delta, logprobs, finish_reason: finishReason }],
     });
-    await sleep(chatLatencyMs);
+    if (!(await pause(chatLatencyMs))) return;
     if (toolCalls) {
       send(chunk({ role: 'assistant', content: null, tool_calls: toolCalls.map((call, index) => ({ index, ...call })) }, null));
       send(chunk({}, 'tool_calls'));
@@ -531,7 +543,7 @@ export class NimEmulator {
         return;
       }
       send(chunk(position === 0 ? { role: 'assistant', content: piece } : { content: piece }, null, logprobsOf([piece])));
-      if (tokenIntervalMs > 0) await sleep(tokenIntervalMs);
+      if (tokenIntervalMs > 0 && !(await pause(tokenIntervalMs))) return;
     }
     if (closed) return;
     send(chunk({}, 'stop'));
