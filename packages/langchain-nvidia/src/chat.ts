@@ -434,6 +434,8 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
 
   private requestBody(model: string, messages: BaseMessage[], options: this['ParsedCallOptions'], stream: boolean) {
     const params = this.invocationParams(options);
+    // A self-hosted model named only by discovery is known from its first call on.
+    if (params.tools) this.assertToolCalling('tool calling');
     if (stream && typeof params.n === 'number' && params.n > 1) {
       throw new RangeError(`n = ${params.n} completions cannot be streamed; invoke without streaming to get them all`);
     }

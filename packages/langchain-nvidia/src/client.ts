@@ -41,6 +41,11 @@ export interface NVIDIAClientOptions {
   pollIntervalMs?: number | undefined;
   /** Longest a request may stay accepted-but-pending before the call fails as a timeout. Default `timeoutMs`. */
   pollTimeoutMs?: number | undefined;
+  /**
+   * Extra headers on every request, such as NVCF's `NVCF-POLL-SECONDS` (how long the catalog holds a
+   * request before answering 202). They cannot replace the ones the client sets.
+   */
+  headers?: Record<string, string> | undefined;
   /** What the application wants to be told or asked around each call: pacing, metrics, health. All optional. */
   hooks?: NVIDIAClientHooks | undefined;
 }
@@ -171,6 +176,7 @@ export class NVIDIAClient {
       pollingUrl: NVCF_POLLING_URL,
       pollIntervalMs: 20,
       hooks: {},
+      headers: {},
       ...given,
       pollTimeoutMs: given.pollTimeoutMs ?? timeoutMs,
       onFailedAttempt: given.onFailedAttempt,
@@ -468,7 +474,7 @@ export class NVIDIAClient {
   }
 
   private headers(hasBody: boolean, streaming: boolean): Record<string, string> {
-    const headers: Record<string, string> = { accept: streaming ? 'text/event-stream' : 'application/json' };
+    const headers: Record<string, string> = { ...this.options.headers, accept: streaming ? 'text/event-stream' : 'application/json' };
     if (hasBody) headers['content-type'] = 'application/json';
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
     return headers;

@@ -25,11 +25,13 @@ export interface NVIDIAConnectionFields {
   onFailedAttempt?: FailedAttemptHandler | undefined;
   /** Where a request the hosted catalog accepted with HTTP 202 is polled, `{request_id}` standing for its NVCF-REQID. Default NVCF's. */
   pollingUrl?: string | undefined;
+  /** Extra headers on every request (never serialised: they may carry credentials). */
+  headers?: Record<string, string> | undefined;
   /** The client's optional hooks (pacing, metrics, health), for a client this model makes itself. */
   hooks?: NVIDIAClientHooks | undefined;
   /**
    * A client to share with other models (one connection pool, one concurrency bound). `baseUrl`,
-   * the key, `timeout`, `maxConcurrency`, `pollingUrl` and `hooks` then come from it; this model's
+   * the key, `timeout`, `maxConcurrency`, `pollingUrl`, `headers` and `hooks` then come from it; this model's
    * own `maxRetries` and `onFailedAttempt`, when given, still apply to its calls.
    */
   client?: NVIDIAClient | undefined;
@@ -91,6 +93,7 @@ export class NVIDIAEndpoint {
         maxConcurrency: fields.maxConcurrency,
         onFailedAttempt: fields.onFailedAttempt,
         pollingUrl: fields.pollingUrl,
+        headers: fields.headers,
         hooks: fields.hooks,
         logger: this.logger,
       });
