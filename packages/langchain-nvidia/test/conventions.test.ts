@@ -230,6 +230,10 @@ describe('retries, as LangChain’s AsyncCaller counts them, and hooks', () => {
     emulator.failNext({ path: '/v1/chat/completions', status: 202, body: {} });
     await assert.rejects(chat.invoke('hi'), /HTTP 202 without an NVCF-REQID header to poll/);
 
+    // As in the Python package, a stream is not polled: NVCF answers streams directly.
+    emulator.failNext({ path: '/v1/chat/completions', accepted: 1 });
+    await assert.rejects(chat.stream('hi').then((stream) => stream.next()), /expected an event stream \(HTTP 202, NVCF-REQID nvcf-\d+\)/);
+
     const impatient = new ChatNVIDIA({ client: client({ pollTimeoutMs: 20, pollIntervalMs: 10 }), model: TOOL_MODEL });
     emulator.failNext({ path: '/v1/chat/completions', accepted: 1000 });
     await assert.rejects(impatient.invoke('hi'), (error: unknown) => error instanceof NVIDIAError && error.kind === 'timeout' && /no result within 20 ms \(pollTimeoutMs; NVCF-REQID nvcf-\d+\)/.test(error.message));
