@@ -1,4 +1,5 @@
 import { type ModelKind, modelKind, type NVIDIAClient } from '@nim-rag/langchain-nvidia';
+import type { ModelHealth } from './model-health.js';
 
 export interface ProviderStatus {
   provider: 'nim' | 'local';
@@ -21,13 +22,13 @@ const PROBE_TIMEOUT_MS = 3000;
  * catalog is not probed, so readiness checks spend none of a rate-limited key's budget.
  * Concurrent readiness checks share one probe.
  */
-export function nimProbe(client: NVIDIAClient, model: string, hosted: boolean): ProviderProbe {
+export function nimProbe(client: NVIDIAClient, health: ModelHealth, model: string, hosted: boolean): ProviderProbe {
   let inFlight: Promise<ProviderStatus> | undefined;
   const status = (ready: boolean, detail: string): ProviderStatus => ({ provider: 'nim', model, url: client.baseUrl, ready, detail });
   const probe = async (): Promise<ProviderStatus> => {
-    const failure = client.modelFailure(model);
+    const failure = health.modelFailure(model);
     if (failure) return status(false, failure.message);
-    const silence = client.silence(model);
+    const silence = health.silence(model);
     if (silence) return status(false, `the last call did not get an answer: ${silence.message}`);
     if (hosted) return status(true, 'hosted catalog: no failing call seen');
     try {

@@ -17,6 +17,7 @@ import {
   NVIDIARerank,
   resolveModelAlias,
 } from '@nim-rag/langchain-nvidia';
+import { ModelHealth } from '../nim/model-health.js';
 import { kindCheckedProbe, localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
 import { llmAnswerer } from '../rag/ask-chain.js';
 import { RunnableLambda } from '@langchain/core/runnables';
@@ -63,6 +64,7 @@ function pacer(requestsPerMinute: number): Pace {
 
 interface NimSetup {
   client: NVIDIAClient;
+  health: ModelHealth;
   model: string;
 }
 
@@ -85,6 +87,7 @@ async function connectNim(
   if (endpoint.hosted && endpoint.apiKey && !endpoint.apiKey.startsWith('nvapi-')) {
     logger.warn('NVIDIA_API_KEY does not start with "nvapi-"; the hosted catalog will probably reject it');
   }
+  const health = new ModelHealth();
   const client = new NVIDIAClient({
     baseUrl: url,
     apiKey: endpoint.apiKey,
@@ -93,17 +96,20 @@ async function connectNim(
     streamMinBytesPerSecond: config.nim.streamMinBytesPerSecond,
     maxRetries: config.nim.maxRetries,
     maxConcurrency,
-    pace,
     logger,
-    onAttempt: ({ endpoint, model, status, seconds }) => {
-      metrics.nimDuration.observe({ endpoint, model, status }, seconds);
-      // A caller that went away is not the NIM failing.
-      if (!status.startsWith('2') && status !== 'cancelled') metrics.nimFailures.inc({ endpoint, model, reason: status });
+    hooks: {
+      beforeAttempt: pace,
+      onAttempt: ({ endpoint, model, status, seconds }) => {
+        metrics.nimDuration.observe({ endpoint, model, status }, seconds);
+        // A caller that went away is not the NIM failing.
+        if (!status.startsWith('2') && status !== 'cancelled') metrics.nimFailures.inc({ endpoint, model, reason: status });
+      },
+      onCallEnd: health.record,
     },
   });
   clients.push(client);
   const model = hostedModel ?? named ?? (await discoverModel(client, logger, kind));
-  return { client, model };
+  return { client, health, model };
 }
 
 /**
@@ -121,7 +127,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   // The store opens once the providers are known; the embeddings client then checks replies against its dimensions.
   const opened: { store?: DocumentStore } = {};
   if (config.embeddings.provider === 'nim') {
-    const { client, model } = await connectNim(
+    const { client, health, model } = await connectNim(
       nimClients,
       config.embeddings,
       DEFAULT_EMBEDDINGS_MODEL,
@@ -141,7 +147,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       expectedDimensions: () => opened.store?.dimensions,
     });
     dimensions = config.embeddings.dimensions;
-    embeddingsProbe = kindCheckedProbe(nimProbe(client, model, config.embeddings.hosted), model, 'embedding');
+    embeddingsProbe = kindCheckedProbe(nimProbe(client, health, model, config.embeddings.hosted), model, 'embedding');
     logger.info({ model, url: client.baseUrl, truncate: config.embeddings.truncate }, 'embeddings: NIM');
   } else {
     lexical = new LexicalEmbeddings(config.embeddings.dimensions);
@@ -153,7 +159,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   let answering: Answering;
   let llmProbe: ProviderProbe;
   if (config.llm.provider === 'nim') {
-    const { client, model } = await connectNim(nimClients, config.llm, DEFAULT_CHAT_MODEL, 'chat', config, config.nim.llmConcurrency, pace, metrics, logger);
+    const { client, health, model } = await connectNim(nimClients, config.llm, DEFAULT_CHAT_MODEL, 'chat', config, config.nim.llmConcurrency, pace, metrics, logger);
     const llm = new ChatNVIDIA({
       client,
       model,
@@ -164,9 +170,9 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     });
     answering = {
       model,
-      answerer: (generation, recorder) => llmAnswerer<Source>(llm.withConfig({ generation, callbacks: [recorder], streaming: recorder.streaming })),
+      answerer: (generation, recorder) => llmAnswerer<Source>(llm.withConfig({ ...generation, callbacks: [recorder], streaming: recorder.streaming })),
     };
-    llmProbe = kindCheckedProbe(nimProbe(client, model, config.llm.hosted), model, 'chat');
+    llmProbe = kindCheckedProbe(nimProbe(client, health, model, config.llm.hosted), model, 'chat');
     logger.info({ model, url: client.baseUrl }, 'answers: NIM chat model');
   } else {
     // The answerer ranks retrieved sentences against the question lexically, whatever embeds the store.

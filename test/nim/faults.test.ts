@@ -3,6 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { HumanMessage } from '@langchain/core/messages';
 import { ChatNVIDIA, NVIDIAClient, NVIDIAEmbeddings, NVIDIAError, vectorProblem } from '@nim-rag/langchain-nvidia';
 import { nimProblem } from '../../src/nim/nim-problem.js';
+import { ModelHealth } from '../../src/nim/model-health.js';
 import { nimProbe } from '../../src/nim/readiness.js';
 import { embeddingRewrites, type Fault, FaultyNim } from '../support/faulty-nim.js';
 import { emulatedEmbedding, NimEmulator } from '../support/nim-emulator.js';
@@ -20,7 +21,6 @@ function client(proxy: FaultyNim, overrides: Partial<ConstructorParameters<typeo
     timeoutMs: 1000,
     maxRetries: 3,
     maxConcurrency: 8,
-    pace: async () => undefined,
     logger: silentLogger,
     retryBaseDelayMs: 5,
     ...overrides,
@@ -240,8 +240,9 @@ describe('NIM faults: chat', () => {
   });
 
   it('makes readiness say a hanging LLM stopped answering, without probing the NIM, until a call succeeds', async () => {
-    const llm = client(proxy, { timeoutMs: 200, maxRetries: 0 });
-    const probe = nimProbe(llm, LLM, true);
+    const health = new ModelHealth();
+    const llm = client(proxy, { timeoutMs: 200, maxRetries: 0, hooks: { onCallEnd: health.record } });
+    const probe = nimProbe(llm, health, LLM, true);
     assert.equal((await probe()).ready, true);
     proxy.inject(CHAT, { kind: 'hang' });
     await assert.rejects(new ChatNVIDIA({ client: llm, model: LLM }).invoke(messages), isNimError('nim-timeout', 504));

@@ -1,5 +1,5 @@
 import type { CallbackManagerForLLMRun } from '@langchain/core/callbacks/manager';
-import type { BaseLanguageModelInput } from '@langchain/core/language_models/base';
+import type { BaseLanguageModelInput, StructuredOutputMethodOptions } from '@langchain/core/language_models/base';
 import {
   BaseChatModel,
   type BaseChatModelCallOptions,
@@ -7,45 +7,74 @@ import {
   type BindToolsInput,
   type LangSmithParams,
 } from '@langchain/core/language_models/chat_models';
+import type { ModelProfile } from '@langchain/core/language_models/profile';
 import {
-  type AIMessage,
-  AIMessageChunk,
-  type BaseMessage,
-  type InvalidToolCall,
-  type ToolCall,
-  type ToolCallChunk,
-  type UsageMetadata,
-} from '@langchain/core/messages';
-import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
+  assembleStructuredOutputPipeline,
+  createContentParser,
+  createFunctionCallingParser,
+} from '@langchain/core/language_models/structured_output';
+import { AIMessageChunk, type BaseMessage, type InvalidToolCall, type ToolCall, type ToolCallChunk, type UsageMetadata } from '@langchain/core/messages';
+import { ChatGenerationChunk, type ChatGeneration, type ChatResult } from '@langchain/core/outputs';
 import type { Runnable } from '@langchain/core/runnables';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
+import { toJsonSchema } from '@langchain/core/utils/json_schema';
+import { isSerializableSchema, type SerializableSchema } from '@langchain/core/utils/standard_schema';
+import { getSchemaDescription, type InteropZodType, isInteropZodSchema } from '@langchain/core/utils/types';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { type NVIDIAConnectionFields, NVIDIAEndpoint } from './endpoint.js';
+import type { FailedAttemptHandler } from './client.js';
+import {
+  CONNECTION_ALIASES,
+  CONNECTION_SECRETS,
+  CONNECTION_SERIALIZABLE_KEYS,
+  type NVIDIAConnectionFields,
+  NVIDIAEndpoint,
+} from './endpoint.js';
 import { NVIDIAError } from './errors.js';
-import { DEFAULT_CHAT_MODEL, toolsUnsupported } from './models.js';
+import { wireMessage } from './messages.js';
+import { DEFAULT_CHAT_MODEL, knownProfile, toolCallingModels } from './models.js';
 
+/** The generation settings a model is built with, and each of which one call may override. */
 export interface GenerationOptions {
+  /** 0 to 2. Default: the NIM's. */
   temperature?: number | undefined;
+  /** 0 to 1. Default: the NIM's. */
   topP?: number | undefined;
+  /** Default 1024. */
   maxTokens?: number | undefined;
   seed?: number | undefined;
   stop?: string[] | undefined;
+  /** -2 to 2. Default: the NIM's. */
+  frequencyPenalty?: number | undefined;
+  /** -2 to 2. Default: the NIM's. */
+  presencePenalty?: number | undefined;
+  /** Completions to generate, 1 to 128; more than one cannot be streamed. Default: the NIM's (1). */
+  n?: number | undefined;
+  /** Return the log probability of each output token (in `response_metadata.logprobs`). */
+  logprobs?: boolean | undefined;
+  /** With `logprobs`: the most likely alternatives at each position, 0 to 20. */
+  topLogprobs?: number | undefined;
+  /**
+   * Extra fields of the request body, for what NIM takes beyond the OpenAI schema: `nvext`
+   * (`guided_json`, `guided_regex`, `priority`…), `chat_template_kwargs` (such as `{ thinking: true }`),
+   * top-level `guided_json`. A call's are deep-merged over the model's; the settings above win over both.
+   */
+  modelKwargs?: Record<string, unknown> | undefined;
 }
 
 /** A tool as the OpenAI-compatible API takes it. */
 export interface OpenAITool {
   type: 'function';
-  function: { name: string; description?: string | undefined; parameters?: unknown };
+  function: { name: string; description?: string | undefined; parameters?: unknown; strict?: boolean | undefined };
 }
 
-/** `auto`, `none`, `required`, a tool's name, or the OpenAI object naming one. */
+/** `auto`, `none`, `required` (or LangChain's `any`, sent as `required`), a tool's name, or the OpenAI object naming one. */
 export type ToolChoice = string | { type: 'function'; function: { name: string } };
 
-export interface ChatNVIDIACallOptions extends BaseChatModelCallOptions {
-  /** Per-call overrides of the model's generation settings. */
-  generation?: GenerationOptions | undefined;
-  tools?: OpenAITool[] | undefined;
+export interface ChatNVIDIACallOptions extends BaseChatModelCallOptions, GenerationOptions {
+  tools?: BindToolsInput[] | undefined;
   tool_choice?: ToolChoice | undefined;
+  /** OpenAI's `response_format`: `{ type: "json_object" }` or `{ type: "json_schema", json_schema }`. */
+  response_format?: Record<string, unknown> | undefined;
   /** Overrides the model's `streaming` for one call. */
   streaming?: boolean | undefined;
 }
@@ -53,6 +82,10 @@ export interface ChatNVIDIACallOptions extends BaseChatModelCallOptions {
 export interface ChatNVIDIAFields extends BaseChatModelParams, GenerationOptions, NVIDIAConnectionFields {
   /** Default `mistralai/mixtral-8x7b-instruct-v0.1` on the hosted catalog; on a self-hosted NIM, the model it serves. */
   model?: string | undefined;
+  /** The same as `model`, as `@langchain/openai` accepts it. */
+  modelName?: string | undefined;
+  /** The same as `stop`, as `@langchain/openai` accepts it. */
+  stopSequences?: string[] | undefined;
   /** Ask for token counts at the end of a stream (`stream_options.include_usage`). Default true. */
   streamUsage?: boolean | undefined;
   /**
@@ -60,6 +93,13 @@ export interface ChatNVIDIAFields extends BaseChatModelParams, GenerationOptions
    * callbacks' `handleLLMNewToken` as it arrives, then returns the whole message. Default false.
    */
   streaming?: boolean | undefined;
+  /**
+   * What this model can do, in LangChain's ModelProfile terms (`toolCalling`, `imageInputs`, …), over
+   * what the package's table says of it: how a self-hosted model the table does not know, or knows
+   * otherwise, declares its capabilities.
+   */
+  profile?: ModelProfile | undefined;
+  onFailedAttempt?: FailedAttemptHandler | undefined;
 }
 
 interface OpenAIUsage {
@@ -75,16 +115,27 @@ interface WireToolCall {
   function?: { name?: string; arguments?: string };
 }
 
+interface WireChoice {
+  index?: number;
+  message?: { content?: string | null; tool_calls?: WireToolCall[] | null };
+  finish_reason?: string | null;
+  logprobs?: unknown;
+}
+
 interface CompletionResponse {
-  choices?: Array<{ message?: { content?: string | null; tool_calls?: WireToolCall[] | null }; finish_reason?: string | null }>;
+  id?: string;
+  choices?: WireChoice[];
   usage?: OpenAIUsage | null;
 }
 
 interface CompletionChunk {
-  choices?: Array<{ delta?: { content?: string | null; tool_calls?: WireToolCall[] | null }; finish_reason?: string | null }>;
+  id?: string;
+  choices?: Array<{ delta?: { content?: string | null; tool_calls?: WireToolCall[] | null }; finish_reason?: string | null; logprobs?: unknown }>;
   usage?: OpenAIUsage | null;
   error?: unknown;
 }
+
+const GENERATION_KEYS = ['temperature', 'topP', 'maxTokens', 'seed', 'stop', 'frequencyPenalty', 'presencePenalty', 'n', 'logprobs', 'topLogprobs'] as const;
 
 /** Checks generation settings against the ranges the OpenAI schema allows; throws RangeError. */
 function validateGeneration(options: GenerationOptions): void {
@@ -98,30 +149,23 @@ function validateGeneration(options: GenerationOptions): void {
   check('top_p', options.topP, 0, 1);
   check('max_tokens', options.maxTokens, 1, 1_000_000, true);
   check('seed', options.seed, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true);
+  check('frequency_penalty', options.frequencyPenalty, -2, 2);
+  check('presence_penalty', options.presencePenalty, -2, 2);
+  check('n', options.n, 1, 128, true);
+  check('top_logprobs', options.topLogprobs, 0, 20, true);
+  if (options.topLogprobs !== undefined && !options.logprobs) throw new RangeError('top_logprobs needs logprobs: true');
 }
 
-function wireMessage(message: BaseMessage): Record<string, unknown> {
-  const type = message.getType();
-  if (type === 'system') return { role: 'system', content: message.text };
-  if (type === 'human') return { role: 'user', content: message.text };
-  if (type === 'tool') return { role: 'tool', content: message.text, tool_call_id: (message as unknown as { tool_call_id: string }).tool_call_id };
-  if (type === 'ai') {
-    const toolCalls = (message as AIMessage).tool_calls ?? [];
-    return {
-      role: 'assistant',
-      content: message.text,
-      ...(toolCalls.length > 0
-        ? {
-            tool_calls: toolCalls.map((call) => ({
-              id: call.id,
-              type: 'function',
-              function: { name: call.name, arguments: JSON.stringify(call.args) },
-            })),
-          }
-        : {}),
-    };
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** `over` merged into `base`, objects within objects merged too, so a call's `nvext` adds to the model's. */
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = merged[key];
+    merged[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
   }
-  throw new TypeError(`ChatNVIDIA cannot send a ${type} message`);
+  return merged;
 }
 
 function usageOf(usage: OpenAIUsage | null | undefined): UsageMetadata | undefined {
@@ -146,41 +190,83 @@ function toolCallsOf(wire: WireToolCall[] | null | undefined): { toolCalls: Tool
   return { toolCalls, invalid };
 }
 
+/** LangChain's `any` is the API's `required`; a bare tool name becomes the object that forces that tool. */
+function toolChoiceOf(choice: ToolChoice): ToolChoice {
+  if (choice === 'any') return 'required';
+  if (typeof choice !== 'string' || ['auto', 'none', 'required'].includes(choice)) return choice;
+  return { type: 'function', function: { name: choice } };
+}
+
+const tokenUsageOf = (usage: UsageMetadata | undefined) =>
+  usage ? { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens, totalTokens: usage.total_tokens } : undefined;
+
 /**
  * A LangChain chat model over a NIM's OpenAI-compatible `/chat/completions`, with real token
- * streaming over SSE, tool calling, and token usage in LangChain's shape. An error object a NIM
- * sends inside the stream is raised as an NVIDIAError, not swallowed.
+ * streaming over SSE, tool calling, structured output (forced tool, JSON mode, JSON schema or NIM's
+ * guided_json), images for vision-language models, and token usage in LangChain's shape. An error
+ * object a NIM sends inside the stream is raised as an NVIDIAError, not swallowed.
  */
 export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageChunk> {
   static override lc_name(): string {
     return 'ChatNVIDIA';
   }
 
+  override lc_serializable = true;
+  override lc_namespace = ['langchain', 'chat_models', 'nvidia'];
+
   temperature: number | undefined;
   topP: number | undefined;
   maxTokens: number;
   seed: number | undefined;
   stop: string[] | undefined;
+  frequencyPenalty: number | undefined;
+  presencePenalty: number | undefined;
+  n: number | undefined;
+  logprobs: boolean | undefined;
+  topLogprobs: number | undefined;
+  modelKwargs: Record<string, unknown>;
   streamUsage: boolean;
   streaming: boolean;
+  private readonly declaredProfile: ModelProfile;
   private readonly endpoint: NVIDIAEndpoint;
 
   override get lc_secrets(): Record<string, string> {
-    return { apiKey: 'NVIDIA_API_KEY' };
+    return CONNECTION_SECRETS;
+  }
+
+  override get lc_aliases(): Record<string, string> {
+    return CONNECTION_ALIASES;
+  }
+
+  override get lc_serializable_keys(): string[] {
+    return [...GENERATION_KEYS, 'modelKwargs', 'streamUsage', 'streaming', 'profile', 'verbose', 'tags', 'metadata', ...CONNECTION_SERIALIZABLE_KEYS];
+  }
+
+  override get callKeys(): string[] {
+    return [...super.callKeys, ...GENERATION_KEYS, 'modelKwargs', 'tools', 'tool_choice', 'response_format', 'streaming'];
   }
 
   constructor(fields: ChatNVIDIAFields = {}) {
-    // Retries live in the NVIDIA client, which honours Retry-After; LangChain's caller must not retry again.
-    super({ ...fields, maxRetries: 0 });
-    this.endpoint = new NVIDIAEndpoint(fields, DEFAULT_CHAT_MODEL, 'chat');
+    super(fields);
+    this.endpoint = new NVIDIAEndpoint({ ...fields, model: fields.model ?? fields.modelName }, DEFAULT_CHAT_MODEL, 'chat');
     this.temperature = fields.temperature;
     this.topP = fields.topP;
     this.maxTokens = fields.maxTokens ?? 1024;
     this.seed = fields.seed;
-    this.stop = fields.stop;
+    this.stop = fields.stop ?? fields.stopSequences;
+    this.frequencyPenalty = fields.frequencyPenalty;
+    this.presencePenalty = fields.presencePenalty;
+    this.n = fields.n;
+    this.logprobs = fields.logprobs;
+    this.topLogprobs = fields.topLogprobs;
+    this.modelKwargs = fields.modelKwargs ?? {};
     this.streamUsage = fields.streamUsage ?? true;
     this.streaming = fields.streaming ?? false;
+    this.declaredProfile = fields.profile ?? {};
     validateGeneration(this);
+    // Serialisation reads both from the instance when it runs (a discovered model included), so that
+    // a model loaded from JSON calls what this one calls.
+    this.lc_kwargs = { ...this.lc_kwargs, baseUrl: this.baseUrl, model: this.model };
   }
 
   /** The model name; empty until a self-hosted NIM given none has been asked (on the first call). */
@@ -190,6 +276,16 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
 
   get baseUrl(): string {
     return this.endpoint.client.baseUrl;
+  }
+
+  /** The key this model sends, if any; serialisation writes it as a reference to `NVIDIA_API_KEY`, never its value. */
+  get apiKey(): string | undefined {
+    return this.endpoint.client.apiKey;
+  }
+
+  /** What the package's table says this model can do, with what the caller declared (`profile`) over it. */
+  override get profile(): ModelProfile {
+    return { ...knownProfile(this.model), ...this.declaredProfile };
   }
 
   _llmType(): string {
@@ -207,30 +303,39 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
       ls_provider: 'nvidia',
       ls_model_name: this.model,
       ls_model_type: 'chat',
-      ls_temperature: params.temperature,
-      ls_max_tokens: params.max_tokens,
-      ls_stop: params.stop,
+      ls_temperature: params.temperature as number | undefined,
+      ls_max_tokens: params.max_tokens as number | undefined,
+      ls_stop: params.stop as string[] | undefined,
     };
   }
 
-  /** The request body's settings for one call: the model's fields overridden by the call's. */
-  override invocationParams(options?: this['ParsedCallOptions']) {
-    const settings: GenerationOptions = { temperature: this.temperature, topP: this.topP, maxTokens: this.maxTokens, seed: this.seed, stop: this.stop };
-    for (const [key, value] of Object.entries(options?.generation ?? {})) {
+  /** The request body's settings for one call: the model's fields overridden by the call's, over `modelKwargs`. */
+  override invocationParams(options?: this['ParsedCallOptions']): Record<string, unknown> {
+    const settings: GenerationOptions = {};
+    for (const key of GENERATION_KEYS) {
+      const value = options?.[key] ?? this[key];
       if (value !== undefined) (settings as Record<string, unknown>)[key] = value;
     }
     validateGeneration(settings);
-    const stop = options?.stop ?? settings.stop;
-    return {
+    const tools = options?.tools?.map((tool) => convertToOpenAITool(tool));
+    const wire: Record<string, unknown> = {
       model: this.model,
       max_tokens: settings.maxTokens,
-      ...(settings.temperature !== undefined ? { temperature: settings.temperature } : {}),
-      ...(settings.topP !== undefined ? { top_p: settings.topP } : {}),
-      ...(settings.seed !== undefined ? { seed: settings.seed } : {}),
-      ...(stop?.length ? { stop } : {}),
-      ...(options?.tools?.length ? { tools: options.tools } : {}),
-      ...(options?.tool_choice !== undefined ? { tool_choice: toolChoiceOf(options.tool_choice) } : {}),
+      temperature: settings.temperature,
+      top_p: settings.topP,
+      seed: settings.seed,
+      stop: settings.stop?.length ? settings.stop : undefined,
+      frequency_penalty: settings.frequencyPenalty,
+      presence_penalty: settings.presencePenalty,
+      n: settings.n,
+      logprobs: settings.logprobs,
+      top_logprobs: settings.topLogprobs,
+      tools: tools?.length ? tools : undefined,
+      tool_choice: options?.tool_choice !== undefined ? toolChoiceOf(options.tool_choice) : undefined,
+      response_format: options?.response_format,
     };
+    const extra = deepMerge(this.modelKwargs, options?.modelKwargs ?? {});
+    return { ...extra, ...Object.fromEntries(Object.entries(wire).filter(([, value]) => value !== undefined)) };
   }
 
   override _identifyingParams() {
@@ -238,25 +343,104 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
   }
 
   /**
-   * Tools in any LangChain form (structured tools, zod or JSON schemas, OpenAI tool definitions);
-   * `withStructuredOutput` builds on it. A catalog model known to lack tool calling fails here, by name.
+   * Tools in any LangChain form (structured tools, zod or JSON schemas, OpenAI tool definitions). A
+   * model whose profile says it has no tool calling (the table's Mixtral, Llama 2, Gemma…) fails here,
+   * naming the models that have it.
    */
   override bindTools(tools: BindToolsInput[], kwargs?: Partial<ChatNVIDIACallOptions>): Runnable<BaseLanguageModelInput, AIMessageChunk, ChatNVIDIACallOptions> {
-    if (toolsUnsupported(this.model)) {
-      throw new NVIDIAError({
-        kind: 'unsupported',
-        model: this.model,
-        url: this.baseUrl,
-        nimMessage: '',
-        message: `model ${this.model} does not support tool calling on the NVIDIA API catalog; choose a model that does, such as meta/llama-3.1-70b-instruct`,
+    this.assertToolCalling('tool calling');
+    return this.withConfig({ tools, ...kwargs });
+  }
+
+  private assertToolCalling(what: string): void {
+    if (this.profile.toolCalling !== false) return;
+    const capable = toolCallingModels();
+    throw new NVIDIAError({
+      kind: 'unsupported',
+      model: this.model,
+      url: this.baseUrl,
+      nimMessage: '',
+      message:
+        `model ${this.model} does not support ${what} (the NVIDIA API catalog serves it without tools); ` +
+        `choose a model that does, such as ${capable.slice(0, 4).join(', ')} (all: ${capable.join(', ')}), ` +
+        `use withStructuredOutput(schema, { method: 'guidedJson' }) for structured output, ` +
+        `or, for a self-hosted model that has it, declare it with profile: { toolCalling: true }`,
+    });
+  }
+
+  /**
+   * Structured output, by one of four methods: `functionCalling` (the default: the schema as a tool,
+   * forced with tool_choice), `jsonMode` (`response_format: json_object`; the prompt must ask for the
+   * JSON), `jsonSchema` (`response_format: json_schema`), or `guidedJson` (NIM's guided decoding,
+   * `nvext.guided_json`, which works on every NIM LLM, tool calling or not).
+   */
+  override withStructuredOutput<RunOutput extends Record<string, unknown> = Record<string, unknown>>(
+    outputSchema: InteropZodType<RunOutput> | SerializableSchema<RunOutput> | Record<string, unknown>,
+    config?: StructuredOutputMethodOptions<false>,
+  ): Runnable<BaseLanguageModelInput, RunOutput>;
+
+  override withStructuredOutput<RunOutput extends Record<string, unknown> = Record<string, unknown>>(
+    outputSchema: InteropZodType<RunOutput> | SerializableSchema<RunOutput> | Record<string, unknown>,
+    config?: StructuredOutputMethodOptions<true>,
+  ): Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }>;
+
+  override withStructuredOutput<RunOutput extends Record<string, unknown> = Record<string, unknown>>(
+    outputSchema: InteropZodType<RunOutput> | SerializableSchema<RunOutput> | Record<string, unknown>,
+    config?: StructuredOutputMethodOptions<boolean>,
+  ): Runnable<BaseLanguageModelInput, RunOutput> | Runnable<BaseLanguageModelInput, { raw: BaseMessage; parsed: RunOutput }> {
+    const schema = outputSchema as Record<string, unknown>;
+    const method = config?.method ?? 'functionCalling';
+    const typed = isInteropZodSchema(schema) || isSerializableSchema(schema);
+    const asJsonSchema = (typed ? toJsonSchema(schema) : schema) as Record<string, unknown>;
+    let name = config?.name ?? 'extract';
+    let llm: Runnable<BaseLanguageModelInput, AIMessageChunk>;
+    let parser: Runnable<AIMessageChunk, RunOutput>;
+    const traced = (kwargsMethod: string) => ({ kwargs: { method: kwargsMethod }, schema: { title: name, ...asJsonSchema } });
+    if (method === 'functionCalling') {
+      this.assertToolCalling('tool calling, which withStructuredOutput uses by default');
+      let definition: OpenAITool['function'];
+      if (!typed && typeof schema.name === 'string' && isPlainObject(schema.parameters)) {
+        definition = schema as unknown as OpenAITool['function'];
+        name = schema.name;
+      } else {
+        name = config?.name ?? (!typed && typeof schema.title === 'string' ? schema.title : name);
+        definition = { name, description: getSchemaDescription(schema) ?? '', parameters: asJsonSchema };
+      }
+      if (config?.strict !== undefined) definition = { ...definition, strict: config.strict };
+      llm = this.withConfig({
+        tools: [{ type: 'function', function: definition }],
+        tool_choice: { type: 'function', function: { name } },
+        ls_structured_output_format: traced('functionCalling'),
       });
+      parser = createFunctionCallingParser(schema, name) as unknown as Runnable<AIMessageChunk, RunOutput>;
+    } else {
+      const requestFields: Record<string, Partial<ChatNVIDIACallOptions>> = {
+        jsonMode: { response_format: { type: 'json_object' } },
+        jsonSchema: {
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name, description: getSchemaDescription(schema), schema: asJsonSchema, ...(config?.strict !== undefined ? { strict: config.strict } : {}) },
+          },
+        },
+        guidedJson: { modelKwargs: { nvext: { guided_json: asJsonSchema } } },
+      };
+      const fields = requestFields[method];
+      if (!fields) throw new TypeError(`withStructuredOutput method must be functionCalling, jsonMode, jsonSchema or guidedJson, got ${method}`);
+      llm = this.withConfig({ ...fields, ls_structured_output_format: traced(method) });
+      parser = createContentParser(schema) as unknown as Runnable<AIMessageChunk, RunOutput>;
     }
-    return this.withConfig({ tools: tools.map((tool) => convertToOpenAITool(tool) as OpenAITool), ...kwargs });
+    return assembleStructuredOutputPipeline(llm, parser, config?.includeRaw, config?.includeRaw ? 'StructuredOutputRunnable' : 'StructuredOutput');
   }
 
   private requestBody(model: string, messages: BaseMessage[], options: this['ParsedCallOptions'], stream: boolean) {
+    const params = this.invocationParams(options);
+    // A self-hosted model named only by discovery is known from its first call on.
+    if (params.tools) this.assertToolCalling('tool calling');
+    if (stream && typeof params.n === 'number' && params.n > 1) {
+      throw new RangeError(`n = ${params.n} completions cannot be streamed; invoke without streaming to get them all`);
+    }
     return {
-      ...this.invocationParams(options),
+      ...params,
       model,
       messages: messages.map(wireMessage),
       stream,
@@ -265,44 +449,41 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     };
   }
 
+  private callOptions(model: string, options: this['ParsedCallOptions']) {
+    return { model, signal: options.signal, ...this.endpoint.callRetries };
+  }
+
   async _generate(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): Promise<ChatResult> {
+    options.signal?.throwIfAborted();
     if (options.streaming ?? this.streaming) return this.streamedResult(messages, options, runManager);
     const model = await this.endpoint.resolveModel();
-    const response = await this.endpoint.client.postJson<CompletionResponse>(
-      '/chat/completions',
-      this.requestBody(model, messages, options, false),
-      { model, signal: options.signal },
-    );
-    const choice = response?.choices?.[0];
-    const content = choice?.message?.content as unknown;
-    if (!choice?.message || (content !== null && content !== undefined && typeof content !== 'string')) {
-      throw this.endpoint.client.badResponse(
-        { model },
-        choice?.message ? "the completion's message content is not text" : 'the completion has no choices',
-      );
+    const response = await this.endpoint.client.postJson<CompletionResponse>('/chat/completions', this.requestBody(model, messages, options, false), this.callOptions(model, options));
+    const choices = Array.isArray(response?.choices) ? response.choices : [];
+    if (choices.length === 0) throw this.endpoint.client.badResponse({ model }, 'the completion has no choices');
+    const usage = usageOf(response.usage);
+    const generations = choices.map((choice, position) => this.generationOfChoice(model, choice, response.id, position === 0 ? usage : undefined));
+    return { generations, llmOutput: { tokenUsage: tokenUsageOf(usage) } };
+  }
+
+  private generationOfChoice(model: string, choice: WireChoice, id: string | undefined, usage: UsageMetadata | undefined): ChatGeneration {
+    const content = choice.message?.content as unknown;
+    if (!choice.message || (content !== null && content !== undefined && typeof content !== 'string')) {
+      throw this.endpoint.client.badResponse({ model }, choice.message ? "the completion's message content is not text" : 'a choice of the completion has no message');
     }
     const text = typeof content === 'string' ? content : '';
-    const usage = usageOf(response.usage);
     const { toolCalls, invalid } = toolCallsOf(choice.message.tool_calls);
+    const finishReason = choice.finish_reason ?? null;
     return {
-      generations: [
-        {
-          text,
-          message: new AIMessageChunk({
-            content: text,
-            tool_calls: toolCalls,
-            invalid_tool_calls: invalid,
-            ...(usage ? { usage_metadata: usage } : {}),
-            response_metadata: { model_name: model, finish_reason: choice.finish_reason ?? null },
-          }),
-          generationInfo: { finish_reason: choice.finish_reason ?? null },
-        },
-      ],
-      llmOutput: {
-        tokenUsage: usage
-          ? { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens, totalTokens: usage.total_tokens }
-          : undefined,
-      },
+      text,
+      message: new AIMessageChunk({
+        content: text,
+        ...(id ? { id } : {}),
+        tool_calls: toolCalls,
+        invalid_tool_calls: invalid,
+        ...(usage ? { usage_metadata: usage } : {}),
+        response_metadata: { model_name: model, finish_reason: finishReason, ...(choice.logprobs ? { logprobs: choice.logprobs } : {}) },
+      }),
+      generationInfo: { finish_reason: finishReason, ...(choice.logprobs ? { logprobs: choice.logprobs } : {}) },
     };
   }
 
@@ -329,12 +510,9 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     if (text) merge(textGeneration(text));
     const generation = merged ?? textGeneration('');
     const message = generation.message as AIMessageChunk;
-    const usage = message.usage_metadata;
     return {
       generations: [{ text: generation.text, message, generationInfo: generation.generationInfo ?? {} }],
-      llmOutput: {
-        tokenUsage: usage ? { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens, totalTokens: usage.total_tokens } : undefined,
-      },
+      llmOutput: { tokenUsage: tokenUsageOf(message.usage_metadata) },
     };
   }
 
@@ -346,10 +524,7 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     const model = await this.endpoint.resolveModel();
     const pending: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (event) => pending.push(event) });
-    const pieces = this.endpoint.client.postStream('/chat/completions', this.requestBody(model, messages, options, true), {
-      model,
-      signal: options.signal,
-    });
+    const pieces = this.endpoint.client.postStream('/chat/completions', this.requestBody(model, messages, options, true), this.callOptions(model, options));
     // The text of content-only events that arrived in one read becomes one chunk: nothing waits
     // for it, and LangChain's per-chunk work (callbacks, every step of a chain) is done once.
     let text = '';
@@ -412,6 +587,7 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     const text = choice?.delta?.content ?? '';
     const usage = usageOf(chunk.usage);
     const finishReason = choice?.finish_reason ?? undefined;
+    const logprobs = choice?.logprobs ?? undefined;
     const toolCallChunks: ToolCallChunk[] = (choice?.delta?.tool_calls ?? []).map((call) => ({
       index: call.index,
       id: call.id,
@@ -419,41 +595,38 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
       args: call.function?.arguments,
       type: 'tool_call_chunk',
     }));
-    if (!text && !usage && !finishReason && toolCallChunks.length === 0) return undefined;
+    if (!text && !usage && !finishReason && !logprobs && toolCallChunks.length === 0) return undefined;
+    const metadata = { ...(finishReason ? { finish_reason: finishReason } : {}), ...(logprobs ? { logprobs } : {}) };
     return new ChatGenerationChunk({
       text,
       message: new AIMessageChunk({
         content: text,
+        ...(chunk.id ? { id: chunk.id } : {}),
         ...(toolCallChunks.length > 0 ? { tool_call_chunks: toolCallChunks } : {}),
         ...(usage ? { usage_metadata: usage } : {}),
-        ...(finishReason ? { response_metadata: { finish_reason: finishReason } } : {}),
+        ...(Object.keys(metadata).length > 0 ? { response_metadata: metadata } : {}),
       }),
-      generationInfo: finishReason ? { finish_reason: finishReason } : {},
+      generationInfo: metadata,
     });
   }
 }
 
-/** The text of an event that carries nothing else (no tool calls, usage or finish reason); otherwise undefined. */
+/** The text of an event that carries nothing else (no tool calls, usage, finish reason or logprobs); otherwise undefined. */
 function contentOf(chunk: CompletionChunk): string | undefined {
   if (chunk.usage) return undefined;
   const choices = chunk.choices;
   if (choices?.length !== 1) return undefined;
   const choice = choices[0];
   const content = choice?.delta?.content;
-  if (typeof content !== 'string' || choice?.finish_reason || choice?.delta?.tool_calls?.length) return undefined;
+  if (typeof content !== 'string' || choice?.finish_reason || choice?.logprobs || choice?.delta?.tool_calls?.length) return undefined;
   return content;
 }
 
 function isTextOnly(chunk: ChatGenerationChunk): boolean {
   const message = chunk.message as AIMessageChunk;
-  return !message.tool_call_chunks?.length && !message.usage_metadata && chunk.generationInfo?.finish_reason === undefined;
+  return !message.tool_call_chunks?.length && !message.usage_metadata && Object.keys(chunk.generationInfo ?? {}).length === 0;
 }
 
 function textGeneration(text: string): ChatGenerationChunk {
   return new ChatGenerationChunk({ text, message: new AIMessageChunk({ content: text }), generationInfo: {} });
-}
-
-function toolChoiceOf(choice: ToolChoice): ToolChoice {
-  if (typeof choice !== 'string' || ['auto', 'none', 'required'].includes(choice)) return choice;
-  return { type: 'function', function: { name: choice } };
 }

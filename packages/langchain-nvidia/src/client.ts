@@ -17,21 +17,69 @@ export interface NVIDIAClientOptions {
    * a NIM that drips a byte now and then would otherwise hold the stream and its slot forever. 0 (the default): no floor.
    */
   streamMinBytesPerSecond?: number;
-  /** Retries after the first attempt, on 408/429/5xx and network failures. Default 2. */
+  /** Retries after the first attempt, on 408/429/5xx and network failures, as LangChain's AsyncCaller counts them. Default 6, as there. */
   maxRetries?: number | undefined;
   /** Requests in flight at once through this client; a stream holds its place until it ends. Default unbounded. */
   maxConcurrency?: number | undefined;
-  /** Resolves when the next request may go out, for pacing shared by every client of one API key. */
-  pace?: (() => Promise<void>) | undefined;
+  /**
+   * As LangChain's `onFailedAttempt`: called with the NVIDIAError of every failed attempt (a caller's
+   * abort is not one); if it throws, nothing more is tried and its error is the call's. It cannot make
+   * a failure retryable that the client does not retry (a 4xx other than 408/429).
+   */
+  onFailedAttempt?: FailedAttemptHandler | undefined;
   logger?: NVIDIALogger | undefined;
+  /** The first backoff; each retry doubles it, with jitter. Default 250 ms. */
   retryBaseDelayMs?: number | undefined;
-  /** A Retry-After longer than this is not waited out: the caller gets the rate-limit error at once. */
+  /** A Retry-After longer than this is not waited out: the caller gets the rate-limit error at once. Default 30 s. */
   retryMaxDelayMs?: number | undefined;
-  /** Told about every attempt, for metrics: its HTTP status (or why it has none) and time to the response headers. */
-  onAttempt?: ((attempt: AttemptReport) => void) | undefined;
+  /**
+   * Where the status of a request NVIDIA Cloud Functions accepted with HTTP 202 is polled, `{request_id}`
+   * standing for its NVCF-REQID. Default NVCF's, as in the Python package.
+   */
+  pollingUrl?: string | undefined;
+  /** Pause between two polls of an accepted request. Default 20 ms (NVCF holds each poll open until it has news). */
+  pollIntervalMs?: number | undefined;
+  /** Longest a request may stay accepted-but-pending before the call fails as a timeout. Default `timeoutMs`. */
+  pollTimeoutMs?: number | undefined;
+  /**
+   * Extra headers on every request, such as NVCF's `NVCF-POLL-SECONDS` (how long the catalog holds a
+   * request before answering 202). They cannot replace the ones the client sets.
+   */
+  headers?: Record<string, string> | undefined;
+  /** What the application wants to be told or asked around each call: pacing, metrics, health. All optional. */
+  hooks?: NVIDIAClientHooks | undefined;
 }
 
-type ResolvedOptions = { [K in keyof NVIDIAClientOptions]-?: Exclude<NVIDIAClientOptions[K], undefined> };
+/** As in LangChain's AsyncCaller: told each failed attempt's error; throwing stops the retries. */
+export type FailedAttemptHandler = (error: NVIDIAError) => unknown;
+
+/**
+ * The optional points where an application plugs its own concerns into the client: none of them is
+ * needed to call a NIM. A service uses them for a rate limit shared by several clients of one key
+ * (`beforeAttempt`), metrics (`onAttempt`), and readiness (`onCallEnd`: which models failed last).
+ */
+export interface NVIDIAClientHooks {
+  /** Awaited before every attempt (retries and 202 polls included); resolve when it may go out. */
+  beforeAttempt?: ((attempt: { endpoint: string; model: string }) => Promise<void>) | undefined;
+  /** Told about every attempt: its HTTP status (or why it has none) and time to the response headers. */
+  onAttempt?: ((attempt: AttemptReport) => void) | undefined;
+  /** Told once per call how it ended, after its retries: `error` is unset on success. A caller's abort is not reported. */
+  onCallEnd?: ((outcome: CallOutcome) => void) | undefined;
+}
+
+export interface CallOutcome {
+  endpoint: string;
+  model: string;
+  error?: NVIDIAError | undefined;
+}
+
+type ResolvedOptions = { [K in Exclude<keyof NVIDIAClientOptions, 'apiKey' | 'onFailedAttempt' | 'pollTimeoutMs'>]-?: Exclude<NVIDIAClientOptions[K], undefined> } & {
+  onFailedAttempt: FailedAttemptHandler | undefined;
+  pollTimeoutMs: number;
+};
+
+/** NVCF's status endpoint for accepted requests, as the Python package polls it. */
+export const NVCF_POLLING_URL = 'https://api.nvcf.nvidia.com/v2/nvcf/pexec/status/{request_id}';
 
 export interface AttemptReport {
   /** The path under the base URL, such as /embeddings, or the full URL of an endpoint elsewhere. */
@@ -55,6 +103,10 @@ export interface CallOptions {
    * transport failure, a body cut short or one `read` refuses included, not only before the headers.
    */
   idempotent?: boolean;
+  /** This call's retries, when the model calling has its own (a model sharing a client); default the client's. */
+  maxRetries?: number | undefined;
+  /** This call's failed-attempt handler, when the model calling has its own; default the client's. */
+  onFailedAttempt?: FailedAttemptHandler | undefined;
 }
 
 export interface JsonCallOptions<T> extends CallOptions {
@@ -64,9 +116,6 @@ export interface JsonCallOptions<T> extends CallOptions {
 
 /** Why this client itself stopped an attempt: no answer in time, past the stream's deadline, or a stream too slow. */
 class AttemptTimeout extends Error {}
-
-/** How long a model stays "not answering" for readiness after its last timeout or unreachable failure, with no success since. */
-const UNRESPONSIVE_FOR_MS = 60_000;
 
 interface Sent {
   response: Dispatcher.ResponseData;
@@ -90,56 +139,52 @@ export function parseRetryAfter(header: string | null, now = Date.now()): number
   return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000);
 }
 
+const headerOf = (response: Dispatcher.ResponseData, name: string): string | undefined => {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
 /**
- * The one HTTP path to a NIM: auth header, pacing, bounded concurrency, per-attempt timeouts, and
- * retries with exponential backoff and jitter on 408/429/5xx and network failures, honouring
- * Retry-After. Other 4xx are final. Every failure leaves as an NVIDIAError. Requests go through
- * undici's request API over kept-alive connections: a quarter of the time and CPU of fetch per call.
- * One client can be shared by several models so that they share connections and limits.
+ * The one HTTP path to a NIM: auth header, bounded concurrency, per-attempt timeouts, retries with
+ * exponential backoff and jitter on 408/429/5xx and network failures, honouring Retry-After, and
+ * polling of requests NVIDIA Cloud Functions accepts with HTTP 202. Other 4xx are final. Every
+ * failure leaves as an NVIDIAError. Requests go through undici's request API over kept-alive
+ * connections: a quarter of the time and CPU of fetch per call. One client can be shared by
+ * several models so that they share connections and limits; an application's own concerns
+ * (pacing, metrics, health) plug in through `hooks`.
  */
 export class NVIDIAClient {
   readonly baseUrl: string;
+  /** The key sent as a Bearer token, if any (kept for LangChain serialisation, which writes it as a secret reference). */
+  readonly apiKey: string | undefined;
   private readonly options: ResolvedOptions;
   private readonly slots: Semaphore;
   private readonly connections = new Agent();
-  /** The last failure that said a model itself is unusable, per model; cleared by a success. */
-  private readonly modelFailures = new Map<string, NVIDIAError>();
-  /** The last timeout or unreachable failure per model, and when; cleared by a success. */
-  private readonly silences = new Map<string, { failure: NVIDIAError; at: number }>();
 
   constructor(options: NVIDIAClientOptions) {
-    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as NVIDIAClientOptions;
+    const timeoutMs = given.timeoutMs ?? 60_000;
     this.options = {
-      apiKey: '',
-      timeoutMs: 60_000,
-      maxRetries: 2,
+      timeoutMs,
+      maxRetries: 6,
       maxConcurrency: UNBOUNDED,
-      pace: async () => undefined,
       logger: processWarnings,
       retryBaseDelayMs: 250,
       retryMaxDelayMs: 30_000,
       streamTimeoutMs: 0,
       streamMinBytesPerSecond: 0,
-      onAttempt: () => undefined,
+      pollingUrl: NVCF_POLLING_URL,
+      pollIntervalMs: 20,
+      hooks: {},
+      headers: {},
       ...given,
+      pollTimeoutMs: given.pollTimeoutMs ?? timeoutMs,
+      onFailedAttempt: given.onFailedAttempt,
       baseUrl: options.baseUrl,
     };
     this.baseUrl = options.baseUrl;
+    this.apiKey = options.apiKey || undefined;
     this.slots = new Semaphore(this.options.maxConcurrency);
-  }
-
-  /** The last failure that said this model is unusable, until a call to it succeeds. */
-  modelFailure(model: string): NVIDIAError | undefined {
-    return this.modelFailures.get(model);
-  }
-
-  /**
-   * The failure that says the NIM has stopped answering for a model (its last call timed out or
-   * could not connect, recently, and none succeeded since), for readiness without probing per call.
-   */
-  silence(model: string, now = Date.now()): NVIDIAError | undefined {
-    const silence = this.silences.get(model);
-    return silence && now - silence.at < UNRESPONSIVE_FOR_MS ? silence.failure : undefined;
   }
 
   /** Closes the kept-alive connections. */
@@ -159,7 +204,8 @@ export class NVIDIAClient {
    * POSTs and yields the response body as text pieces while it streams. The concurrency slot is
    * held until the stream ends or the consumer stops. It fails on an idle gap longer than the
    * timeout, on a window of `timeoutMs` that brought fewer bytes than the minimum rate, and past
-   * the stream's overall deadline; a reply that is not an event stream is a bad response.
+   * the stream's overall deadline; a reply that is not an event stream is a bad response. A 202 is
+   * not polled here, as in the Python package: NVCF answers streams directly.
    */
   async *postStream(path: string, body: unknown, call: CallOptions): AsyncGenerator<string> {
     const started = performance.now();
@@ -170,7 +216,8 @@ export class NVIDIAClient {
       const contentType = String(response.headers['content-type'] ?? '');
       if (!/event-stream/i.test(contentType)) {
         const text = await response.body.text();
-        throw this.badResponse(call, `expected an event stream, got ${contentType || 'no content type'}: ${text.slice(0, 200) || '(empty body)'}`);
+        const accepted = response.statusCode === 202 ? ` (HTTP 202, NVCF-REQID ${headerOf(response, 'nvcf-reqid') ?? 'none'})` : '';
+        throw this.badResponse(call, `expected an event stream${accepted}, got ${contentType || 'no content type'}: ${text.slice(0, 200) || '(empty body)'}`);
       }
       for await (const piece of response.body) {
         clearTimer();
@@ -180,9 +227,9 @@ export class NVIDIAClient {
       }
       const rest = decoder.decode();
       if (rest) yield rest;
-      this.succeeded(call.model);
+      this.ended(path, call);
     } catch (error) {
-      throw this.noteFailure(this.translateTransportError(error, controller, call), call.model);
+      throw this.ended(path, call, this.translateTransportError(error, controller, call));
     } finally {
       watch.stop();
       clearTimer();
@@ -226,28 +273,63 @@ export class NVIDIAClient {
   }
 
   /**
-   * One JSON call: the response is read whole, parsed and checked by `read`. An idempotent call
-   * whose body was cut, unparsable or refused by `read` is sent again, sharing the retry budget
-   * with the failures before the headers.
+   * One JSON call: the response is read whole (after polling, when NVCF accepted it with a 202),
+   * parsed and checked by `read`. An idempotent call whose body was cut, unparsable or refused by
+   * `read` is sent again, sharing the retry budget with the failures before the headers.
    */
   private async json<T>(method: string, path: string, body: unknown, call: JsonCallOptions<T>): Promise<T> {
     const url = this.urlOf(path);
     for (let attempt = 0; ; attempt++) {
-      const sent = await this.send(method, path, body, call, false, attempt);
+      let sent = await this.send(method, path, body, call, false, attempt);
       attempt = sent.attempt;
+      if (sent.response.statusCode === 202) sent = await this.poll(sent, path, call);
       let value: T;
       try {
         value = await this.readJson(sent, call);
       } catch (error) {
         if (!(error instanceof NVIDIAError)) throw error;
-        this.options.onAttempt({ endpoint: path, model: call.model, status: 'bad-body', seconds: 0 });
-        if (!call.idempotent || attempt >= this.options.maxRetries) throw this.noteFailure(error, call.model);
+        this.options.hooks.onAttempt?.({ endpoint: path, model: call.model, status: 'bad-body', seconds: 0 });
+        await this.afterFailure(path, call, error, call.idempotent === true, attempt);
         await this.backoff(attempt, undefined, url, error.nimMessage || error.kind, call.signal);
         continue;
       }
-      this.succeeded(call.model);
+      this.ended(path, call);
       return value;
     }
+  }
+
+  /**
+   * Follows a request NVCF accepted (HTTP 202 with an NVCF-REQID) to its result, as the Python
+   * package does: GET the polling URL until it stops answering 202, within `pollTimeoutMs`. The
+   * request gives up its concurrency slot between polls; each poll is an attempt like any other.
+   */
+  private async poll(accepted: Sent, path: string, call: CallOptions): Promise<Sent> {
+    const deadline = performance.now() + this.options.pollTimeoutMs;
+    let current = accepted;
+    let requestId = headerOf(current.response, 'nvcf-reqid');
+    while (current.response.statusCode === 202) {
+      requestId = headerOf(current.response, 'nvcf-reqid') ?? requestId;
+      await current.response.body.dump().catch(() => undefined);
+      current.release();
+      if (!requestId) throw this.ended(path, call, this.badResponse(call, 'HTTP 202 without an NVCF-REQID header to poll'));
+      if (performance.now() > deadline) {
+        throw this.ended(
+          path,
+          call,
+          new NVIDIAError({
+            kind: 'timeout',
+            model: call.model,
+            url: this.baseUrl,
+            nimMessage: `request ${requestId} was still pending after ${this.options.pollTimeoutMs} ms (pollTimeoutMs)`,
+            message: `the NVIDIA API catalog accepted the request for model ${call.model} but had no result within ${this.options.pollTimeoutMs} ms (pollTimeoutMs; NVCF-REQID ${requestId})`,
+          }),
+        );
+      }
+      await this.sleep(this.options.pollIntervalMs, call.signal);
+      const statusUrl = this.options.pollingUrl.replace('{request_id}', encodeURIComponent(requestId));
+      current = await this.send('GET', statusUrl, undefined, { ...call, idempotent: true }, false, 0);
+    }
+    return current;
   }
 
   private async readJson<T>(sent: Sent, call: JsonCallOptions<T>): Promise<T> {
@@ -277,10 +359,9 @@ export class NVIDIAClient {
    */
   private async send(method: string, path: string, body: unknown, call: CallOptions, streaming: boolean, firstAttempt: number): Promise<Sent> {
     const url = this.urlOf(path);
-    const { maxRetries } = this.options;
     for (let attempt = firstAttempt; ; attempt++) {
       call.signal?.throwIfAborted();
-      await this.options.pace();
+      await this.options.hooks.beforeAttempt?.({ endpoint: path, model: call.model });
       const [, release] = await this.slots.acquire(1, call.priority ?? 0);
       // The caller may have gone while this call waited for its turn: then it is not sent at all.
       if (call.signal?.aborted) {
@@ -296,17 +377,19 @@ export class NVIDIAClient {
         clearTimer();
         timer = setTimeout(() => controller.abort(new AttemptTimeout()), this.options.timeoutMs);
       };
+      let released = false;
       const done = () => {
         clearTimer();
         call.signal?.removeEventListener('abort', abortFromCaller);
-        release();
+        if (!released) release();
+        released = true;
       };
       armTimer();
 
       let response: Dispatcher.ResponseData;
       const sentAt = performance.now();
       const report = (status: string) =>
-        this.options.onAttempt({ endpoint: path, model: call.model, status, seconds: (performance.now() - sentAt) / 1000 });
+        this.options.hooks.onAttempt?.({ endpoint: path, model: call.model, status, seconds: (performance.now() - sentAt) / 1000 });
       try {
         response = await request(url, {
           method,
@@ -324,7 +407,7 @@ export class NVIDIAClient {
         }
         const failure = this.translateTransportError(error, controller, call) as NVIDIAError;
         report(failure.kind === 'timeout' ? 'timeout' : 'network');
-        if (attempt >= maxRetries) throw this.noteFailure(failure, call.model);
+        await this.afterFailure(path, call, failure, true, attempt);
         await this.backoff(attempt, undefined, url, failure.kind, call.signal);
         continue;
       }
@@ -334,8 +417,7 @@ export class NVIDIAClient {
 
       const errorBody = await response.body.text().catch(() => '');
       done();
-      const retryAfterHeader = response.headers['retry-after'];
-      const retryAfter = parseRetryAfter(Array.isArray(retryAfterHeader) ? (retryAfterHeader[0] ?? null) : (retryAfterHeader ?? null));
+      const retryAfter = parseRetryAfter(headerOf(response, 'retry-after') ?? null);
       const failure = classifyHttpFailure({
         status: response.statusCode,
         body: errorBody,
@@ -344,12 +426,27 @@ export class NVIDIAClient {
         retryAfterSeconds: retryAfter,
       });
       const waitTooLong = retryAfter !== undefined && retryAfter * 1000 > this.options.retryMaxDelayMs;
-      if (!RETRYABLE.has(response.statusCode) || attempt >= maxRetries || waitTooLong) {
-        if (failure.concernsModel) this.modelFailures.set(call.model, failure);
-        throw failure;
-      }
+      await this.afterFailure(path, call, failure, RETRYABLE.has(response.statusCode) && !waitTooLong, attempt);
       await this.backoff(attempt, retryAfter, url, `HTTP ${response.statusCode}`, call.signal);
     }
+  }
+
+  /**
+   * What LangChain's AsyncCaller does after a failed attempt: the failed-attempt handler is told, and
+   * may end the call by throwing; otherwise the call ends here unless the failure is retryable and
+   * retries are left. Returns when another attempt is due.
+   */
+  private async afterFailure(path: string, call: CallOptions, failure: NVIDIAError, retryable: boolean, attempt: number): Promise<void> {
+    const handler = call.onFailedAttempt ?? this.options.onFailedAttempt;
+    if (handler) {
+      try {
+        await handler(failure);
+      } catch (error) {
+        this.ended(path, call, failure);
+        throw error;
+      }
+    }
+    if (!retryable || attempt >= (call.maxRetries ?? this.options.maxRetries)) throw this.ended(path, call, failure);
   }
 
   private async backoff(
@@ -366,28 +463,27 @@ export class NVIDIAClient {
       retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : jittered,
     );
     this.options.logger.warn({ url, reason, attempt: attempt + 1, delayMs: Math.round(delayMs) }, 'retrying NIM request');
-    // The caller's own reason, as everywhere else, rather than the timer's generic AbortError.
-    await sleep(delayMs, undefined, { signal }).catch((error: unknown) => {
+    await this.sleep(delayMs, signal);
+  }
+
+  /** Waits, or rejects with the caller's own reason (as everywhere else) rather than the timer's generic AbortError. */
+  private async sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    await sleep(ms, undefined, { signal }).catch((error: unknown) => {
       throw signal?.aborted ? signal.reason : error;
     });
   }
 
   private headers(hasBody: boolean, streaming: boolean): Record<string, string> {
-    const headers: Record<string, string> = { accept: streaming ? 'text/event-stream' : 'application/json' };
+    const headers: Record<string, string> = { ...this.options.headers, accept: streaming ? 'text/event-stream' : 'application/json' };
     if (hasBody) headers['content-type'] = 'application/json';
-    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
+    if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
     return headers;
   }
 
-  private succeeded(model: string): void {
-    this.modelFailures.delete(model);
-    this.silences.delete(model);
-  }
-
-  /** Remembers a timeout or an unreachable NIM for readiness; returns what it was given. */
-  private noteFailure(error: unknown, model: string): unknown {
-    if (error instanceof NVIDIAError && (error.kind === 'timeout' || error.kind === 'unreachable')) {
-      this.silences.set(model, { failure: error, at: Date.now() });
+  /** Tells `onCallEnd` how a call ended (a caller's abort is not reported); returns the error it was given. */
+  private ended(path: string, call: CallOptions, error?: unknown): unknown {
+    if (error === undefined || error instanceof NVIDIAError) {
+      this.options.hooks.onCallEnd?.({ endpoint: path, model: call.model, error });
     }
     return error;
   }

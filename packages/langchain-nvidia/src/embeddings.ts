@@ -1,7 +1,16 @@
 import { Embeddings, type EmbeddingsParams } from '@langchain/core/embeddings';
-import { type NVIDIAConnectionFields, NVIDIAEndpoint } from './endpoint.js';
+import type { SerializedConstructor } from '@langchain/core/load/serializable';
+import type { FailedAttemptHandler } from './client.js';
+import {
+  CONNECTION_ALIASES,
+  CONNECTION_SECRETS,
+  CONNECTION_SERIALIZABLE_KEYS,
+  type NVIDIAConnectionFields,
+  NVIDIAEndpoint,
+} from './endpoint.js';
 import { InputTooLongError, NVIDIAError, tokenLimitOf } from './errors.js';
 import { DEFAULT_EMBEDDINGS_MODEL } from './models.js';
+import { type LangChainSerializable, serializableKwargs, toLangChainJSON } from './serialization.js';
 import { decodeBase64, vectorProblem } from './vectors.js';
 
 /** The NIM embeddings API takes at most this many inputs in one request. */
@@ -14,6 +23,8 @@ export type EncodingFormat = 'base64' | 'float';
 export interface NVIDIAEmbeddingsParams extends EmbeddingsParams, NVIDIAConnectionFields {
   /** Default `nvidia/nv-embedqa-e5-v5` on the hosted catalog; on a self-hosted NIM, the model it serves. */
   model?: string | undefined;
+  /** The same as `model`, as `@langchain/openai` accepts it. */
+  modelName?: string | undefined;
   /** What the NIM does with an input longer than the model takes: `NONE` (an error naming the input, the default), `START` or `END`. */
   truncate?: Truncate | undefined;
   /** Sent only when set, for models whose output size is selectable. */
@@ -24,7 +35,10 @@ export interface NVIDIAEmbeddingsParams extends EmbeddingsParams, NVIDIAConnecti
   expectedDimensions?: (() => number | undefined) | undefined;
   /** `base64` (the default: about a tenth of the CPU of parsing JSON floats) or `float`. A NIM that refuses base64 gets floats. */
   encodingFormat?: EncodingFormat | undefined;
+  onFailedAttempt?: FailedAttemptHandler | undefined;
 }
+
+const SERIALIZABLE_KEYS = ['model', 'truncate', 'dimensions', 'batchSize', 'encodingFormat', ...CONNECTION_SERIALIZABLE_KEYS];
 
 export interface EmbedOptions {
   signal?: AbortSignal | undefined;
@@ -57,10 +71,14 @@ const REFUSES_BASE64 = /encoding_format|base64|'float'/i;
  * `maxConcurrency`); results are put back in input order by each item's `index`. Vectors travel as
  * base64 float32s and are decoded straight from the bytes.
  */
-export class NVIDIAEmbeddings extends Embeddings {
+export class NVIDIAEmbeddings extends Embeddings implements LangChainSerializable {
   static lc_name(): string {
     return 'NVIDIAEmbeddings';
   }
+
+  lc_serializable = true;
+  lc_namespace = ['langchain', 'embeddings', 'nvidia'];
+  lc_kwargs: Record<string, unknown>;
 
   readonly truncate: Truncate;
   readonly dimensions: number | undefined;
@@ -69,14 +87,31 @@ export class NVIDIAEmbeddings extends Embeddings {
   private readonly endpoint: NVIDIAEndpoint;
   private readonly expectedDimensions: () => number | undefined;
 
+  get lc_id(): string[] {
+    return [...this.lc_namespace, 'NVIDIAEmbeddings'];
+  }
+
   get lc_secrets(): Record<string, string> {
-    return { apiKey: 'NVIDIA_API_KEY' };
+    return CONNECTION_SECRETS;
+  }
+
+  get lc_aliases(): Record<string, string> {
+    return CONNECTION_ALIASES;
+  }
+
+  /** The model and the base URL as configured, so that embeddings loaded from JSON call what these call. */
+  get lc_attributes(): Record<string, unknown> {
+    return { baseUrl: this.endpoint.configuredBaseUrl, ...(this.model ? { model: this.model } : {}) };
+  }
+
+  toJSON(): SerializedConstructor {
+    return toLangChainJSON(this);
   }
 
   constructor(fields: NVIDIAEmbeddingsParams = {}) {
-    // Retries and concurrency live in the NVIDIA client (which honours Retry-After), not in LangChain's caller.
-    super({ ...fields, maxRetries: 0 });
-    this.endpoint = new NVIDIAEndpoint(fields, DEFAULT_EMBEDDINGS_MODEL, 'embedding');
+    super(fields);
+    this.lc_kwargs = serializableKwargs(fields, SERIALIZABLE_KEYS);
+    this.endpoint = new NVIDIAEndpoint({ ...fields, model: fields.model ?? fields.modelName }, DEFAULT_EMBEDDINGS_MODEL, 'embedding');
     this.truncate = fields.truncate ?? 'NONE';
     this.dimensions = fields.dimensions;
     this.batchSize = Math.min(fields.batchSize ?? NIM_MAX_BATCH, NIM_MAX_BATCH);
@@ -91,6 +126,11 @@ export class NVIDIAEmbeddings extends Embeddings {
 
   get baseUrl(): string {
     return this.endpoint.client.baseUrl;
+  }
+
+  /** The key these embeddings send, if any; serialisation writes it as a reference to `NVIDIA_API_KEY`, never its value. */
+  get apiKey(): string | undefined {
+    return this.endpoint.client.apiKey;
   }
 
   /** Closes the kept-alive connections of a client this instance made itself. */
@@ -181,6 +221,7 @@ export class NVIDIAEmbeddings extends Embeddings {
       return await this.endpoint.client.postJson<Vector[]>('/embeddings', body, {
         model,
         signal: options.signal,
+        ...this.endpoint.callRetries,
         priority: inputType === 'query' ? 1 : 0,
         idempotent: true,
         read: (response) => this.inInputOrder(response as EmbeddingsResponse | null, input.length, model),

@@ -90,6 +90,14 @@ export class NVIDIAError extends Error {
     this.retryAfterSeconds = details.retryAfterSeconds;
   }
 
+  /**
+   * The NIM's HTTP status, under the name LangChain's retry handlers (AsyncCaller's default among
+   * them) read; undefined when no response came.
+   */
+  get status(): number | undefined {
+    return this.upstreamStatus;
+  }
+
   /** True for failures that say the model itself is unusable (bad key, not entitled, retired, degraded). */
   get concernsModel(): boolean {
     return ['auth', 'model-unavailable', 'model-retired', 'model-degraded'].includes(this.kind);

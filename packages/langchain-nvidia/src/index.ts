@@ -1,5 +1,16 @@
 export { ChatNVIDIA, type ChatNVIDIACallOptions, type ChatNVIDIAFields, type GenerationOptions, type OpenAITool, type ToolChoice } from './chat.js';
-export { type AttemptReport, type CallOptions, type JsonCallOptions, NVIDIAClient, type NVIDIAClientOptions, parseRetryAfter } from './client.js';
+export {
+  type AttemptReport,
+  type CallOptions,
+  type CallOutcome,
+  type FailedAttemptHandler,
+  type JsonCallOptions,
+  NVCF_POLLING_URL,
+  NVIDIAClient,
+  type NVIDIAClientHooks,
+  type NVIDIAClientOptions,
+  parseRetryAfter,
+} from './client.js';
 export {
   type EmbedOptions,
   type EncodingFormat,
@@ -19,9 +30,11 @@ export {
   DEFAULT_RERANK_MODEL,
   discoverModel,
   HOSTED_BASE_URL,
+  knownProfile,
   modelKind,
   type ModelKind,
   resolveModelAlias,
+  toolCallingModels,
 } from './models.js';
 export { NVIDIARerank, type NVIDIARerankParams, type RankOptions, type Ranking } from './rerank.js';
 export { decodeBase64, vectorProblem } from './vectors.js';

@@ -1,3 +1,4 @@
+import type { ModelProfile } from '@langchain/core/language_models/profile';
 import type { NVIDIAClient } from './client.js';
 import { type NormalizedBaseUrl, normalizeBaseUrl } from './base-url.js';
 import type { NVIDIALogger } from './logger.js';
@@ -15,33 +16,46 @@ interface KnownModel {
   aliases: string[];
   /** Hosted models served away from the catalog's /v1 root (a base URL, or a reranker's full endpoint). */
   hostedUrl?: string;
-  /** Chat models the catalog serves with tool calling (`tools`, `tool_choice`). */
-  supportsTools?: boolean;
+  /** What a chat model can do on the catalog, in LangChain's ModelProfile terms. */
+  profile?: ModelProfile;
 }
+
+/** A catalog chat model with tool calling: tools, a forced `tool_choice`, structured output through them. */
+const TOOLS: ModelProfile = { toolCalling: true, toolChoice: true, structuredOutput: true };
+/** A catalog chat model that takes text only and no tools, as the Python package's table marks it. */
+const TEXT_ONLY: ModelProfile = { toolCalling: false, toolChoice: false, structuredOutput: false, imageInputs: false };
+/** A vision-language model: image parts in user messages, as URLs or data URLs. */
+const VISION: ModelProfile = { toolCalling: false, toolChoice: false, structuredOutput: false, imageInputs: true, imageUrlInputs: true };
 
 const KNOWN_MODELS: KnownModel[] = [
   {
     id: 'mistralai/mixtral-8x7b-instruct-v0.1',
     aliases: ['ai-mixtral-8x7b-instruct', 'playground_mixtral_8x7b', 'mixtral_8x7b'],
+    profile: TEXT_ONLY,
   },
   {
     id: 'mistralai/mistral-7b-instruct-v0.2',
     aliases: ['ai-mistral-7b-instruct-v2', 'playground_mistral_7b', 'mistral_7b'],
+    profile: TEXT_ONLY,
   },
-  { id: 'mistralai/mixtral-8x22b-instruct-v0.1', aliases: ['ai-mixtral-8x22b-instruct'] },
-  { id: 'mistralai/mistral-large', aliases: ['ai-mistral-large'] },
-  { id: 'mistralai/mistral-large-2-instruct', aliases: [], supportsTools: true },
-  { id: 'meta/llama2-70b', aliases: ['ai-llama2-70b', 'playground_llama2_70b', 'llama2_70b', 'playground_llama2_13b', 'llama2_13b'] },
-  { id: 'meta/llama3-8b-instruct', aliases: ['ai-llama3-8b'] },
-  { id: 'meta/llama3-70b-instruct', aliases: ['ai-llama3-70b'] },
-  { id: 'meta/llama-3.1-8b-instruct', aliases: [], supportsTools: true },
-  { id: 'meta/llama-3.1-70b-instruct', aliases: [], supportsTools: true },
-  { id: 'meta/llama-3.1-405b-instruct', aliases: [], supportsTools: true },
-  { id: 'meta/llama-3.3-70b-instruct', aliases: [], supportsTools: true },
-  { id: 'nvidia/llama-3.1-nemotron-70b-instruct', aliases: [], supportsTools: true },
-  { id: 'google/gemma-7b', aliases: ['ai-gemma-7b', 'playground_gemma_7b', 'gemma_7b'] },
-  { id: 'google/gemma-2b', aliases: ['ai-gemma-2b', 'playground_gemma_2b', 'gemma_2b'] },
-  { id: 'microsoft/phi-3-mini-4k-instruct', aliases: ['ai-phi-3-mini-4k', 'playground_phi2', 'phi2'] },
+  { id: 'mistralai/mixtral-8x22b-instruct-v0.1', aliases: ['ai-mixtral-8x22b-instruct'], profile: TEXT_ONLY },
+  { id: 'mistralai/mistral-large', aliases: ['ai-mistral-large'], profile: TEXT_ONLY },
+  { id: 'mistralai/mistral-large-2-instruct', aliases: [], profile: TOOLS },
+  { id: 'meta/llama2-70b', aliases: ['ai-llama2-70b', 'playground_llama2_70b', 'llama2_70b', 'playground_llama2_13b', 'llama2_13b'], profile: TEXT_ONLY },
+  { id: 'meta/llama3-8b-instruct', aliases: ['ai-llama3-8b'], profile: TEXT_ONLY },
+  { id: 'meta/llama3-70b-instruct', aliases: ['ai-llama3-70b'], profile: TEXT_ONLY },
+  { id: 'meta/llama-3.1-8b-instruct', aliases: [], profile: TOOLS },
+  { id: 'meta/llama-3.1-70b-instruct', aliases: [], profile: TOOLS },
+  { id: 'meta/llama-3.1-405b-instruct', aliases: [], profile: TOOLS },
+  { id: 'meta/llama-3.3-70b-instruct', aliases: [], profile: TOOLS },
+  { id: 'nvidia/llama-3.1-nemotron-70b-instruct', aliases: [], profile: TOOLS },
+  { id: 'meta/llama-3.2-11b-vision-instruct', aliases: [], profile: VISION },
+  { id: 'meta/llama-3.2-90b-vision-instruct', aliases: [], profile: VISION },
+  { id: 'microsoft/phi-3.5-vision-instruct', aliases: [], profile: VISION },
+  { id: 'nvidia/llama-3.1-nemotron-nano-vl-8b-v1', aliases: [], profile: VISION },
+  { id: 'google/gemma-7b', aliases: ['ai-gemma-7b', 'playground_gemma_7b', 'gemma_7b'], profile: TEXT_ONLY },
+  { id: 'google/gemma-2b', aliases: ['ai-gemma-2b', 'playground_gemma_2b', 'gemma_2b'], profile: TEXT_ONLY },
+  { id: 'microsoft/phi-3-mini-4k-instruct', aliases: ['ai-phi-3-mini-4k', 'playground_phi2', 'phi2'], profile: TEXT_ONLY },
   {
     id: 'NV-Embed-QA',
     aliases: ['ai-embed-qa-4', 'playground_nvolveqa_40k', 'nvolveqa_40k'],
@@ -98,10 +112,18 @@ export function rankingUrlFor(baseUrl: string, model: string, hosted: boolean): 
   return hosted && endpoint?.endsWith('/reranking') ? endpoint : `${baseUrl}/ranking`;
 }
 
-/** Whether a chat model is known not to take tools: false only for catalog models known to lack them. */
-export function toolsUnsupported(model: string): boolean {
-  const entry = known(model);
-  return entry !== undefined && entry.supportsTools !== true && !entry.hostedUrl;
+/**
+ * What the package's table knows of a catalog chat model (undefined for a model it does not list,
+ * such as a self-hosted fine-tune): callers declare those themselves with ChatNVIDIA's `profile`.
+ */
+export function knownProfile(model: string): ModelProfile | undefined {
+  const profile = known(model)?.profile;
+  return profile ? { ...profile } : undefined;
+}
+
+/** The catalog chat models the table lists with tool calling, for errors that point somewhere. */
+export function toolCallingModels(): string[] {
+  return KNOWN_MODELS.filter((model) => model.profile?.toolCalling === true).map((model) => model.id);
 }
 
 interface ModelList {

@@ -1,11 +1,21 @@
 import type { DocumentInterface } from '@langchain/core/documents';
 import { BaseDocumentCompressor } from '@langchain/core/retrievers/document_compressors';
-import { type NVIDIAConnectionFields, NVIDIAEndpoint } from './endpoint.js';
+import type { SerializedConstructor } from '@langchain/core/load/serializable';
+import {
+  CONNECTION_ALIASES,
+  CONNECTION_SECRETS,
+  CONNECTION_SERIALIZABLE_KEYS,
+  type NVIDIAConnectionFields,
+  NVIDIAEndpoint,
+} from './endpoint.js';
 import { DEFAULT_RERANK_MODEL, rankingUrlFor } from './models.js';
+import { type LangChainSerializable, serializableKwargs, toLangChainJSON } from './serialization.js';
 
 export interface NVIDIARerankParams extends NVIDIAConnectionFields {
   /** Default `nvidia/llama-3.2-nv-rerankqa-1b-v2` on the hosted catalog; on a self-hosted NIM, the model it serves. */
   model?: string | undefined;
+  /** The same as `model`. */
+  modelName?: string | undefined;
   /** Documents kept by compressDocuments, best first. Default 5. */
   topN?: number | undefined;
   /** `END` cuts a query + passage pair longer than the model takes; `NONE` (the default) makes it an error. */
@@ -13,6 +23,8 @@ export interface NVIDIARerankParams extends NVIDIAConnectionFields {
   /** Passages per request. Default 32, as in the Python package. */
   maxBatchSize?: number | undefined;
 }
+
+const SERIALIZABLE_KEYS = ['model', 'topN', 'truncate', 'maxBatchSize', ...CONNECTION_SERIALIZABLE_KEYS];
 
 export interface Ranking {
   /** Position of the passage in the list given. */
@@ -33,10 +45,14 @@ interface RankingResponse {
  * A LangChain document compressor over a reranking NIM (`POST /v1/ranking`): scores each document
  * against the query and keeps the `topN` best, with the score as `metadata.relevance_score`.
  */
-export class NVIDIARerank extends BaseDocumentCompressor {
+export class NVIDIARerank extends BaseDocumentCompressor implements LangChainSerializable {
   static lc_name(): string {
     return 'NVIDIARerank';
   }
+
+  lc_serializable = true;
+  lc_namespace = ['langchain', 'document_compressors', 'nvidia'];
+  lc_kwargs: Record<string, unknown>;
 
   topN: number;
   readonly truncate: 'NONE' | 'END';
@@ -45,14 +61,37 @@ export class NVIDIARerank extends BaseDocumentCompressor {
 
   constructor(fields: NVIDIARerankParams = {}) {
     super();
-    this.endpoint = new NVIDIAEndpoint(fields, DEFAULT_RERANK_MODEL, 'rerank');
+    this.lc_kwargs = serializableKwargs(fields, SERIALIZABLE_KEYS);
+    this.endpoint = new NVIDIAEndpoint({ ...fields, model: fields.model ?? fields.modelName }, DEFAULT_RERANK_MODEL, 'rerank');
     this.topN = fields.topN ?? 5;
     this.truncate = fields.truncate ?? 'NONE';
     this.maxBatchSize = fields.maxBatchSize ?? 32;
   }
 
+  get lc_id(): string[] {
+    return [...this.lc_namespace, 'NVIDIARerank'];
+  }
+
   get lc_secrets(): Record<string, string> {
-    return { apiKey: 'NVIDIA_API_KEY' };
+    return CONNECTION_SECRETS;
+  }
+
+  get lc_aliases(): Record<string, string> {
+    return CONNECTION_ALIASES;
+  }
+
+  /** The model and the base URL as configured, so that a reranker loaded from JSON calls what this one calls. */
+  get lc_attributes(): Record<string, unknown> {
+    return { baseUrl: this.endpoint.configuredBaseUrl, ...(this.model ? { model: this.model } : {}) };
+  }
+
+  toJSON(): SerializedConstructor {
+    return toLangChainJSON(this);
+  }
+
+  /** The key this reranker sends, if any; serialisation writes it as a reference to `NVIDIA_API_KEY`, never its value. */
+  get apiKey(): string | undefined {
+    return this.endpoint.client.apiKey;
   }
 
   /** The model name; empty until a self-hosted NIM given none has been asked (on the first call). */
@@ -91,7 +130,7 @@ export class NVIDIARerank extends BaseDocumentCompressor {
 
   private async rankBatch(url: string, model: string, query: string, passages: string[], offset: number, options: RankOptions): Promise<Ranking[]> {
     const body = { model, query: { text: query }, passages: passages.map((text) => ({ text })), truncate: this.truncate };
-    const response = await this.endpoint.client.postJson<RankingResponse>(url, body, { model, signal: options.signal });
+    const response = await this.endpoint.client.postJson<RankingResponse>(url, body, { model, signal: options.signal, ...this.endpoint.callRetries });
     const rankings = response.rankings;
     const seen = new Set<number>();
     const valid =

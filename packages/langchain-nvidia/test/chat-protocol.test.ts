@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
-import { ChatNVIDIA, DEFAULT_CHAT_MODEL, NVIDIAClient, NVIDIAError, type NVIDIAErrorKind } from '@nim-rag/langchain-nvidia';
-import { NimEmulator } from '../../../test/support/nim-emulator.js';
-import { quiet } from './support.js';
+import { type CallOutcome, ChatNVIDIA, DEFAULT_CHAT_MODEL, NVIDIAClient, NVIDIAError, type NVIDIAErrorKind } from '@nim-rag/langchain-nvidia';
+import { NimEmulator } from './support/nim-emulator.js';
+import { quiet } from './support/helpers.js';
 
 const REPLY = 'Pasta, pizza, gelato and espresso are what Italy is famous for.';
 
 describe('ChatNVIDIA against the NIM emulator', () => {
   let emulator: NimEmulator;
   let client: NVIDIAClient;
+  let outcomes: CallOutcome[];
 
   before(async () => {
     emulator = await NimEmulator.start({ reply: () => REPLY });
@@ -17,15 +18,16 @@ describe('ChatNVIDIA against the NIM emulator', () => {
   after(() => emulator.stop());
   beforeEach(() => {
     emulator.reset();
+    outcomes = [];
     client = new NVIDIAClient({
       baseUrl: emulator.url,
       apiKey: undefined,
       timeoutMs: 2000,
       maxRetries: 2,
       maxConcurrency: 8,
-      pace: async () => undefined,
       logger: quiet,
       retryBaseDelayMs: 5,
+      hooks: { onCallEnd: (outcome) => outcomes.push(outcome) },
     });
   });
 
@@ -50,7 +52,7 @@ describe('ChatNVIDIA against the NIM emulator', () => {
   it('sends temperature, top_p, seed and stop when set, and per-call generation options override them', async () => {
     const chat = new ChatNVIDIA({ client, temperature: 0.2, topP: 0.7, seed: 42, maxTokens: 64, stop: ['\n\n'] });
     await chat.invoke(messages);
-    await chat.withConfig({ generation: { temperature: 1.5, maxTokens: 8 } }).invoke(messages);
+    await chat.withConfig({ temperature: 1.5, maxTokens: 8 }).invoke(messages);
     const [first, second] = emulator.requestsTo('/v1/chat/completions').map((request) => request.body);
     assert.equal(first.temperature, 0.2);
     assert.equal(first.top_p, 0.7);
@@ -137,12 +139,12 @@ describe('ChatNVIDIA against the NIM emulator', () => {
         assert.equal(error.upstreamStatus, upstream);
         assert.match(error.message, new RegExp(DEFAULT_CHAT_MODEL.replace(/[.]/g, '\\.')));
         assert.match(error.message, detail);
-        assert.equal(client.modelFailure(DEFAULT_CHAT_MODEL), error, 'readiness learns the model is unusable');
+        assert.deepEqual(outcomes, [{ endpoint: '/chat/completions', model: DEFAULT_CHAT_MODEL, error }], 'the onCallEnd hook learns how the call ended');
         return true;
       });
       assert.equal(emulator.requestsTo('/v1/chat/completions').length, 1, 'not retried');
       await chat.invoke(messages);
-      assert.equal(client.modelFailure(DEFAULT_CHAT_MODEL), undefined, 'a success clears it');
+      assert.deepEqual(outcomes.at(-1), { endpoint: '/chat/completions', model: DEFAULT_CHAT_MODEL, error: undefined }, 'and of a success');
     });
   }
 
@@ -153,7 +155,6 @@ describe('ChatNVIDIA against the NIM emulator', () => {
       timeoutMs: 2000,
       maxRetries: 3,
       maxConcurrency: 8,
-      pace: async () => undefined,
       logger: quiet,
       retryMaxDelayMs: 1000,
     });

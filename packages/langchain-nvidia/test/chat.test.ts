@@ -4,8 +4,8 @@ import { HumanMessage, SystemMessage, ToolMessage, type AIMessageChunk } from '@
 import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
 import { ChatNVIDIA, NVIDIAError } from '@nim-rag/langchain-nvidia';
-import { LLM_MODEL, NimEmulator } from '../../../test/support/nim-emulator.js';
-import { quiet } from './support.js';
+import { LLM_MODEL, NimEmulator } from './support/nim-emulator.js';
+import { quiet } from './support/helpers.js';
 
 const TOOL_MODEL = 'meta/llama-3.1-8b-instruct';
 

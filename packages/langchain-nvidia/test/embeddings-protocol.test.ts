@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { InputTooLongError, NVIDIAClient, NVIDIAEmbeddings, NVIDIAError } from '@nim-rag/langchain-nvidia';
-import { emulatedEmbedding, NimEmulator } from '../../../test/support/nim-emulator.js';
-import { quiet, unusedPort } from './support.js';
+import { emulatedEmbedding, NimEmulator } from './support/nim-emulator.js';
+import { quiet, unusedPort } from './support/helpers.js';
 
 const MODEL = 'NV-Embed-QA';
 
@@ -13,7 +13,6 @@ function client(emulator: NimEmulator, overrides: Partial<ConstructorParameters<
     timeoutMs: 2000,
     maxRetries: 3,
     maxConcurrency: 4,
-    pace: async () => undefined,
     logger: quiet,
     retryBaseDelayMs: 10,
     ...overrides,
@@ -135,8 +134,7 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
       timeoutMs: 500,
       maxRetries: 1,
       maxConcurrency: 1,
-      pace: async () => undefined,
-      logger: quiet,
+        logger: quiet,
       retryBaseDelayMs: 5,
     });
     const unreachable = new NVIDIAEmbeddings({ client: nowhere, model: MODEL, truncate: 'NONE' });
@@ -186,7 +184,7 @@ describe('NVIDIAEmbeddings against the NIM emulator', () => {
     try {
       const statuses: string[] = [];
       const bounded = new NVIDIAEmbeddings({
-        client: client(slow, { apiKey: undefined, maxConcurrency: 2, onAttempt: ({ status }) => statuses.push(status) }),
+        client: client(slow, { apiKey: undefined, maxConcurrency: 2, hooks: { onAttempt: ({ status }) => statuses.push(status) } }),
         model: MODEL,
         truncate: 'NONE',
         batchSize: 5,

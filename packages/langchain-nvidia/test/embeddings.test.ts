@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { NVIDIAEmbeddings, NVIDIAError } from '@nim-rag/langchain-nvidia';
-import { emulatedEmbedding, NimEmulator } from '../../../test/support/nim-emulator.js';
-import { quiet } from './support.js';
+import { emulatedEmbedding, NimEmulator } from './support/nim-emulator.js';
+import { quiet } from './support/helpers.js';
 
 const MODEL = 'NV-Embed-QA';
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ChatNVIDIA, NVIDIAEmbeddings } from '@nim-rag/langchain-nvidia';
 import { DOCUMENTS, QUERIES, runExample } from '../examples/nvidia-embeddings-and-chat.js';
-import { LLM_MODEL, NimEmulator } from '../../../test/support/nim-emulator.js';
-import { quiet } from './support.js';
+import { LLM_MODEL, NimEmulator } from './support/nim-emulator.js';
+import { quiet } from './support/helpers.js';
 
 describe('the notebook example, against emulated NIMs', () => {
   let embedNim: NimEmulator;

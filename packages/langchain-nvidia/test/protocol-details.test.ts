@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { baseUrlFor, discoverModel, normalizeBaseUrl, NVIDIAClient, parseRetryAfter, resolveModelAlias } from '@nim-rag/langchain-nvidia';
 import { classifyHttpFailure, nimMessageOf, tokenLimitOf } from '../src/errors.js';
-import { NimEmulator } from '../../../test/support/nim-emulator.js';
-import { capturingLogger, quiet } from './support.js';
+import { NimEmulator } from './support/nim-emulator.js';
+import { capturingLogger, quiet } from './support/helpers.js';
 
 describe('base URL normalisation, as the Python client does it', () => {
   const cases: Array<[string, string, boolean]> = [
@@ -60,8 +60,7 @@ describe('model names', () => {
         timeoutMs: 1000,
         maxRetries: 0,
         maxConcurrency: 1,
-        pace: async () => undefined,
-        logger: quiet,
+            logger: quiet,
       });
       assert.equal(await discoverModel(client, logger, 'embedding'), 'nvidia/nv-embedqa-e5-v5');
       assert.match(lines.at(-1)?.msg ?? '', /using embedding model nvidia\/nv-embedqa-e5-v5, discovered from/);
@@ -117,8 +116,10 @@ describe('pacing', () => {
         timeoutMs: 1000,
         maxRetries: 2,
         maxConcurrency: 1,
-        pace: async () => {
-          paced += 1;
+        hooks: {
+          beforeAttempt: async () => {
+            paced += 1;
+          },
         },
         logger: quiet,
         retryBaseDelayMs: 1,

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Document } from '@langchain/core/documents';
 import { NVIDIAError, NVIDIARerank } from '@nim-rag/langchain-nvidia';
-import { NimEmulator, RERANK_MODEL } from '../../../test/support/nim-emulator.js';
-import { quiet } from './support.js';
+import { NimEmulator, RERANK_MODEL } from './support/nim-emulator.js';
+import { quiet } from './support/helpers.js';
 
 const PASSAGES = [
   "Komchatka's weather is cold, with long, severe winters.",
