@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
 import { machineNodeLane } from '../support/lanes.js';
+import { lockDataDir } from '../../src/store/data-dir-lock.js';
 
 describe('npm start, as a supervisor runs it', machineNodeLane, () => {
   const cleanup: Array<() => Promise<unknown>> = [];
@@ -35,7 +36,8 @@ describe('npm start, as a supervisor runs it', machineNodeLane, () => {
     npm.kill('SIGTERM');
     await exited;
     assert.equal(await live(), false, 'the server stopped with npm');
-    assert.ok(!(await readdir(dataDir)).includes('LOCK'), 'DATA_DIR is free again');
+    const release = await lockDataDir(dataDir);
+    await release();
     assert.doesNotMatch(log, /"level":(40|50)[^\n]*ContentTypeParser/, 'no parser warning at start');
   });
 });

@@ -6,6 +6,7 @@ import { contentHash } from '../../src/store/content-hash.js';
 import { compileFilter, type MetadataFilter } from '../../src/store/metadata-filter.js';
 import { filterSql } from '../../src/store/pgvector/filter-sql.js';
 import type { DocumentStore, DocumentWrite } from '../../src/store/store-contract.js';
+import { SCHEMA_VERSIONS } from '../../src/store/pgvector/migrations.js';
 import { pgvectorBackend } from '../support/store-backends.js';
 
 /** What only the pgvector backend has: its schema migrations, its index, and SQL built from filters. */
@@ -43,7 +44,7 @@ describe('pgvector backend', () => {
     opened.push(...(await Promise.all([backend.open(), backend.open(), backend.open()])));
     opened.push(await backend.open());
     const { rows } = await client.query<{ version: number }>('SELECT version FROM rag_schema_migrations ORDER BY version');
-    assert.deepEqual(rows.map((row) => row.version), [1]);
+    assert.deepEqual(rows.map((row) => row.version), SCHEMA_VERSIONS);
     const manifest = await client.query('SELECT embedding_model, dimensions FROM rag_manifest');
     assert.deepEqual(manifest.rows, [{ embedding_model: 'local-lexical-v1', dimensions: 128 }]);
     const index = await client.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE indexname = 'rag_chunks_embedding'");

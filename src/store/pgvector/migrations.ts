@@ -110,6 +110,9 @@ const MIGRATIONS: Migration[] = [
   },
 ];
 
+/** The schema versions this build knows, in order. */
+export const SCHEMA_VERSIONS: readonly number[] = MIGRATIONS.map((migration) => migration.version);
+
 /** Applies the migrations this database lacks, in one transaction under the schema lock; the caller holds the transaction open. */
 export async function migrate(client: ClientBase): Promise<number[]> {
   await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
