@@ -5,9 +5,15 @@ import { parse } from 'yaml';
 /** openapi.yaml at the repository root: the single source of truth for the HTTP contract. */
 export const CONTRACT_PATH = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
 
-export function loadContract(): { text: string; document: Record<string, unknown> } {
-  const text = readFileSync(CONTRACT_PATH, 'utf8');
-  return { text, document: parse(text) as Record<string, unknown> };
+let loaded: { text: string; document: Record<string, unknown> } | undefined;
+
+/** The contract's text and its parsed document, read once per process (parsing it is a sizeable part of a start). */
+export function loadContract(): { readonly text: string; readonly document: Record<string, unknown> } {
+  if (!loaded) {
+    const text = readFileSync(CONTRACT_PATH, 'utf8');
+    loaded = { text, document: parse(text) as Record<string, unknown> };
+  }
+  return loaded;
 }
 
 type Json = Record<string, unknown>;
