@@ -3,14 +3,14 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { builtEntry } from '../support/built.js';
 import { after, before, describe, it } from 'node:test';
 import { makePdf, makeScannedPdf } from '../support/documents.js';
 import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { startTestApp, temporaryDir, type TestApp, unusedPort } from '../support/test-app.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/nim-rag.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
+/** The package's bin, compiled, as `npm install` links it. */
+const CLI = await builtEntry('cli/nim-rag.js');
 
 interface Run {
   code: number;
@@ -21,7 +21,7 @@ interface Run {
 /** The CLI as a user runs it: a separate process, talking HTTP to the live server. */
 function nimRag(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env } }, (error, stdout, stderr) =>
+    execFile(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env } }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -152,7 +152,7 @@ describe('nim-rag ingest interrupted with Ctrl-C', () => {
   };
 
   it('cancels its job once the files being stored are stored, exits 130, and a rerun sends only what is missing', { timeout: 60_000 }, async () => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI, 'ingest', 'notes', '--collection', 'notes'], { cwd: folder, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [CLI, 'ingest', 'notes', '--collection', 'notes'], { cwd: folder, env: { ...process.env, ...env } });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     const exited = once(child, 'exit');

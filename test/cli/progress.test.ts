@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { builtEntry } from '../support/built.js';
 import { after, before, describe, it } from 'node:test';
 import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { startTestApp, temporaryDir, type TestApp } from '../support/test-app.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/nim-rag.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
+/** The package's bin, compiled, as `npm install` links it. */
+const CLI = await builtEntry('cli/nim-rag.js');
 const FILES = 6;
 
 /** util-linux's `script`, which runs a command on a pseudo-terminal: what the CLI sees when a person runs it. */
@@ -25,7 +25,7 @@ const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 
 /** Runs the CLI with `args`; on a terminal (under `script`, stdout and stderr both the terminal's) or with pipes. */
 function nimRag(args: string[], options: { cwd: string; env: Record<string, string>; terminal: boolean }): Promise<{ code: number; output: string }> {
-  const command = [process.execPath, '--import', TSX, CLI, ...args];
+  const command = [process.execPath, CLI, ...args];
   const [file, argv] = options.terminal ? ['script', ['-qfec', command.map(quote).join(' '), '/dev/null']] : [command[0] as string, command.slice(1)];
   return new Promise((resolve) => {
     execFile(file, argv, { cwd: options.cwd, env: { ...process.env, ...options.env } }, (error, stdout, stderr) =>

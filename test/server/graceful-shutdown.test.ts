@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
+import { builtEntry } from '../support/built.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
 
 describe('graceful shutdown of the real process', () => {
@@ -20,7 +21,7 @@ describe('graceful shutdown of the real process', () => {
     const dataDir = await temporaryDir('shutdown-');
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
     const port = await unusedPort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    const child = spawn(process.execPath, ['--enable-source-maps', await builtEntry('server.js')], {
       env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info', EMBEDDINGS_PROVIDER: 'local', NIM_LLM_URL: llm.url },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

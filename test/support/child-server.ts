@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { builtEntry } from './built.js';
 
 export interface ChildServer {
   process: ChildProcess;
@@ -12,11 +13,11 @@ export interface ChildServer {
 const running = new Set<ChildProcess>();
 
 /**
- * The real server (src/server.ts) as a child process on a loopback port, over `dataDir` when one is
+ * The real server, as the image runs it (node dist/server.js, see built.ts), as a child process on a loopback port, over `dataDir` when one is
  * given, offline providers unless `env` says otherwise; resolves once it is live.
  */
 export async function startServer(dataDir: string | undefined, port: number, env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['--enable-source-maps', await builtEntry('server.js')], {
     env: {
       ...process.env,
       ...(dataDir === undefined ? {} : { DATA_DIR: dataDir }),
@@ -35,7 +36,7 @@ export async function startServer(dataDir: string | undefined, port: number, env
   child.stdout?.on('data', (data: Buffer) => output.push(data.toString()));
   child.stderr?.on('data', (data: Buffer) => output.push(data.toString()));
   const base = `http://127.0.0.1:${port}`;
-  // Generous: on a loaded two-core machine compiling the server through tsx alone can take half a minute.
+  // Generous: a loaded two-core machine can take many seconds to start it.
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${output.join('')}`);
