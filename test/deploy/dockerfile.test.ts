@@ -3,7 +3,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { access, cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -15,7 +15,7 @@ import {
   type ModifiableInstruction,
 } from 'dockerfile-ast';
 import { format, validate } from 'dockerfile-utils';
-import { buildPlayground } from '../../scripts/build-playground.js';
+import { builtEntry, isTestBuildFile } from '../support/built.js';
 import { imageNodeLane } from '../support/lanes.js';
 
 /*
@@ -304,7 +304,9 @@ describe('production layout, built the way the Dockerfile builds it, started on 
         if (!stageDirs.has(stage.name)) stageDirs.set(stage.name, join(work, 'stages', stage.name));
         return stageDirs.get(stage.name)!;
       };
-      const { scripts } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+      const { workspaces } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { workspaces: string[] };
+      assert.deepEqual(workspaces, ['packages/*']);
+      const packages = (await readdir(join(root, 'packages'))).map((name) => join('packages', name));
 
       /**
        * Reproduces a stage: its COPYs from the build context, then its RUN commands (not those of
@@ -327,27 +329,13 @@ describe('production layout, built the way the Dockerfile builds it, started on 
         for (const instruction of keyword(stage, 'RUN')) {
           const command = instruction.getArgumentsContent() ?? '';
           if (command === 'npm run build') {
-            // The project's own compiler and bundler: the service writes into this stage rather than into
-            // the checkout's dist/; the workspace package it imports is built in place, as npm run build
-            // does, and its output copied into the stage; then the playground is bundled.
-            for (const step of (scripts.build ?? '').split(/\s+&&\s+/)) {
-              const [command = '', ...args] = step.split(/\s+/);
-              if (command === 'tsx') {
-                assert.equal(step, 'tsx scripts/build-playground.ts', 'the playground is bundled');
-                await buildPlayground(join(dir, 'dist/playground'));
-                continue;
-              }
-              assert.equal(command, 'tsc', 'npm run build is tsc, then the playground bundler');
-              const project = dirname(args.find((arg) => arg.endsWith('.json')) ?? '.');
-              if (project === '.') {
-                // tsc -b takes no --outDir: the same project is compiled once, afresh, into the stage.
-                const config = args.find((arg) => arg.endsWith('.json')) ?? 'tsconfig.json';
-                const fresh = ['-p', config, '--outDir', join(dir, 'dist'), '--tsBuildInfoFile', join(dir, 'dist/.tsbuildinfo')];
-                await execFileAsync(join(root, 'node_modules/.bin/tsc'), fresh, { cwd: root });
-              } else {
-                await execFileAsync(join(root, 'node_modules/.bin/tsc'), args, { cwd: root });
-                await cp(join(root, project, 'dist'), join(dir, project, 'dist'), { recursive: true });
-              }
+            // The project's own build, run in the checkout (test/support/built.ts, once for every test that
+            // needs it), and what it writes copied into the stage: the service's dist/ with the bundled
+            // playground, and the workspace package's dist/ that the service imports.
+            await builtEntry('server.js');
+            const outputs = ['dist', ...packages.map((workspace) => join(workspace, 'dist'))];
+            for (const output of outputs) {
+              await cp(join(root, output), join(dir, output), { recursive: true, filter: (source) => !isTestBuildFile(source) });
             }
           } else if (/^npm ci\b/.test(command) && !command.includes('--omit=dev')) {
             // The full install only feeds `npm run build`, which compiles from the checkout above.
@@ -355,7 +343,8 @@ describe('production layout, built the way the Dockerfile builds it, started on 
             const steps = command.split(/\s+&&\s+/);
             const harmless = steps.every((step) => /^npm ci --omit=dev( --[a-z-]+)*$/.test(step) || /^node -e "[^"]*"$/.test(step));
             assert.ok(harmless, `this test does not know how to reproduce RUN ${command} (stage ${stage.name})`);
-            await execFileAsync('sh', ['-c', command], { cwd: dir, timeout: 300_000 });
+            // From npm's cache when it holds the packages, as a builder with a warm cache mount would.
+            await execFileAsync('sh', ['-c', command], { cwd: dir, timeout: 300_000, env: { ...process.env, npm_config_prefer_offline: 'true' } });
           }
         }
       };

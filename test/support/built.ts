@@ -21,6 +21,10 @@ const execFileAsync = promisify(execFile);
 const SOURCES = ['src', 'packages/langchain-nvidia/src', 'web', 'tsconfig.json', 'tsconfig.build.json', 'packages/langchain-nvidia/tsconfig.build.json'];
 /** Touched after each build made here: a source newer than it means the build is out of date. */
 const STAMP = join(ROOT, 'dist', '.built-for-tests');
+const LOCK = join(ROOT, 'dist', '.build-lock');
+
+/** The stamp and the lock this module keeps in dist/: not part of what the build makes. */
+export const isTestBuildFile = (path: string): boolean => path === STAMP || path === LOCK;
 
 async function newestChange(path: string): Promise<number> {
   const info = await stat(path);
@@ -39,7 +43,7 @@ async function isCurrent(): Promise<boolean> {
 /** Builds under a lock on a file (let go when it is closed), so that test files running side by side do not compile over each other. */
 async function build(): Promise<void> {
   await mkdir(join(ROOT, 'dist'), { recursive: true });
-  const lock = await open(join(ROOT, 'dist', '.build-lock'), 'a');
+  const lock = await open(LOCK, 'a');
   try {
     await waitForLock(lock.fd);
     if (await isCurrent()) return;
