@@ -15,7 +15,7 @@ import {
   type ModifiableInstruction,
 } from 'dockerfile-ast';
 import { format, validate } from 'dockerfile-utils';
-import { builtEntry, isTestBuildFile } from '../support/built.js';
+import { builtEntry } from '../support/built.js';
 import { imageNodeLane } from '../support/lanes.js';
 
 /*
@@ -335,7 +335,7 @@ describe('production layout, built the way the Dockerfile builds it, started on 
             await builtEntry('server.js');
             const outputs = ['dist', ...packages.map((workspace) => join(workspace, 'dist'))];
             for (const output of outputs) {
-              await cp(join(root, output), join(dir, output), { recursive: true, filter: (source) => !isTestBuildFile(source) });
+              await cp(join(root, output), join(dir, output), { recursive: true });
             }
           } else if (/^npm ci\b/.test(command) && !command.includes('--omit=dev')) {
             // The full install only feeds `npm run build`, which compiles from the checkout above.
