@@ -1,12 +1,18 @@
 import closeWithGrace from 'close-with-grace';
-import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
-import { createServices } from './services/create-services.js';
-import { DataDirLockedError } from './store/data-dir-lock.js';
-import { EmbeddingSpaceMismatchError } from './store/store-contract.js';
+import { startTracing } from './telemetry/tracing.js';
 
-/** Process entry: configuration, logger, services, HTTP server, and a graceful stop on SIGTERM/SIGINT. */
+/** The service's modules, loaded once tracing (when on) has started, so that what it instruments is loaded after it. */
+const loadService = () =>
+  Promise.all([
+    import('./app.js'),
+    import('./logger.js'),
+    import('./services/create-services.js'),
+    import('./store/data-dir-lock.js'),
+    import('./store/store-contract.js'),
+  ]);
+
+/** Process entry: configuration, tracing, logger, services, HTTP server, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
   let config;
   try {
@@ -18,6 +24,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const tracing = config.tracing ? await startTracing() : undefined;
+  const [{ buildApp }, { createLogger }, { createServices }, { DataDirLockedError }, { EmbeddingSpaceMismatchError }] = await loadService();
   const logger = createLogger(config.logLevel);
   let services;
   try {
@@ -36,6 +44,7 @@ async function main(): Promise<void> {
     else logger.info({ signal }, 'stopping: no new requests, finishing those in flight, then flushing the store');
     await app.close();
     await ready.close();
+    await tracing?.shutdown();
   });
   await app.listen({ host: config.host, port: config.port });
 }

@@ -1,6 +1,7 @@
 import type { GenerationOptions } from '@nim-rag/langchain-nvidia';
 import { type Answerer, buildAskChain } from '../rag/ask-chain.js';
 import { GenerationRecorder } from '../rag/generation-recorder.js';
+import { tracedRunnable } from '../telemetry/traced-runnable.js';
 import { PushQueue } from './push-queue.js';
 import type { RetrievalService, SearchRequest, SearchTimings, Source } from './retrieval-service.js';
 
@@ -86,7 +87,7 @@ class AskRun {
       const sources = options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
       listener?.sources(sources);
       return sources;
-    }, answering.answerer(request.generation, this.report));
+    }, tracedRunnable('rag.generate', answering.answerer(request.generation, this.report), { 'gen_ai.request.model': answering.model }));
   }
 
   timings(firstTokenAt?: number): AskTimings {
