@@ -1,5 +1,6 @@
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import { chatRequestLikeTheChain, corpusStore, DIMENSIONS, load, type LoadResult, type Process, startNim, startService, stop } from './serving.js';
+import { tracingCost, tracingCostReport } from './tracing-cost.js';
 import { benchFlags, count, markdownTable, median, ms, postJson, print, progress, randomWords, seededRandom, timed, writeResultsSection } from './support.js';
 
 /**
@@ -7,7 +8,8 @@ import { benchFlags, count, markdownTable, median, ms, postJson, print, progress
  * 100,000 chunks, with the NIM emulator answering every chat completion after exactly
  * LLM_LATENCY_MS (its embeddings take no time), at 1 and 64 concurrent clients (autocannon). In
  * the same run, the same number of clients call the emulator's /v1/chat/completions directly
- * with a prompt of the same size: the floor that HTTP and the emulator set.
+ * with a prompt of the same size: the floor that HTTP and the emulator set. Last, what tracing
+ * costs: the service's CPU per answer with OpenTelemetry tracing off and on (bench/tracing-cost.ts).
  */
 
 const flags = benchFlags();
@@ -19,6 +21,7 @@ const K = 4;
 const TARGET_OVERHEAD_P50_MS = 5;
 const TARGET_THROUGHPUT_SHARE = 0.9;
 const BREAKDOWN_ROUNDS = flags.quick ? 30 : 150;
+const TRACING_CLIENTS = 16;
 
 const random = seededRandom(5);
 const QUESTION = `What do the documents say about ${randomWords(random, 3)}?`;
@@ -147,9 +150,15 @@ async function main(): Promise<void> {
   let service: Process | undefined;
   try {
     nim = await startNim({ models: [EMBED_MODEL, LLM_MODEL], dimensions: DIMENSIONS, chatLatencyMs: LLM_LATENCY_MS });
-    service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL });
+    const env = { DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL };
+    service = await startService(env);
     const pairs = await measure(nim, service);
-    const body = [report(pairs), '', breakdownReport(await breakdown(nim, service))].join('\n');
+    const parts = await breakdown(nim, service);
+    // The tracing runs start services of their own on the same DATA_DIR, which one process holds at a time.
+    await stop(service);
+    service = undefined;
+    const tracing = await tracingCost({ env, url: '/v1/ask', body: { question: QUESTION, k: K }, clients: TRACING_CLIENTS, seconds: SECONDS });
+    const body = [report(pairs), '', breakdownReport(parts), '', tracingCostReport(tracing, TRACING_CLIENTS, SECONDS)].join('\n');
     print(body);
     await writeResultsSection({ id: 'bench:ask', title: 'Ask overhead (bench:ask)', body });
   } finally {

@@ -37,7 +37,8 @@ export async function startTracing(options: TracingOptions = {}): Promise<Tracin
         registerOnInitialization: true,
         // The request and its handler; a span for each of the app's dozen hooks would cost more than it tells.
         instrumentHooks: false,
-        requestHook: (span, request) => span.updateName(`${request.method} ${request.routeOptions.url ?? request.url}`),
+        // Named by route, as HTTP server spans are; a request no route matched by its method alone, not by a path anyone may make up.
+        requestHook: (span, request) => span.updateName(request.routeOptions.url ? `${request.method} ${request.routeOptions.url}` : request.method),
       }),
       new UndiciInstrumentation(),
       // Queries made for a request or a traced job; the job poller's idle polls would each be a trace of their own.
