@@ -6,7 +6,7 @@ export function healthRoutes({ health }: Services, anonymousGetsSummary: boolean
   return {
     live: async () => ({ status: 'live' as const }),
     ready: async (request, reply) => {
-      const readiness = anonymousGetsSummary && !request.apiKeyId ? await health.summary() : await health.readiness();
+      const readiness = anonymousGetsSummary && !request.principal ? await health.summary() : await health.readiness();
       return reply.code(readiness.status === 'ready' ? 200 : 503).send(readiness);
     },
   };
