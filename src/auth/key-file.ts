@@ -27,12 +27,13 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** A collection name (see CollectionName in openapi.yaml), where `*` and `?` may stand for characters. */
 const GLOB = /^[A-Za-z0-9_*?-][A-Za-z0-9_*?-]{0,63}$/;
 
+const text = () => z.string({ error: 'must be a string (in quotes, where YAML would read it as something else)' });
+
 const keySchema = z
   .object({
     name: z.string().regex(NAME, 'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
-    key: z.string().min(16, 'must be at least 16 characters long (generate one with: openssl rand -hex 32)').optional(),
-    sha256: z
-      .string()
+    key: text().min(16, 'must be at least 16 characters long (generate one with: openssl rand -hex 32)').optional(),
+    sha256: text()
       .regex(/^[0-9a-fA-F]{64}$/, 'must be the 64 hex digits of the SHA-256 of the key (printf %s "$KEY" | sha256sum)')
       .optional(),
     scopes: z.array(z.enum(SCOPES, { error: `must be one of ${SCOPES.join(', ')}` })).min(1, 'must name at least one scope'),
@@ -60,7 +61,7 @@ const fileSchema = z.object({ keys: z.array(keySchema) }).strict();
  */
 export function parseKeyFile(file: string, text: string, defaultWindowMs: number): KeyEntry[] {
   const document = parseDocument(text, { prettyErrors: true });
-  if (document.errors.length > 0) throw new KeyFileError(file, document.errors.map((error) => error.message.split('\n')[0] ?? error.message));
+  if (document.errors.length > 0) throw new KeyFileError(file, document.errors.map((error) => (error.message.split('\n')[0] ?? error.message).replace(/:$/, '')));
   const parsed = fileSchema.safeParse(document.toJS());
   if (!parsed.success) {
     throw new KeyFileError(
