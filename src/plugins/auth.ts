@@ -25,9 +25,6 @@ declare module 'fastify' {
     /** What the operation needs of a key (from openapi.yaml). */
     access?: OperationAccess;
   }
-  interface FastifyInstance {
-    keyRing: KeyRing;
-  }
 }
 
 export interface AuthOptions {
@@ -91,7 +88,6 @@ function collectionOf(request: FastifyRequest, access: OperationAccess): string 
 export default fp<AuthOptions>(
   async (fastify, { apiKeys, keysFile, publicPaths, defaultWindowMs, metrics, storedChunks }) => {
     const ring = await KeyRing.open({ apiKeys, file: keysFile, defaultWindowMs, logger: fastify.log });
-    fastify.decorate('keyRing', ring);
     fastify.addHook('onClose', async () => ring.close());
     const isPublic = publicPathMatcher(publicPaths);
     fastify.decorateRequest('principal', undefined);
