@@ -145,6 +145,9 @@ describe('scoped API keys (API_KEYS_FILE)', () => {
     assert.deepEqual(await names(A_RW), ['app-a-docs']);
     assert.deepEqual(await names(B_RW), ['app-b']);
     assert.deepEqual(await names(ADMIN), ['app-a-docs', 'app-b']);
+    const sizes = async (key: string) => (await call(key, 'GET', '/v1/health/ready')).json().store;
+    assert.deepEqual([(await sizes(A_RW)).collections, (await sizes(A_RW)).documents], [1, 1], "readiness counts only the key's collections");
+    assert.equal((await sizes(ADMIN)).collections >= 2, true);
   });
 
   it('answers GET /v1/me with what the key may do, never the key', async () => {
