@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,6 +8,7 @@ import { buildApp } from '../../src/app.js';
 import { KeyFileError } from '../../src/auth/key-file.js';
 import { loadConfig } from '../../src/config.js';
 import { createServices } from '../../src/services/create-services.js';
+import { builtEntry } from '../support/built.js';
 import { capturingLogger, silentLogger, startTestApp, temporaryDir, type TestApp } from '../support/test-app.js';
 
 const FIRST = 'first-key-0123456789abcdef';
@@ -107,5 +109,18 @@ describe('keys file reload', () => {
     await writeFile(bad, 'keys: [\n');
     assert.match(String(await attempt(bad)), /cannot be used:\n {2}- Flow sequence in block collection .* at line 2, column 1$/);
     assert.match(String(await attempt(join(dir, 'absent.yaml'))), /absent\.yaml cannot be used:\n {2}- cannot be read \(ENOENT\)/);
+  });
+
+  it('the service process exits 1 on a malformed file, saying why', async () => {
+    const bad = join(dir, 'bad-for-process.yaml');
+    await writeFile(bad, 'keys:\n  - {name: a, key: 0123456789abcdef0123, scopes: [reed], collections: ["*"]}\n');
+    const server = await builtEntry('server.js');
+    const run = await new Promise<{ code: number; output: string }>((resolve) => {
+      execFile(process.execPath, [server], { env: { ...process.env, PORT: '0', DATA_DIR: dir, API_KEYS_FILE: bad, LOG_LEVEL: 'info', NODE_ENV: 'production' } }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code) : 0, output: stdout + stderr }),
+      );
+    });
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /API_KEYS_FILE \S+bad-for-process\.yaml cannot be used:\\n {2}- keys\.0\.scopes\.0: must be one of read, write, admin/);
   });
 });
