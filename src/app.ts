@@ -10,7 +10,7 @@ import { operationAccess } from './api/operation-access.js';
 import type { Config } from './config.js';
 import { ProblemError } from './errors.js';
 import { requestScope } from './logger.js';
-import auth, { authorize, publicPathMatcher } from './plugins/auth.js';
+import auth, { authorizer, publicPathMatcher } from './plugins/auth.js';
 import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.js';
 import httpMetrics from './plugins/http-metrics.js';
 import mediaTypes from './plugins/media-types.js';
@@ -110,7 +110,7 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
       },
     });
   }
-  app.addHook('preParsing', authorize);
+  app.addHook('preParsing', authorizer(config.auth.publicPaths));
   await app.register(fastifySSE, { heartbeatInterval: 15_000 });
   // Only reply.sendFile: the playground's routes come from openapi.yaml like every other.
   await app.register(fastifyStatic, { root: PLAYGROUND_DIR, serve: false });

@@ -151,24 +151,27 @@ export default fp<AuthOptions>(
 );
 
 /**
- * Refuses what the auth plugin did not accept, and a key without the scope its operation needs.
- * A preParsing hook: the rate limiter's hooks are the routes' own onRequest hooks, which run after
- * every global one, and the body of a request that is refused is never parsed.
+ * Refuses what the auth plugin did not accept, and a key without the scope its operation needs
+ * (except on PUBLIC_PATHS, open to anyone). A preParsing hook: the rate limiter's hooks are the
+ * routes' own onRequest hooks, which run after every global one, and the body of a request that
+ * is refused is never parsed.
  */
-export async function authorize<Payload>(request: FastifyRequest, _reply: FastifyReply, payload: Payload): Promise<Payload> {
-  if (request.authProblem) {
-    request.auditOutcome = 'unauthenticated';
-    throw request.authProblem;
-  }
-  const { principal } = request;
-  const scope = request.routeOptions.config.access?.scope;
-  if (principal && scope && scope !== 'public' && scope !== 'any' && !hasScope(principal, scope)) {
+export function authorizer(publicPaths: string[]) {
+  const isPublic = publicPathMatcher(publicPaths);
+  return async function authorize<Payload>(request: FastifyRequest, _reply: FastifyReply, payload: Payload): Promise<Payload> {
+    if (request.authProblem) {
+      request.auditOutcome = 'unauthenticated';
+      throw request.authProblem;
+    }
+    const { principal } = request;
+    const scope = request.routeOptions.config.access?.scope;
+    if (!principal || !scope || scope === 'public' || scope === 'any' || hasScope(principal, scope)) return payload;
+    if (isPublic(request.routeOptions.url ?? '')) return payload;
     request.auditOutcome = 'scope-missing';
     throw forbidden(
       'scope-missing',
       `the API key "${principal.name}" lacks the ${scope} scope that ${operationName(request)} needs; it has ${principal.scopes.join(', ')}`,
       { missing_scope: scope },
     );
-  }
-  return payload;
+  };
 }

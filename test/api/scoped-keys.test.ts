@@ -150,6 +150,17 @@ describe('scoped API keys (API_KEYS_FILE)', () => {
     assert.equal((await sizes(ADMIN)).collections >= 2, true);
   });
 
+  it('holds a key to its scopes except on PUBLIC_PATHS, open to anyone', async () => {
+    const open = await startTestApp({ API_KEYS_FILE: test.config.auth.keysFile as string, PUBLIC_PATHS: '/metrics' });
+    try {
+      const metrics = await open.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${A_READ}` } });
+      assert.equal(metrics.statusCode, 200);
+      assert.equal((await call(A_READ, 'GET', '/metrics')).json().missing_scope, 'admin', 'where it is not public, /metrics is admin');
+    } finally {
+      await open.close();
+    }
+  });
+
   it('answers GET /v1/me with what the key may do, never the key', async () => {
     const me = await call(A_RW, 'GET', '/v1/me');
     assert.equal(me.statusCode, 200);
