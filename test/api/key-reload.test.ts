@@ -53,13 +53,15 @@ describe('keys file reload', () => {
 
   it('keeps the keys it has when the new file is malformed, and logs why', async () => {
     const mark = lines.length;
-    await writeFile(file, 'keys:\n  - {name: broken, scopes: [read, delete], collections: []}\n');
+    await writeFile(file, 'keys:\n  - {name: broken, scopes: [read, delete], collections: []}\n  - {name: other, key: secret-in-a-broken-file, scopes: [admin], collections: [], extra: 1}\n');
     await until(async () => lines.slice(mark).some((line) => line.level === 50));
     const logged = lines.slice(mark).find((line) => line.level === 50) as Record<string, any>;
     assert.match(logged.msg, /API_KEYS_FILE not reloaded, keeping the keys loaded before/);
     assert.ok(logged.problems.some((problem: string) => /keys\.0\.scopes\.1: must be one of read, write, admin/.test(problem)), logged.problems);
     assert.deepEqual(logged.kept, ['second']);
     assert.equal(await status(SECOND), 200, 'the old keys still work');
+    assert.ok(!JSON.stringify(lines).includes('secret-in-a-broken-file'), 'no key of the file in the logs');
+    assert.ok(logged.problems.some((problem: string) => /keys\.1: Unrecognized key: "extra"/.test(problem)), logged.problems);
   });
 
   it('reads the file again on SIGHUP', async () => {
