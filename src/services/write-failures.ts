@@ -1,6 +1,5 @@
 import { ProblemError } from '../errors.js';
-import { CollectionDroppedError } from '../store/hnsw-collection.js';
-import { InvalidVectorError } from '../store/vector-check.js';
+import { CollectionDroppedError, InvalidVectorError } from '../store/semantics/store-errors.js';
 
 /** Seconds a caller is asked to wait after the disk failed a write. */
 const STORAGE_RETRY_AFTER_SECONDS = 5;

@@ -10,7 +10,8 @@ import type { MetadataPredicate } from './metadata-filter.js';
 import type { Mutation, StoredDocument } from './mutation-codec.js';
 import { prepareSnapshotDir, publishSnapshot, readSnapshotEntries, removeCovered } from './snapshot.js';
 import { forEachInSlices } from '../time-slices.js';
-import { flatVectorsProblem, InvalidVectorError } from './vector-check.js';
+import { CollectionDroppedError, InvalidVectorError } from './semantics/store-errors.js';
+import { flatVectorsProblem } from './semantics/vector-check.js';
 import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
 import type { ChunkHit, DocumentWrite, UpsertResult, WriteStatus } from './store-contract.js';
 import { WriteAheadLog } from './write-ahead-log.js';
@@ -58,9 +59,6 @@ function flatten(id: string, vectors: number[][], dimensions: number): Float32Ar
   if (problem) throw new InvalidVectorError(`document "${id}": ${problem.replace(/^vector (\d+)/, 'chunk $1')}`);
   return flat;
 }
-
-/** A write found its collection dropped while it waited for the lock; nothing of it was written. */
-export class CollectionDroppedError extends Error {}
 
 /**
  * One collection: its documents and their chunk vectors (a VectorIndex: exact tier plus HNSW
@@ -291,7 +289,7 @@ export class HnswCollection {
 
   private async exclusive<T>(work: () => Promise<T>): Promise<T> {
     return this.lock.runExclusive(async () => {
-      if (this.dropped) throw new CollectionDroppedError(`collection ${this.name} was dropped`);
+      if (this.dropped) throw new CollectionDroppedError(this.name);
       return work();
     });
   }

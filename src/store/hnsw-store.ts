@@ -5,9 +5,8 @@ import type { Logger } from 'pino';
 import { lockDataDir } from './data-dir-lock.js';
 import { fsyncDirectory, writeFileAtomic } from './durable-fs.js';
 import { HnswCollection, type HnswParameters } from './hnsw-collection.js';
-import { COLLECTION_NAME, type CollectionSummary, DEFAULT_COLLECTION, EmbeddingSpaceMismatchError } from './store-contract.js';
-
-export { DEFAULT_COLLECTION, EmbeddingSpaceMismatchError };
+import { EmbeddingSpaceMismatchError } from './semantics/store-errors.js';
+import { COLLECTION_NAME, type CollectionSummary } from './store-contract.js';
 
 
 export interface StoreOptions {

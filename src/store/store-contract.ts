@@ -1,4 +1,3 @@
-import { ProblemError } from '../errors.js';
 import type { Metadata, MetadataFilter, MetadataPredicate } from './metadata-filter.js';
 import type { StoredDocument } from './mutation-codec.js';
 
@@ -104,26 +103,4 @@ export interface DocumentStore {
   drop(name: string): Promise<boolean>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
-}
-
-/** The store was built with another embedding model or size; mixing vector spaces would give wrong answers. */
-export class EmbeddingSpaceMismatchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EmbeddingSpaceMismatchError';
-  }
-}
-
-/** The store's database cannot be reached just now; the caller may try again shortly. */
-export class StoreUnavailableError extends ProblemError {
-  constructor(detail: string, cause?: unknown) {
-    super({
-      status: 503,
-      slug: 'store-unavailable',
-      title: 'Service Unavailable',
-      detail,
-      headers: { 'retry-after': '2' },
-      cause,
-    });
-  }
 }

@@ -4,12 +4,11 @@ import {
   COLLECTION_NAME,
   type CollectionSummary,
   type DocumentStore,
-  EmbeddingSpaceMismatchError,
   type StoreCollection,
   type StoreHealth,
-  StoreUnavailableError,
   type VectorTiers,
 } from '../store-contract.js';
+import { EmbeddingSpaceMismatchError, StoreUnavailableError } from '../semantics/store-errors.js';
 import { asStoreError, describe, isConnectionError, isRetryable } from './database-errors.js';
 import { fixDimensionsSql, migrate, SCHEMA_LOCK } from './migrations.js';
 import { PgvectorCollection } from './pgvector-collection.js';

@@ -1,10 +1,4 @@
-/** A vector the store will not hold: a wrong size, a non-finite number, or no direction. Refused before the log. */
-export class InvalidVectorError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidVectorError';
-  }
-}
+import { InvalidVectorError } from './store-errors.js';
 
 /**
  * Why `flat` (vectors of `dimensions` floats one after another) cannot be stored, or undefined.
@@ -22,4 +16,22 @@ export function flatVectorsProblem(flat: Float32Array, dimensions: number): stri
     if (!(squares > 0) || !Number.isFinite(squares)) return `vector ${start / dimensions} has no direction (its norm is 0 or overflows)`;
   }
   return undefined;
+}
+
+/**
+ * A document's chunk vectors as one float32 array, refused with an InvalidVectorError unless
+ * each has `dimensions` numbers and is a usable direction. Both backends store float32 (pgvector's
+ * `vector` is float4), so both refuse the same vectors.
+ */
+export function checkedVectors(id: string, vectors: number[][], dimensions: number): Float32Array {
+  const flat = new Float32Array(vectors.length * dimensions);
+  vectors.forEach((vector, position) => {
+    if (vector.length !== dimensions) {
+      throw new InvalidVectorError(`document "${id}" chunk ${position}: vector has ${vector.length} dimensions, the store holds ${dimensions}-dimensional vectors`);
+    }
+    flat.set(vector, position * dimensions);
+  });
+  const problem = flatVectorsProblem(flat, dimensions);
+  if (problem) throw new InvalidVectorError(`document "${id}": ${problem.replace(/^vector (\d+)/, 'chunk $1')}`);
+  return flat;
 }
