@@ -1,5 +1,4 @@
 import type { Metadata, MetadataFilter, MetadataPredicate } from './metadata-filter.js';
-import type { StoredDocument } from './mutation-codec.js';
 
 /**
  * What the services need of a vector store, whichever backend holds the vectors: the embedded
@@ -9,6 +8,18 @@ import type { StoredDocument } from './mutation-codec.js';
 
 export const DEFAULT_COLLECTION = 'default';
 export const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** A document as the store keeps it: its full text once, and each chunk as a span of that text. */
+export interface StoredDocument {
+  id: string;
+  text: string;
+  metadata: Metadata;
+  /** Hash of the text and the chunking that produced the spans: equal hash, equal chunks. */
+  contentHash: string;
+  spans: Array<[start: number, end: number]>;
+  createdAt: string;
+  updatedAt: string;
+}
 
 /** A document to store: its chunks are spans of its text, each with a vector or none yet. */
 export interface DocumentWrite {

@@ -8,6 +8,7 @@ import {
   type StoreHealth,
   type VectorTiers,
 } from '../store-contract.js';
+import { checkEmbeddingSpace, fixesDimensions } from '../semantics/embedding-space.js';
 import { EmbeddingSpaceMismatchError, StoreUnavailableError } from '../semantics/store-errors.js';
 import { asStoreError, describe, isConnectionError, isRetryable } from './database-errors.js';
 import { fixDimensionsSql, migrate, SCHEMA_LOCK } from './migrations.js';
@@ -30,6 +31,8 @@ type Transaction = <T>(work: (client: pg.ClientBase) => Promise<T>) => Promise<T
 export interface PgvectorContext {
   transaction: Transaction;
   efSearch: number;
+  /** The vector size when known: recorded in the manifest, or configured. */
+  dimensions(): number | undefined;
   /** The vector size, fixed (with the HNSW index built) before the first vector is written. */
   ensureDimensions(client: pg.ClientBase, dimensions: number): Promise<void>;
 }
@@ -81,6 +84,7 @@ export class PgvectorStore implements DocumentStore {
     this.context = {
       transaction: (work) => this.transaction(work),
       efSearch: options.hnsw.efSearch,
+      dimensions: () => this.dimensions,
       ensureDimensions: (client, dimensions) => this.ensureDimensions(client, dimensions),
     };
   }
@@ -155,21 +159,11 @@ export class PgvectorStore implements DocumentStore {
       if (embeddingDimensions !== undefined) await this.ensureDimensions(client, embeddingDimensions);
       return;
     }
-    const database = where(this.options.url);
-    if (recorded.embedding_model !== embeddingModel) {
-      throw new EmbeddingSpaceMismatchError(
-        `the vector database ${database} holds vectors from embedding model "${recorded.embedding_model}"` +
-          `${recorded.dimensions ? ` (${recorded.dimensions} dimensions)` : ''}, but the service is configured for ` +
-          `"${embeddingModel}". Vectors from different models cannot be compared: configure "${recorded.embedding_model}" again, ` +
-          'or point DATABASE_URL at a new database and re-ingest.',
-      );
-    }
-    if (embeddingDimensions !== undefined && recorded.dimensions !== null && recorded.dimensions !== embeddingDimensions) {
-      throw new EmbeddingSpaceMismatchError(
-        `the vector database ${database} holds ${recorded.dimensions}-dimensional vectors from "${recorded.embedding_model}", but ` +
-          `${embeddingDimensions} dimensions are configured: configure ${recorded.dimensions} again, or use a new database and re-ingest.`,
-      );
-    }
+    checkEmbeddingSpace(
+      { model: recorded.embedding_model, dimensions: recorded.dimensions ?? undefined },
+      { model: embeddingModel, dimensions: embeddingDimensions },
+      { name: `the vector database ${where(this.options.url)}`, fresh: 'point DATABASE_URL at a new database' },
+    );
     this.fixedDimensions = recorded.dimensions ?? undefined;
     if (this.fixedDimensions === undefined && embeddingDimensions !== undefined) await this.ensureDimensions(client, embeddingDimensions);
   }
@@ -188,11 +182,8 @@ export class PgvectorStore implements DocumentStore {
         return;
       }
       this.fixedDimensions = recorded;
-      if (recorded === dimensions) return;
     }
-    throw new EmbeddingSpaceMismatchError(
-      `embedding model ${this.options.embeddingModel} returned ${dimensions} dimensions; the store holds ${this.fixedDimensions}`,
-    );
+    fixesDimensions({ model: this.options.embeddingModel, dimensions: this.fixedDimensions }, dimensions);
   }
 
   /**
