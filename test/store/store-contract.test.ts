@@ -14,7 +14,7 @@ import { hnswBackend, pgvectorBackend, type StoreBackend } from '../support/stor
 
 /**
  * The store contract's behaviour, one suite for both backends so they cannot drift: the embedded
- * HNSW store and Postgres with pgvector (PGlite over the wire protocol here).
+ * HNSW store and Postgres with pgvector (PGlite over the wire protocol, or a database of its own on TEST_DATABASE_URL's server).
  */
 
 const embedder = new LexicalEmbeddings(128);
