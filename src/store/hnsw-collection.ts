@@ -237,7 +237,7 @@ export class HnswCollection {
           createdAt: this.registry.get(write.id)?.createdAt ?? stamp,
           updatedAt: stamp,
         };
-        return { op: 'put', document, labels: write.spans.map(() => label++), vectors: change.vectors };
+        return { op: 'put', document, labels: write.spans.map(() => label++), vectors: change.flat };
       });
       await this.commit(mutations);
       return { applied: true, outcomes: plan.outcomes };

@@ -60,7 +60,7 @@ async function serverDatabase(serverUrl: string): Promise<TestDatabase> {
     });
     return {
       url,
-      engine: `Postgres ${version}, pgvector ${pgvector}`,
+      engine: `Postgres ${version.split(' ')[0]}, pgvector ${pgvector}`,
       close: () => onServer(serverUrl, async (client) => void (await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))),
     };
   } catch (error) {

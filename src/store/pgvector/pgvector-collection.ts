@@ -21,7 +21,7 @@ const MAX_EF_SEARCH = 1000;
 /** Rows per INSERT when writing chunks, to keep statements (about 10 KB per 1024-dimensional vector as text) moderate. */
 const CHUNK_ROWS_PER_INSERT = 256;
 
-const vectorLiteral = (vector: ArrayLike<number>) => `[${Array.prototype.join.call(vector, ',')}]`;
+const vectorLiteral = (vector: number[]) => `[${vector.join(',')}]`;
 const parseVector = (text: string) => JSON.parse(text) as number[];
 
 interface DocumentRow {
@@ -187,7 +187,7 @@ export class PgvectorCollection implements StoreCollection {
       if (plan.dimensions !== undefined) await this.context.ensureDimensions(client, plan.dimensions);
       const stamp = new Date().toISOString();
       await this.updateMetadata(client, plan.changes.flatMap((change) => (change.op === 'metadata' ? [change.write] : [])), stamp);
-      await this.put(client, plan.changes.flatMap((change) => (change.op === 'put' ? [change] : [])), plan.dimensions ?? 0, stamp);
+      await this.put(client, plan.changes.flatMap((change) => (change.op === 'put' ? [change] : [])), stamp);
       return { applied: true, outcomes: plan.outcomes };
     });
   }
@@ -209,7 +209,7 @@ export class PgvectorCollection implements StoreCollection {
   }
 
   /** Replaces these documents and all their chunks. */
-  private async put(client: pg.ClientBase, puts: Array<{ write: DocumentWrite; vectors: Float32Array }>, dimensions: number, stamp: string): Promise<void> {
+  private async put(client: pg.ClientBase, puts: Array<{ write: DocumentWrite; vectors: number[][] }>, stamp: string): Promise<void> {
     if (puts.length === 0) return;
     const writes = puts.map((put) => put.write);
     const ids = writes.map((write) => write.id);
@@ -234,8 +234,8 @@ export class PgvectorCollection implements StoreCollection {
     const rows = puts.flatMap(({ write, vectors }) =>
       write.spans.map((span, chunk) => {
         const content = write.text.slice(...span);
-        const vector = vectorLiteral(vectors.subarray(chunk * dimensions, (chunk + 1) * dimensions));
-        return { id: write.id, chunk, content, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector };
+        // As given: Postgres rounds each number to the float4 the check was made on, and the text is shorter than float32's as doubles.
+        return { id: write.id, chunk, content, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[chunk] as number[]) };
       }),
     );
     for (let start = 0; start < rows.length; start += CHUNK_ROWS_PER_INSERT) {

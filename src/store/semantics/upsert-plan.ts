@@ -23,8 +23,11 @@ export interface PlanSource {
 /** One document of the write that changes the store, in the order of the write. */
 export type PlannedChange =
   | { op: 'metadata'; write: DocumentWrite }
-  /** New content: all its chunk vectors, checked, as float32 numbers one vector after another. */
-  | { op: 'put'; write: DocumentWrite; vectors: Float32Array; replaces: boolean };
+  /**
+   * New content with all its chunk vectors, checked: as given (or lent), and as the float32
+   * numbers both backends keep, one vector after another.
+   */
+  | { op: 'put'; write: DocumentWrite; vectors: number[][]; flat: Float32Array; replaces: boolean };
 
 export type UpsertPlan =
   | Extract<UpsertResult, { applied: false }>
@@ -72,9 +75,14 @@ export async function planUpsert(writes: DocumentWrite[], source: PlanSource): P
   );
   if (missing.length > 0) return { applied: false, missing };
   const dimensions = source.dimensions ?? vectors.flat()[0]?.length;
-  const checked = new Map(puts.map((put, index) => [put, checkedVectors(put.write.id, vectors[index] as number[][], dimensions ?? 0)]));
+  const checked = new Map(
+    puts.map((put, index) => {
+      const given = vectors[index] as number[][];
+      return [put, { vectors: given, flat: checkedVectors(put.write.id, given, dimensions ?? 0) }];
+    }),
+  );
   const changes = pending.map((change): PlannedChange =>
-    change.op === 'metadata' ? change : { op: 'put', write: change.write, vectors: checked.get(change) as Float32Array, replaces: change.replaces },
+    change.op === 'metadata' ? change : { op: 'put', write: change.write, ...(checked.get(change) as { vectors: number[][]; flat: Float32Array }), replaces: change.replaces },
   );
   return { applied: true, outcomes, changes, dimensions: puts.length > 0 ? dimensions : undefined };
 }
