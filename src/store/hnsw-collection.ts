@@ -203,11 +203,9 @@ export class HnswCollection {
   // ---- writes --------------------------------------------------------------------------------
 
   /**
-   * Stores documents, replacing any with the same id. Under the write lock it decides, against the
-   * current state, what each document needs: nothing (same content and metadata), a metadata
-   * update (same content), or new chunks, whose vectors come from the write or from a live chunk
-   * of equal text. If a vector is missing because the store changed meanwhile, nothing is written
-   * and the caller is told which chunks to embed.
+   * Stores documents, replacing any with the same id: the shared upsert plan (semantics/upsert-plan.ts)
+   * is made under the write lock against the registry, so no write changes what it read, and its
+   * changes are logged and applied as one record.
    */
   async upsert(writes: DocumentWrite[]): Promise<UpsertResult> {
     const result = await this.exclusive(async (): Promise<UpsertResult> => {
