@@ -120,6 +120,9 @@ for (const backend of [hnswBackend(), pgvectorBackend()] as StoreBackend[]) {
       assert.equal(await store.collection('doomed'), undefined);
       const again = await store.getOrCreate('doomed');
       assert.equal(await again.getDocument('a'), undefined, 'a collection of the same name starts empty');
+      await assert.rejects(collection.upsert([write('c', 'charlie cherries')]), CollectionDroppedError, 'the old handle does not write into the new collection');
+      await again.upsert([write('d', 'delta dates')]);
+      assert.deepEqual((await store.list()).map(({ name, documents }) => ({ name, documents })), [{ name: 'doomed', documents: 1 }]);
     });
 
     it('clamps scores to [-1, 1], best first, keeps only hits at or above min_score, and answers k = 0 with nothing', async () => {

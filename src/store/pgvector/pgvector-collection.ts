@@ -64,6 +64,11 @@ async function lockDocuments(client: pg.ClientBase, collection: string, ids: str
 export class PgvectorCollection implements StoreCollection {
   constructor(
     readonly name: string,
+    /**
+     * The transaction that created the collection's row (its `xmin`): a collection dropped and
+     * created again under the same name is another collection, which this handle does not write to.
+     */
+    private readonly generation: string,
     private readonly context: PgvectorContext,
   ) {}
 
@@ -127,10 +132,11 @@ export class PgvectorCollection implements StoreCollection {
 
   /**
    * Holds the collection's row until the transaction ends, so a drop waits for this write, and a
-   * write after a drop is refused instead of bringing the collection back.
+   * write after a drop is refused instead of bringing the collection back or writing into a new
+   * collection of the same name, as the embedded store refuses it.
    */
   private async lockCollection(client: pg.ClientBase): Promise<void> {
-    const { rowCount } = await client.query('SELECT 1 FROM rag_collections WHERE name = $1 FOR KEY SHARE', [this.name]);
+    const { rowCount } = await client.query('SELECT 1 FROM rag_collections WHERE name = $1 AND xmin = $2::xid FOR KEY SHARE', [this.name, this.generation]);
     if (!rowCount) throw new CollectionDroppedError(this.name);
   }
 

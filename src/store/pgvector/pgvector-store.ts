@@ -9,7 +9,7 @@ import {
   type VectorTiers,
 } from '../store-contract.js';
 import { checkEmbeddingSpace, fixesDimensions } from '../semantics/embedding-space.js';
-import { EmbeddingSpaceMismatchError, StoreUnavailableError } from '../semantics/store-errors.js';
+import { CollectionDroppedError, EmbeddingSpaceMismatchError, StoreUnavailableError } from '../semantics/store-errors.js';
 import { asStoreError, describe, isConnectionError, isRetryable } from './database-errors.js';
 import { fixDimensionsSql, migrate, SCHEMA_LOCK } from './migrations.js';
 import { PgvectorCollection } from './pgvector-collection.js';
@@ -235,18 +235,29 @@ export class PgvectorStore implements DocumentStore {
 
   async collection(name: string): Promise<StoreCollection | undefined> {
     await this.ready();
-    const found = await this.transaction((client) => client.query('SELECT 1 FROM rag_collections WHERE name = $1', [name]));
-    return found.rowCount ? new PgvectorCollection(name, this.context) : undefined;
+    const found = await this.transaction((client) =>
+      client.query<{ generation: string }>('SELECT xmin::text AS generation FROM rag_collections WHERE name = $1', [name]),
+    );
+    const generation = found.rows[0]?.generation;
+    return generation === undefined ? undefined : new PgvectorCollection(name, generation, this.context);
   }
 
   async getOrCreate(name: string): Promise<StoreCollection> {
     if (!COLLECTION_NAME.test(name)) throw new Error(`invalid collection name ${name}`);
     await this.ready();
-    const created = await this.transaction((client) =>
-      client.query('INSERT INTO rag_collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]),
-    );
-    if (created.rowCount) this.options.logger.info({ collection: name }, 'collection created');
-    return new PgvectorCollection(name, this.context);
+    const { generation, created } = await this.transaction(async (client) => {
+      const made = await client.query<{ generation: string }>(
+        'INSERT INTO rag_collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING xmin::text AS generation',
+        [name],
+      );
+      if (made.rows[0]) return { generation: made.rows[0].generation, created: true };
+      // A statement of its own: in READ COMMITTED it sees a row that a concurrent creator committed meanwhile.
+      const held = await client.query<{ generation: string }>('SELECT xmin::text AS generation FROM rag_collections WHERE name = $1', [name]);
+      return { generation: held.rows[0]?.generation, created: false };
+    });
+    if (generation === undefined) throw new CollectionDroppedError(name);
+    if (created) this.options.logger.info({ collection: name }, 'collection created');
+    return new PgvectorCollection(name, generation, this.context);
   }
 
   async list(): Promise<CollectionSummary[]> {
