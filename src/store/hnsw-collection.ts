@@ -12,6 +12,7 @@ import { forEachInSlices } from '../time-slices.js';
 import { CollectionDroppedError } from './semantics/store-errors.js';
 import { finishHits } from './semantics/search-results.js';
 import { planUpsert } from './semantics/upsert-plan.js';
+import { checkQueryVector } from './semantics/vector-check.js';
 import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
 import type { ChunkHit, DocumentWrite, StoredDocument, UpsertResult, WriteStatus } from './store-contract.js';
 import { WriteAheadLog } from './write-ahead-log.js';
@@ -166,6 +167,7 @@ export class HnswCollection {
 
   /** The k nearest chunks to a vector, best first, with cosine similarity as score (higher = closer). */
   searchVector(vector: number[], k: number, options: SearchOptions = {}): ChunkHit[] {
+    checkQueryVector(vector, this.options.dimensions() ?? this.vectors?.dimensions);
     const index = this.vectors;
     const live = this.registry.chunkCount;
     if (!index || live === 0 || k <= 0) return [];

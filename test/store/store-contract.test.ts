@@ -145,6 +145,27 @@ for (const backend of [hnswBackend(), pgvectorBackend()] as StoreBackend[]) {
       assert.deepEqual(await collection.searchVector(along, 0), []);
     });
 
+    it('refuses a query vector it cannot search with, the same way as a bad vector to store', async () => {
+      store = await open();
+      const collection = await store.getOrCreate('default');
+      await collection.upsert([write('a', 'alpha apples')]);
+      const good = embedder.embed('alpha');
+      const refusals: Array<[number[], RegExp]> = [
+        [good.slice(0, 64), /^the query vector has 64 dimensions, the store holds 128-dimensional vectors$/],
+        [[], /^the query vector is empty$/],
+        [[Number.NaN, ...good.slice(1)], /^the query vector has NaN at position 0$/],
+        [[1e39, ...good.slice(1)], /^the query vector has Infinity at position 0$/],
+        [good.map(() => 0), /^the query vector has no direction/],
+      ];
+      for (const [vector, message] of refusals) {
+        await assert.rejects(collection.searchVector(vector, 3), (error: unknown) => {
+          assert.ok(error instanceof InvalidVectorError, String(error));
+          assert.match(error.message, message);
+          return true;
+        });
+      }
+    });
+
     it('replaces a document on upsert, updates metadata without new vectors, and skips identical content', async () => {
       store = await open();
       const collection = await store.getOrCreate('default');

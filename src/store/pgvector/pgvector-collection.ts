@@ -13,6 +13,7 @@ import type {
 import { finishHits } from '../semantics/search-results.js';
 import { CollectionDroppedError } from '../semantics/store-errors.js';
 import { planUpsert } from '../semantics/upsert-plan.js';
+import { checkQueryVector } from '../semantics/vector-check.js';
 import { filterSql } from './filter-sql.js';
 import type { PgvectorContext } from './pgvector-store.js';
 
@@ -147,6 +148,7 @@ export class PgvectorCollection implements StoreCollection {
    * again exactly, so k matches come back whenever k matching chunks exist.
    */
   async searchVector(vector: number[], k: number, options: SearchOptions = {}): Promise<ChunkHit[]> {
+    checkQueryVector(vector, this.context.dimensions());
     if (k <= 0) return [];
     const params: unknown[] = [vectorLiteral(vector), this.name, k];
     const condition = options.filter ? `AND ${filterSql(options.filter.filter, 'c.metadata', params)}` : '';

@@ -35,3 +35,13 @@ export function checkedVectors(id: string, vectors: number[][], dimensions: numb
   if (problem) throw new InvalidVectorError(`document "${id}": ${problem.replace(/^vector (\d+)/, 'chunk $1')}`);
   return flat;
 }
+
+/** Refuses, with an InvalidVectorError, a query vector that is empty, of another size than the store's, not finite as float32, or without a direction. */
+export function checkQueryVector(vector: number[], dimensions: number | undefined): void {
+  if (vector.length === 0) throw new InvalidVectorError('the query vector is empty');
+  if (dimensions !== undefined && vector.length !== dimensions) {
+    throw new InvalidVectorError(`the query vector has ${vector.length} dimensions, the store holds ${dimensions}-dimensional vectors`);
+  }
+  const problem = flatVectorsProblem(Float32Array.from(vector), vector.length);
+  if (problem) throw new InvalidVectorError(`the query ${problem.replace(/^vector 0 /, 'vector ')}`);
+}
