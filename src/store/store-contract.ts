@@ -21,6 +21,9 @@ export interface StoredDocument {
   updatedAt: string;
 }
 
+/** A chunk's vector: float32s as the embeddings client decoded them, or plain numbers (reused, offline, tests). */
+export type ChunkVector = Float32Array | number[];
+
 /** A document to store: its chunks are spans of its text, each with a vector or none yet. */
 export interface DocumentWrite {
   id: string;
@@ -28,7 +31,7 @@ export interface DocumentWrite {
   metadata: Metadata;
   contentHash: string;
   spans: Array<[number, number]>;
-  vectors: Array<number[] | undefined>;
+  vectors: Array<ChunkVector | undefined>;
 }
 
 export type WriteStatus = 'created' | 'updated' | 'unchanged';

@@ -3,6 +3,7 @@ import { chunkHash } from '../content-hash.js';
 import type { Metadata } from '../metadata-filter.js';
 import type {
   ChunkHit,
+  ChunkVector,
   DocumentWrite,
   SearchOptions,
   StoreCollection,
@@ -22,7 +23,7 @@ const MAX_EF_SEARCH = 1000;
 /** Rows per INSERT when writing chunks, to keep statements (about 10 KB per 1024-dimensional vector as text) moderate. */
 const CHUNK_ROWS_PER_INSERT = 256;
 
-const vectorLiteral = (vector: number[]) => `[${vector.join(',')}]`;
+const vectorLiteral = (vector: ChunkVector) => `[${vector.join(',')}]`;
 const parseVector = (text: string) => JSON.parse(text) as number[];
 
 interface DocumentRow {
@@ -217,7 +218,7 @@ export class PgvectorCollection implements StoreCollection {
   }
 
   /** Replaces these documents and all their chunks. */
-  private async put(client: pg.ClientBase, puts: Array<{ write: DocumentWrite; vectors: number[][] }>, stamp: string): Promise<void> {
+  private async put(client: pg.ClientBase, puts: Array<{ write: DocumentWrite; vectors: ChunkVector[] }>, stamp: string): Promise<void> {
     if (puts.length === 0) return;
     const writes = puts.map((put) => put.write);
     const ids = writes.map((write) => write.id);
@@ -242,8 +243,8 @@ export class PgvectorCollection implements StoreCollection {
     const rows = puts.flatMap(({ write, vectors }) =>
       write.spans.map((span, chunk) => {
         const content = write.text.slice(...span);
-        // As given: Postgres rounds each number to the float4 the check was made on, and the text is shorter than float32's as doubles.
-        return { id: write.id, chunk, content, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[chunk] as number[]) };
+        // As given: Postgres rounds each number to the float4 the check was made on.
+        return { id: write.id, chunk, content, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[chunk] as ChunkVector) };
       }),
     );
     for (let start = 0; start < rows.length; start += CHUNK_ROWS_PER_INSERT) {

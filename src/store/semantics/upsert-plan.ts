@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Metadata } from '../metadata-filter.js';
-import type { DocumentWrite, UpsertResult, WriteStatus } from '../store-contract.js';
+import type { ChunkVector, DocumentWrite, UpsertResult, WriteStatus } from '../store-contract.js';
 import { checkedVectors } from './vector-check.js';
 
 /** What a backend holds under a document's id, as far as planning a write needs it. */
@@ -27,7 +27,7 @@ export type PlannedChange =
    * New content with all its chunk vectors, checked: as given (or lent), and as the float32
    * numbers both backends keep, one vector after another.
    */
-  | { op: 'put'; write: DocumentWrite; vectors: number[][]; flat: Float32Array; replaces: boolean };
+  | { op: 'put'; write: DocumentWrite; vectors: ChunkVector[]; flat: Float32Array; replaces: boolean };
 
 export type UpsertPlan =
   | Extract<UpsertResult, { applied: false }>
@@ -70,19 +70,19 @@ export async function planUpsert(writes: DocumentWrite[], source: PlanSource): P
     write.spans.map((span, chunk) => {
       const vector = write.vectors[chunk] ?? lent.get(write.text.slice(...span));
       if (!vector) missing.push({ write: position, chunk });
-      return vector as number[];
+      return vector as ChunkVector;
     }),
   );
   if (missing.length > 0) return { applied: false, missing };
   const dimensions = source.dimensions ?? vectors.flat()[0]?.length;
   const checked = new Map(
     puts.map((put, index) => {
-      const given = vectors[index] as number[][];
+      const given = vectors[index] as ChunkVector[];
       return [put, { vectors: given, flat: checkedVectors(put.write.id, given, dimensions ?? 0) }];
     }),
   );
   const changes = pending.map((change): PlannedChange =>
-    change.op === 'metadata' ? change : { op: 'put', write: change.write, ...(checked.get(change) as { vectors: number[][]; flat: Float32Array }), replaces: change.replaces },
+    change.op === 'metadata' ? change : { op: 'put', write: change.write, ...(checked.get(change) as { vectors: ChunkVector[]; flat: Float32Array }), replaces: change.replaces },
   );
   return { applied: true, outcomes, changes, dimensions: puts.length > 0 ? dimensions : undefined };
 }

@@ -1,3 +1,4 @@
+import type { ChunkVector } from '../store-contract.js';
 import { InvalidVectorError } from './store-errors.js';
 
 /**
@@ -23,7 +24,7 @@ export function flatVectorsProblem(flat: Float32Array, dimensions: number): stri
  * each has `dimensions` numbers and is a usable direction. Both backends store float32 (pgvector's
  * `vector` is float4), so both refuse the same vectors.
  */
-export function checkedVectors(id: string, vectors: number[][], dimensions: number): Float32Array {
+export function checkedVectors(id: string, vectors: ChunkVector[], dimensions: number): Float32Array {
   const flat = new Float32Array(vectors.length * dimensions);
   vectors.forEach((vector, position) => {
     if (vector.length !== dimensions) {
