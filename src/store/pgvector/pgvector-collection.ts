@@ -16,7 +16,7 @@ import { CollectionDroppedError } from '../semantics/store-errors.js';
 import { planUpsert } from '../semantics/upsert-plan.js';
 import { checkQueryVector } from '../semantics/vector-check.js';
 import { filterSql } from './filter-sql.js';
-import type { PgvectorContext } from './pgvector-store.js';
+import type { PgvectorContext } from './pgvector-context.js';
 
 /** pgvector's `hnsw.ef_search` bound. */
 const MAX_EF_SEARCH = 1000;

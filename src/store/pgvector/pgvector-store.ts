@@ -13,6 +13,7 @@ import { CollectionDroppedError, EmbeddingSpaceMismatchError, StoreUnavailableEr
 import { asStoreError, describe, isConnectionError, isRetryable } from './database-errors.js';
 import { fixDimensionsSql, migrate, SCHEMA_LOCK } from './migrations.js';
 import { PgvectorCollection } from './pgvector-collection.js';
+import type { PgvectorContext } from './pgvector-context.js';
 
 export interface PgvectorOptions {
   url: string;
@@ -23,18 +24,6 @@ export interface PgvectorOptions {
   /** Known up front for some models; otherwise fixed by the first vector stored. */
   embeddingDimensions: number | undefined;
   logger: Logger;
-}
-
-type Transaction = <T>(work: (client: pg.ClientBase) => Promise<T>) => Promise<T>;
-
-/** What a collection needs of its store. */
-export interface PgvectorContext {
-  transaction: Transaction;
-  efSearch: number;
-  /** The vector size when known: recorded in the manifest, or configured. */
-  dimensions(): number | undefined;
-  /** The vector size, fixed (with the HNSW index built) before the first vector is written. */
-  ensureDimensions(client: pg.ClientBase, dimensions: number): Promise<void>;
 }
 
 const RECONNECT_MS = { first: 500, most: 5000 };
