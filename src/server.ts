@@ -10,7 +10,7 @@ const loadService = () =>
     import('./logger.js'),
     import('./services/create-services.js'),
     import('./store/data-dir-lock.js'),
-    import('./store/store-contract.js'),
+    import('./store/semantics/store-errors.js'),
   ]);
 
 /** Process entry: configuration, tracing, logger, services, HTTP server, and a graceful stop on SIGTERM/SIGINT. */
