@@ -1,4 +1,5 @@
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import { markTracingStarted } from './spans.js';
 
 /** The running OpenTelemetry SDK: stopped last, so that the spans of the final requests are exported. */
 export interface Tracing {
@@ -46,5 +47,6 @@ export async function startTracing(options: TracingOptions = {}): Promise<Tracin
     ],
   });
   sdk.start();
+  markTracingStarted();
   return { shutdown: () => sdk.shutdown() };
 }
