@@ -33,7 +33,7 @@ export interface IncomingMessage {
  * message, and the last one a user's, which is the question.
  */
 export function conversationOf(messages: readonly IncomingMessage[]): Conversation {
-  if (messages.length === 0) throw badRequest('messages: at least one message is needed, the last one the user\'s question');
+  if (messages.length === 0) throw badRequest('messages: at least one message is needed, the last one a user message (the question)');
   const instructions: string[] = [];
   const history: HistoryMessage[] = [];
   messages.forEach((message, position) => {
@@ -44,7 +44,7 @@ export function conversationOf(messages: readonly IncomingMessage[]): Conversati
     else throw badRequest(`messages[${position}]: role ${JSON.stringify(message.role)} is not one this service answers (system, user or assistant)`);
   });
   const last = messages.at(-1) as IncomingMessage;
-  if (last.role !== 'user') throw badRequest(`messages: the last message must be the user's question, not a ${last.role} message`);
+  if (last.role !== 'user') throw badRequest(`messages: the last message must be a user message (the question), not a ${last.role} message`);
   const question = history.pop() as HistoryMessage;
   return { instructions, history, question: question.content };
 }

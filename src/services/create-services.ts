@@ -30,6 +30,10 @@ import { DEFAULT_COLLECTION, type DocumentStore } from '../store/store-contract.
 import { type Answering, AskService } from './ask-service.js';
 import { ChatCompletionsService } from './chat-completions.js';
 import { CollectionService } from './collection-service.js';
+import type { ConversationRepository } from './conversation-repository.js';
+import { ConversationService } from './conversation-service.js';
+import { DiskConversationRepository } from './disk-conversation-repository.js';
+import { PostgresConversationRepository } from './postgres-conversation-repository.js';
 import { DocumentService, type TextEmbedder } from './document-service.js';
 import { FileService } from './file-service.js';
 import { HealthService } from './health-service.js';
@@ -50,6 +54,7 @@ export interface Services {
   health: HealthService;
   files: FileService;
   jobs: JobService;
+  conversations: ConversationService;
   store: DocumentStore;
   metrics: Metrics;
   /** Flushes the store (a snapshot per changed collection), closes its logs and the connections to the NIMs. */
@@ -238,6 +243,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   const extractor = sectionExtractor(config.files.extractThreads);
   const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking, extractor);
   const jobs = await JobService.open(await openJobRepository(config, logger), files, documents, logger, config.jobRetentionMs);
+  const conversations = await ConversationService.open(await openConversationRepository(config, logger), logger, config.conversationRetentionMs);
   return {
     documents,
     collections: new CollectionService(store),
@@ -245,14 +251,16 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     ask,
     similarity: new SimilarityService(embedder),
     chatCompletions: new ChatCompletionsService(ask, { collection: DEFAULT_COLLECTION, k: config.retrieval.k }),
-    health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }),
+    health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }, answering.condenser.name),
     files,
     jobs,
+    conversations,
     store,
     metrics,
     close: async () => {
       try {
         await jobs.close();
+        await conversations.close();
         await extractor.close();
         await store.close();
       } finally {
@@ -268,6 +276,12 @@ async function openJobRepository(config: Config, logger: Logger): Promise<JobRep
     return PostgresJobRepository.open({ url: config.database.url, statementTimeoutMs: config.database.statementTimeoutMs, ...config.jobs, logger });
   }
   return DiskJobRepository.open(config.dataDir, logger);
+}
+
+/** Conversations live where the store does too: files on DATA_DIR, or rows in the pgvector store's database, continued by any replica. */
+async function openConversationRepository(config: Config, logger: Logger): Promise<ConversationRepository> {
+  if (config.database) return new PostgresConversationRepository({ url: config.database.url, statementTimeoutMs: config.database.statementTimeoutMs, logger });
+  return DiskConversationRepository.open(config.dataDir);
 }
 
 /** The configured store: the embedded HNSW store on DATA_DIR, or Postgres with pgvector. */

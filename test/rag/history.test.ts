@@ -29,7 +29,7 @@ describe('conversation messages', () => {
     assert.throws(() => conversationOf([]), problem(400, 'bad-request'));
     assert.throws(() => conversationOf([{ role: 'tool', content: 'x' }, { role: 'user', content: 'q' }]), /role "tool"/);
     assert.throws(() => conversationOf([{ role: 'user', content: '  ' }]), /messages\[0\]: the content is empty/);
-    assert.throws(() => conversationOf([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }]), /last message must be the user's question/);
+    assert.throws(() => conversationOf([{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }]), /last message must be a user message/);
   });
 });
 
