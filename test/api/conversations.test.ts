@@ -92,7 +92,7 @@ for (const backend of serviceBackends()) {
     });
 
     it('the openai client streaming: the first chunk carries the standalone query and the sources', async () => {
-      const chunks = [];
+      const chunks: Array<OpenAI.ChatCompletionChunk & RagExtension> = [];
       const completion = await client.chat.completions.create({
         model: 'any',
         stream: true,
