@@ -141,8 +141,10 @@ describe('the nim-rag CLI, as a subprocess against the live server', () => {
     const resumed = await nimRag(['chat', '--conversation', conversationId, '-k', '1'], { cwd: folder, env, input: 'And what do llamas do when curious?\n' });
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, new RegExp(`^conversation ${conversationId} \\(continue it with: nim-rag chat --conversation ${conversationId}\\)\n$`));
-    assert.match(resumed.stdout, /^> And what do llamas do when curious\?\nLlamas hum when they are curious\./);
-    assert.match(resumed.stdout, /\n\nSearched for: And what do llamas do when curious\?[^\n]*\nSources:\n {2}\[1\] notes\.md, Llamas \(score \d\.\d\d\)\n/);
+    const printed = /^> And what do llamas do when curious\?\n(?<answer>[\s\S]*)\n\nSearched for: (?<query>.*)\nSources:\n {2}\[1\] notes\.md, Llamas \(score \d\.\d\d\)\n\n$/.exec(resumed.stdout);
+    assert.ok(printed?.groups, resumed.stdout);
+    assert.match(printed.groups.answer!, /^Llamas hum when they are curious\./);
+    assert.match(printed.groups.query!, /^And what do llamas do when curious\? .*\blisbon\b/i, 'searched with the words of the earlier turns too');
 
     const stored = await fetch(`${env.NIM_RAG_URL}/v1/conversations/${conversationId}`, { headers: { authorization: `Bearer ${KEY}` } });
     assert.equal(stored.status, 200);
@@ -153,7 +155,7 @@ describe('the nim-rag CLI, as a subprocess against the live server', () => {
       [
         [first.question, first.standalone_query, first.answer],
         [second.question, second.standalone_query, second.answer],
-        ['And what do llamas do when curious?', /Searched for: (.*)\n/.exec(resumed.stdout)?.[1], 'Llamas hum when they are curious.'],
+        ['And what do llamas do when curious?', printed.groups.query, printed.groups.answer],
       ],
     );
   });
