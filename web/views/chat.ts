@@ -19,6 +19,18 @@ const storedConversation = {
   clear: (): void => localStorage.removeItem(CONVERSATION_STORAGE),
 };
 
+const SNIPPET = 90;
+
+/** What a source is called: its title or file when its metadata names one, else the start of its text. */
+function sourceName(source: Source): string {
+  const { title, source: file } = source.metadata as { title?: unknown; source?: unknown };
+  const named = [title, file].find((value): value is string => typeof value === 'string' && value.trim() !== '');
+  if (named) return named;
+  const text = source.text.replace(/\s+/g, ' ').trim();
+  return text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text;
+}
+
+/** A source in one line (name and score), opened for its id and whole text. */
 function sourceItem(source: Source, index: number): HTMLLIElement {
   return el(
     'li',
@@ -26,7 +38,8 @@ function sourceItem(source: Source, index: number): HTMLLIElement {
     el(
       'details',
       {},
-      el('summary', {}, el('span', { class: 'badge', text: `[${index + 1}]` }), el('span', { class: 'doc', text: source.id }), ` · score ${formatScore(source.score)}`),
+      el('summary', {}, el('span', { class: 'badge', text: `[${index + 1}]` }), el('span', { class: 'score', text: `score ${formatScore(source.score)}` }), sourceName(source)),
+      el('p', { class: 'doc', text: `${source.id} · chunk ${source.chunk.index}` }),
       el('blockquote', { text: source.text }),
     ),
   );
