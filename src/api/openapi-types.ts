@@ -365,7 +365,7 @@ export interface paths {
         put?: never;
         /**
          * Start a stored conversation
-         * @description Creates an empty conversation for the collection given (default `default`), owned by the API key that creates it: another key gets 404 for it. Ask with its `conversation_id` and only the new question; each completed answer is stored as a turn.
+         * @description Creates an empty conversation for the collection given (default `default`), owned by the API key that creates it: another key gets 404 for it. Ask with its `conversation_id` and only the new question; each completed answer is stored as a turn. The body is required, as on every POST here: `{}` for the default collection.
          */
         post: operations["createConversation"];
         delete?: never;
@@ -1948,7 +1948,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["CreateConversationRequest"];
             };

@@ -1,4 +1,4 @@
-import type { components, OperationRoutes } from '../api/operations.js';
+import type { OperationRoutes } from '../api/operations.js';
 import type { Services } from '../services/create-services.js';
 import { DEFAULT_COLLECTION } from '../store/store-contract.js';
 import { ownerOf } from './owner.js';
@@ -6,9 +6,7 @@ import { ownerOf } from './owner.js';
 export function conversationRoutes({ conversations }: Services): Pick<OperationRoutes, 'createConversation' | 'getConversation' | 'deleteConversation'> {
   return {
     createConversation: async (request, reply) => {
-      // The body is optional, which the operation types do not express.
-      const body = request.body as components['schemas']['CreateConversationRequest'] | undefined;
-      const conversation = await conversations.create(body?.collection ?? DEFAULT_COLLECTION, ownerOf(request));
+      const conversation = await conversations.create(request.body.collection ?? DEFAULT_COLLECTION, ownerOf(request));
       return reply.code(201).header('location', `/v1/conversations/${conversation.id}`).send(conversation);
     },
     getConversation: async (request) => conversations.get(request.params.id, ownerOf(request)),
