@@ -177,6 +177,8 @@ describe('the playground in headless Chromium, against the service and the NIM e
     const alone = await conversationId();
     assert.notEqual(alone, id);
     assert.equal((await turns())[0]?.query, 'What is the weather like there?', 'with no earlier turn the question is searched as it is');
+    const aloneScore = Number(await page.locator('#chat-turns > li .sources li').first().getAttribute('data-score'));
+    assert.ok(aloneScore < followUp.sources[0].score, `the follow-up's words alone match Komchatka less (${aloneScore} < ${followUp.sources[0].score})`);
 
     assert.equal((await test.app.inject({ method: 'DELETE', url: `/v1/conversations/${alone}` })).statusCode, 204);
     const loggedBefore = consoleErrors.length;
