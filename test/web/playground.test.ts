@@ -192,7 +192,16 @@ describe('the playground in headless Chromium, against the service and the NIM e
     await message.fill('Tell me about Komchatka.');
     await page.getByRole('button', { name: 'Send' }).click();
     await answered(1);
-    assert.equal((await stored((await conversationId())!)).turns.length, 1);
+    const last = (await conversationId())!;
+    assert.equal((await stored(last)).turns.length, 1);
+
+    await message.fill('Tell me about Italy, at length');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.locator('#chat-turns > li:nth-child(2) .answer', { hasText: 'word1' }).waitFor();
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.locator('#chat-message', { hasText: 'Stopped: this turn is not stored.' }).waitFor();
+    assert.equal(await page.locator('#chat-turns > li:nth-child(2)').getAttribute('class'), 'turn unsaved');
+    assert.equal((await stored(last)).turns.length, 1, 'the stopped answer left no turn behind');
   });
 
   it('streams an answer: the sources first, tokens before the end, the quoted source marked', async () => {
