@@ -167,8 +167,10 @@ export function chatView(): { restore(): Promise<void> } {
       );
     } catch (error) {
       view.item.classList.add('unsaved');
-      if (controller.signal.aborted) say(message, 'Stopped: this turn is not stored.');
-      else if (error instanceof AskFailed && error.status === 404 && conversation) {
+      if (controller.signal.aborted) {
+        // A turn that New conversation took away needs no word of its own.
+        if (view.item.isConnected) say(message, 'Stopped: this turn is not stored.');
+      } else if (error instanceof AskFailed && error.status === 404 && conversation) {
         forget();
         input.value = question;
         say(message, 'This conversation no longer exists (deleted or expired): send again to start a new one.', 'error');
