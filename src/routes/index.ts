@@ -11,6 +11,7 @@ import { openaiRoutes } from './openai.js';
 import { operationsRoutes } from './operations.js';
 import { playgroundRoutes } from './playground.js';
 import { retrievalRoutes } from './retrieval.js';
+import { whoamiRoutes } from './whoami.js';
 
 /** One route per operation of openapi.yaml; the type makes a missing one a compile error. */
 export function operationRoutes(services: Services, config: Config): OperationRoutes {
@@ -22,8 +23,9 @@ export function operationRoutes(services: Services, config: Config): OperationRo
     ...retrievalRoutes(services, config.retrieval.k),
     ...conversationRoutes(services),
     ...openaiRoutes(services),
-    ...healthRoutes(services, config.auth.apiKeys.length > 0),
+    ...healthRoutes(services, config.auth.apiKeys.length > 0 || config.auth.keysFile !== undefined),
     ...operationsRoutes(services),
     ...playgroundRoutes(config.playground),
+    ...whoamiRoutes(),
   };
 }

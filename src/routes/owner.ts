@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
  * the service runs without keys.
  */
 export function ownerOf(request: FastifyRequest): string | null {
-  if (!request.apiKeyId) return null;
+  if (!request.principal) return null;
   const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
   return createHash('sha256').update(token).digest('hex');
 }
