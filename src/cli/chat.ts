@@ -55,7 +55,8 @@ async function askInConversation(
   onToken: (text: string) => void,
   signal: AbortSignal,
 ): Promise<ChatAnswer> {
-  const body = { question, conversation_id: conversation.id, language: options.language, k: options.k, stream: true };
+  // The conversation's collection, named: a key limited to some collections is checked against the one asked.
+  const body = { question, conversation_id: conversation.id, collection: conversation.collection, language: options.language, k: options.k, stream: true };
   const { data, response, error } = await client.POST('/v1/ask', { body, parseAs: 'stream', signal });
   if (!response.ok || !data) throw refusal(response, error);
   let retrieved: Schemas['AskSourcesEvent'] | undefined;

@@ -145,10 +145,11 @@ export function chatView(): { restore(): Promise<void> } {
     view.answer.setAttribute('aria-busy', 'true');
     say(message, 'Retrieving…');
     try {
-      const { id } = await started();
+      const { id, collection: asked } = await started();
       input.value = '';
       await askStreaming(
-        { question, conversation_id: id },
+        // The conversation's collection, named: a key limited to some collections is checked against the one asked.
+        { question, conversation_id: id, collection: asked },
         {
           sources(received, standaloneQuery) {
             view.showRetrieval(received, standaloneQuery);
