@@ -983,16 +983,16 @@ export interface components {
             answer: string;
             /** @description The sources the answer was given, as ask returned them. */
             sources: components["schemas"]["Source"][];
-            /** Format: date-time */
+            /** @description ISO 8601 date and time (UTC). */
             created_at: string;
         };
         Conversation: {
             id: components["schemas"]["ConversationId"];
             /** @description The collection its questions are asked of (a request's own `collection` overrides it for that turn). */
             collection: string;
-            /** Format: date-time */
+            /** @description ISO 8601 date and time (UTC). */
             created_at: string;
-            /** Format: date-time */
+            /** @description ISO 8601 date and time (UTC). */
             updated_at: string;
             turns: components["schemas"]["ConversationTurn"][];
         };

@@ -3,7 +3,7 @@ import { AIMessage, type BaseMessage, HumanMessage } from '@langchain/core/messa
 import { StringOutputParser } from '@langchain/core/output_parsers';
 import { ChatPromptTemplate, MessagesPlaceholder } from '@langchain/core/prompts';
 import { type Runnable, RunnableLambda, RunnablePassthrough, RunnableSequence } from '@langchain/core/runnables';
-import { textFeatures } from '../local/text-features.js';
+import { contentWords } from '../local/text-features.js';
 import type { HistoryMessage } from './history.js';
 
 /** The rewriter's name in `timings` and health when there is no LLM: it only adds words, it generates nothing. */
@@ -60,11 +60,6 @@ export function llmCondenser(name: string, llm: Runnable<BaseLanguageModelInput,
       RunnableLambda.from((input: CondenseInput & { reply: string }) => cleanQuery(input.reply, input.question)).withConfig({ runName: 'clean_query' }),
     ),
   };
-}
-
-/** Words of a text that carry meaning: normalised, stopwords left out (the offline embedder's own word features). */
-function contentWords(text: string): string[] {
-  return [...textFeatures(text).keys()].filter((key) => key.startsWith('w:')).map((key) => key.slice(2));
 }
 
 /** Most words the offline rewriter adds to a question. */

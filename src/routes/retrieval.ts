@@ -37,7 +37,7 @@ async function prepareAsk(request: OperationRequest<'ask' | 'askStream'>, defaul
   const question = body.question as string;
   const id = body.conversation_id;
   if (id === undefined) return { question: { ...base, question, collection: body.collection ?? DEFAULT_COLLECTION } };
-  const conversation = await conversations.history(id, ownerOf(request));
+  const conversation = await conversations.history(id, ownerOf(request), request.principal);
   return {
     question: { ...base, question, history: conversation.history, conversationId: id, collection: body.collection ?? conversation.collection },
     completed: (result) => conversations.record(id, question, result),

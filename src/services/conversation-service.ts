@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { mayTouch, type Principal } from '../auth/principal.js';
 import { ProblemError } from '../errors.js';
 import type { HistoryMessage } from '../rag/history.js';
 import type { AskResult } from './ask-service.js';
@@ -62,9 +63,13 @@ export class ConversationService {
     if (!(await this.repository.delete(id))) throw notFound(id);
   }
 
-  /** The conversation's collection and its turns as the history of the next question. */
-  async history(id: string, owner: string | null): Promise<{ collection: string; history: HistoryMessage[] }> {
+  /**
+   * The conversation's collection and its turns as the history of the next question. A key that
+   * may no longer touch the conversation's collection does not find it either.
+   */
+  async history(id: string, owner: string | null, principal?: Principal): Promise<{ collection: string; history: HistoryMessage[] }> {
     const record = await this.owned(id, owner);
+    if (principal && !mayTouch(principal, record.collection)) throw notFound(id);
     const history = record.turns.flatMap((turn): HistoryMessage[] => [
       { role: 'user', content: turn.question },
       { role: 'assistant', content: turn.answer },

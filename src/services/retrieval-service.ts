@@ -4,6 +4,7 @@ import type { DocumentStore } from '../store/store-contract.js';
 import { collectionForRead } from './collection-service.js';
 import type { TextEmbedder } from './document-service.js';
 import { parseFilter } from './filters.js';
+import { searchFailure } from './write-failures.js';
 
 export interface SearchRequest {
   query: string;
@@ -63,7 +64,9 @@ export class RetrievalService {
       embedDocuments: (texts: string[]) => this.embedder.embedDocuments(texts, { signal }),
     };
     const retriever = new StoreVectorStore(embeddings, collection).asRetriever({ k, filter: { filter, minScore: request.minScore } });
-    const documents = await retriever.invoke(request.query, { signal });
+    const documents = await retriever.invoke(request.query, { signal }).catch((error: unknown) => {
+      throw searchFailure(error, this.embedder.model);
+    });
     return documents.map((document) => (document as ChunkDocument).source);
   }
 }
