@@ -99,6 +99,12 @@ export interface Config {
   jobs: { leaseMs: number; pollIntervalMs: number };
   /** OpenTelemetry traces over OTLP, on when an OTLP endpoint is set; the SDK reads its other OTEL_* variables itself. */
   tracing: boolean;
+  /** Earlier turns a prompt carries: at most `maxTurns` question–answer pairs and `maxChars` characters with the question, oldest dropped first. */
+  history: { maxTurns: number; maxChars: number };
+  /** The LLM call that condenses a follow-up into a standalone search query. */
+  condense: { temperature: number; maxTokens: number; timeoutMs: number };
+  /** How long a stored conversation is kept after its last turn; 0: for ever. */
+  conversationRetentionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -217,6 +223,12 @@ const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: withDefault(int(0, 3_600_000), 30_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpEndpoint,
+  HISTORY_MAX_TURNS: withDefault(int(0, 1000), 10),
+  HISTORY_MAX_CHARS: withDefault(int(100, 10_000_000), 12_000),
+  CONDENSE_TEMPERATURE: withDefault(number().min(0).max(2), 0),
+  CONDENSE_MAX_TOKENS: withDefault(int(1, 4096), 96),
+  CONDENSE_TIMEOUT_MS: withDefault(int(100, 600_000), 15_000),
+  CONVERSATION_RETENTION_HOURS: withDefault(number().min(0).max(24 * 365 * 10), 720),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -337,6 +349,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     jobRetentionMs: env.JOB_RETENTION_HOURS * 3_600_000,
     jobs: { leaseMs: env.JOB_LEASE_MS, pollIntervalMs: env.JOB_POLL_INTERVAL_MS },
+    history: { maxTurns: env.HISTORY_MAX_TURNS, maxChars: env.HISTORY_MAX_CHARS },
+    condense: { temperature: env.CONDENSE_TEMPERATURE, maxTokens: env.CONDENSE_MAX_TOKENS, timeoutMs: env.CONDENSE_TIMEOUT_MS },
+    conversationRetentionMs: env.CONVERSATION_RETENTION_HOURS * 3_600_000,
     vectorStore: env.VECTOR_STORE,
     database:
       env.VECTOR_STORE === 'pgvector'
