@@ -119,5 +119,23 @@ for (const backend of serviceBackends()) {
       assert.ok(logged.some((line) => line.msg === 'request completed' && line.trace_id === traceId), 'the request\'s log line carries its trace');
       assert.ok(logged.filter((line) => 'trace_id' in line).every((line) => line.trace_id === traceId && /^[0-9a-f]{16}$/.test(line.span_id)));
     });
+
+    it('puts a follow-up\'s rewrite in a rag.condense span of the same trace, around its own chat call', async () => {
+      exporter.reset();
+      nim.reset();
+      const messages = [
+        { role: 'user', content: 'Where is pasta famous?' },
+        { role: 'assistant', content: 'In Italy.' },
+        { role: 'user', content: 'And what else is it known for?' },
+      ];
+      const response = await app.inject({ method: 'POST', url: '/v1/ask', payload: { messages, k: 2 } });
+      assert.equal(response.statusCode, 200);
+      const spans = exporter.getFinishedSpans();
+      assert.equal(new Set(spans.map((span) => span.spanContext().traceId)).size, 1);
+      const [condense] = spans.filter((span) => span.name === 'rag.condense');
+      assert.ok(condense, `a rag.condense span among ${spans.map((span) => span.name).join(', ')}`);
+      const chats = spans.filter((span) => String(span.attributes['url.full']).endsWith('/v1/chat/completions'));
+      assert.deepEqual(chats.map((chat) => ancestry(chat, spans)[0]).sort(), ['rag.condense', 'rag.generate']);
+    });
   });
 }
