@@ -213,6 +213,7 @@ async function rewriteCost(nim: Process, service: Process): Promise<RewriteCost>
 
 function rewriteReport(cost: RewriteCost): string {
   const added = cost.rewrite - LLM_LATENCY_MS;
+  const overDirect = cost.rewrite - cost.direct;
   const rows: Array<[string, number, string]> = [
     ['condense request at the emulator directly', cost.direct, `the floor: ${ms(cost.direct - LLM_LATENCY_MS)} ms over the emulated ${LLM_LATENCY_MS} ms is HTTP and the emulator (${(cost.direct / LLM_LATENCY_MS).toFixed(3)}× the emulated latency)`],
     ['service: rewrite_ms (follow-up)', cost.rewrite, `${ms(added)} ms over the emulated ${LLM_LATENCY_MS} ms (${(cost.rewrite / LLM_LATENCY_MS).toFixed(3)}×); ${ms(cost.rewrite - cost.direct)} ms over the direct call (${(cost.rewrite / cost.direct).toFixed(3)}×): prompt, chat model, parser, cleaning`],
@@ -225,7 +226,7 @@ function rewriteReport(cost: RewriteCost): string {
     '',
     markdownTable(['what', 'p50 ms', 'reading'], rows.map(([what, value, reading]) => [what, value.toFixed(2), reading])),
     '',
-    `- Added latency p50 of the rewrite over the emulated LLM's own ${LLM_LATENCY_MS} ms: ${ms(added)} ms (target ≤ ${TARGET_REWRITE_OVERHEAD_P50_MS} ms): ${added <= TARGET_REWRITE_OVERHEAD_P50_MS ? 'met' : 'missed'}.`,
+    `- Added latency p50 of the rewrite over the emulated LLM's own latency for the same condense request (sent directly, same rounds): ${ms(overDirect)} ms (target ≤ ${TARGET_REWRITE_OVERHEAD_P50_MS} ms): ${overDirect <= TARGET_REWRITE_OVERHEAD_P50_MS ? 'met' : 'missed'}; over the configured ${LLM_LATENCY_MS} ms alone, HTTP and the emulator's floor included: ${ms(added)} ms.`,
     `- NIM chat completions per request, counted by the emulator: with history ${per(cost.callsWith)}; without history ${per(cost.callsWithout)} (target: no condense call): ${cost.callsWithout.condense === 0 && cost.callsWithout.answer === cost.rounds ? 'met' : 'missed'}.`,
   ].join('\n');
 }

@@ -165,10 +165,6 @@ export class AskService {
     return this.answering.model;
   }
 
-  get rewriter(): string {
-    return this.answering.condenser.name;
-  }
-
   /** The request with its history cut to the budget; a 413 when the question alone is past it. */
   private bounded(request: AskRequest): AskRequest {
     if (!request.history?.length && request.conversationId === undefined) return request;
