@@ -113,6 +113,8 @@ describe('the playground in headless Chromium, against the service and the NIM e
     const file = await test.app.inject({ method: 'GET', url: '/v1/documents/00-notes.md?collection=bulk' });
     assert.deepEqual([file.json().text, file.json().metadata], ['# Notes\n\nGelato is best in summer.', { source: '00-notes.md' }]);
 
+    // The table is refreshed after the message is shown.
+    await page.locator('#documents-table tbody tr').nth(49).waitFor();
     assert.equal(await page.locator('#documents-table tbody tr').count(), 50, 'one page of documents');
     await page.getByRole('button', { name: 'Load more' }).click();
     await page.locator('#documents-table tbody tr').nth(99).waitFor();
@@ -135,6 +137,7 @@ describe('the playground in headless Chromium, against the service and the NIM e
       );
     const conversationId = () => page.evaluate(() => localStorage.getItem('nim-rag-conversation'));
     const stored = async (id: string) => (await test.app.inject({ method: 'GET', url: `/v1/conversations/${id}` })).json();
+    await page.getByLabel('Collection', { exact: true }).selectOption('default');
     const message = page.getByLabel('Message');
     const answered = (turn: number) => page.locator(`#chat-turns > li:nth-child(${turn}) .answer[data-done="true"]`).waitFor();
 
