@@ -2,9 +2,15 @@ import type { FastifyReply } from 'fastify';
 import type { OperationRequest, OperationRoutes, components } from '../api/operations.js';
 import type { AskRequest } from '../services/ask-service.js';
 import type { Services } from '../services/create-services.js';
+import type { RetrievalOptions } from '../services/retrieval-service.js';
 import { DEFAULT_COLLECTION } from '../store/store-contract.js';
 import { coalescedWrites } from './coalesced-writes.js';
 import { eventStream, wantsEventStream } from './event-stream.js';
+
+/** The request's `retrieval` object in the service's terms. */
+function retrievalOptions(retrieval: components['schemas']['Retrieval'] | undefined): RetrievalOptions | undefined {
+  return retrieval && { mode: retrieval.mode, rrfK: retrieval.rrf_k, weights: retrieval.weights };
+}
 
 function askRequestOf(body: components['schemas']['AskRequest'], defaultK: number): AskRequest {
   const { question, language, k = defaultK, collection = DEFAULT_COLLECTION, filter, min_score: minScore } = body;
@@ -15,6 +21,7 @@ function askRequestOf(body: components['schemas']['AskRequest'], defaultK: numbe
     collection,
     filter,
     minScore,
+    retrieval: retrievalOptions(body.retrieval),
     generation: { temperature: body.temperature, topP: body.top_p, maxTokens: body.max_tokens, seed: body.seed },
   };
 }
@@ -35,7 +42,8 @@ export function retrievalRoutes(
   return {
     search: async (request) => {
       const { query, k = defaultK, collection = DEFAULT_COLLECTION, filter, min_score: minScore } = request.body;
-      return { results: await retrieval.search({ query, k, collection, filter, minScore }, request.deadline) };
+      const search = { query, k, collection, filter, minScore, retrieval: retrievalOptions(request.body.retrieval) };
+      return { results: await retrieval.search(search, request.deadline) };
     },
     ask: {
       sse: 'manual',

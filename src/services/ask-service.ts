@@ -83,7 +83,7 @@ class AskRun {
     this.chain = buildAskChain<Source>(async (question, signal) => {
       const found = await retrieval.search({ ...request, query: question }, signal, this.searchTimings);
       this.retrievedAt = performance.now();
-      const sources = options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
+      const sources = options.dropUnmatched && request.minScore === undefined ? found.filter(sharesSomething) : found;
       listener?.sources(sources);
       return sources;
     }, answering.answerer(request.generation, this.report));
@@ -102,8 +102,11 @@ class AskRun {
   }
 }
 
+/** A source that has something of the question: a positive cosine similarity, or a keyword match. */
+const sharesSomething = (source: Source) => (source.scores.vector ?? 0) > 0 || source.scores.keyword !== undefined;
+
 export interface AskOptions {
-  /** Leave out sources scoring 0 or less unless the request sets its own `min_score`. */
+  /** Leave out sources without a positive cosine similarity or a keyword match, unless the request sets its own `min_score`. */
   dropUnmatched: boolean;
 }
 
