@@ -237,11 +237,8 @@ export class HnswCollection {
           return ref !== undefined && filter(ref.document.metadata);
         }
       : undefined;
-    const matches = this.keywords.search(query, visible).filter((match) => minScore === undefined || match.score >= minScore);
-    // Sorted by score already: only the ties at the k-th score need the document order.
-    const boundary = matches[k - 1]?.score;
-    const candidates = boundary === undefined ? matches : matches.filter((match) => match.score >= boundary);
-    return candidates
+    const matches = this.keywords.search(query, k, visible).filter((match) => minScore === undefined || match.score >= minScore);
+    return matches
       .flatMap(({ label, score }) => {
         const ref = this.registry.chunk(label);
         return ref ? [{ document: ref.document, chunk: ref.chunk, text: chunkText(ref.document, ref.chunk), score }] : [];

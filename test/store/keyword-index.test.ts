@@ -3,7 +3,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
 import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
 import { contentHash } from '../../src/store/content-hash.js';
-import { keywordTerms } from '../../src/store/keyword/tokenizer.js';
+import { keywordTerms, wordSegments } from '../../src/store/keyword/tokenizer.js';
 import { compileFilter, type Metadata, type MetadataFilter } from '../../src/store/metadata-filter.js';
 import { indexExistingChunks } from '../../src/store/pgvector/pgvector-keywords.js';
 import type { DocumentStore, DocumentWrite, StoreCollection } from '../../src/store/store-contract.js';
@@ -60,6 +60,18 @@ describe('keyword tokenizer', () => {
     assert.deepEqual(keywordTerms('Error E1234, café'), ['error', 'e1234', 'cafe']);
     assert.deepEqual(keywordTerms('水泵密封'), ['水泵', '泵密', '密封']);
     assert.deepEqual(keywordTerms('what is the'), []);
+  });
+
+  it('segments ASCII text exactly as Intl.Segmenter does', () => {
+    const segmenter = new Intl.Segmenter(undefined, { granularity: 'word' });
+    const alphabet = "abzAZ019_ .,;:'-/\"!?()\n@#%&*+=<>[]{}|~`^";
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 3000; i++) {
+      const text = Array.from({ length: 1 + Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+      const expected = [...segmenter.segment(text)].filter((segment) => segment.isWordLike).map((segment) => segment.segment);
+      assert.deepEqual(wordSegments(text), expected, JSON.stringify(text));
+    }
   });
 });
 

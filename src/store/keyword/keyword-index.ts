@@ -27,20 +27,34 @@ const MAX_TF = 0xffff;
  */
 export class KeywordIndex {
   private readonly postings = new Map<string, Postings>();
-  /** Term count of each live chunk, by label. */
-  private readonly lengths = new Map<number, number>();
+  /** Term count of each chunk by label, -1 for none (never added, or removed). */
+  private lengths = new Int32Array(1024).fill(-1);
+  private live = 0;
   private totalLength = 0;
   private storedPostings = 0;
   private livePostings = 0;
+  /** Per-query scratch, by label: accumulated scores, and which labels were touched. */
+  private scores = new Float64Array(1024);
+  private touched = new Int32Array(1024);
 
   get chunkCount(): number {
-    return this.lengths.size;
+    return this.live;
+  }
+
+  private lengthOf(label: number): number {
+    return label < this.lengths.length ? (this.lengths[label] as number) : -1;
   }
 
   add(label: number, text: string): void {
-    if (this.lengths.has(label)) return;
+    if (this.lengthOf(label) >= 0) return;
     const { frequencies, length } = termFrequencies(text);
-    this.lengths.set(label, length);
+    if (label >= this.lengths.length) {
+      const grown = new Int32Array(Math.max(label + 1, this.lengths.length * 2)).fill(-1);
+      grown.set(this.lengths);
+      this.lengths = grown;
+    }
+    this.lengths[label] = length;
+    this.live += 1;
     this.totalLength += length;
     for (const [term, tf] of frequencies) {
       let list = this.postings.get(term);
@@ -60,9 +74,10 @@ export class KeywordIndex {
 
   /** Forgets a chunk; `text` is the chunk's text, whose terms say which postings lose it. */
   remove(label: number, text: string): void {
-    const length = this.lengths.get(label);
-    if (length === undefined) return;
-    this.lengths.delete(label);
+    const length = this.lengthOf(label);
+    if (length < 0) return;
+    this.lengths[label] = -1;
+    this.live -= 1;
     this.totalLength -= length;
     const { frequencies } = termFrequencies(text);
     for (const term of frequencies.keys()) {
@@ -74,30 +89,42 @@ export class KeywordIndex {
   }
 
   /**
-   * Every live chunk holding a query term, with its BM25 score, best first (ties by label, the
-   * caller re-orders them by document id and chunk); `visible` leaves chunks out.
+   * The live chunks holding a query term that `visible` lets through, with their BM25 scores,
+   * best first: the k best and any that tie with the k-th (the caller orders ties by document).
    */
-  search(query: string, visible?: (label: number) => boolean): KeywordMatch[] {
-    const chunks = this.lengths.size;
-    if (chunks === 0) return [];
-    const averageLength = this.totalLength / chunks;
-    const scores = new Map<number, number>();
+  search(query: string, k: number, visible?: (label: number) => boolean): KeywordMatch[] {
+    if (this.live === 0 || k <= 0) return [];
+    const averageLength = this.totalLength / this.live;
+    if (this.scores.length < this.lengths.length) {
+      this.scores = new Float64Array(this.lengths.length);
+      this.touched = new Int32Array(this.lengths.length);
+    }
+    const { scores, touched, lengths } = this;
+    let count = 0;
     for (const term of queryTerms(query)) {
       const list = this.postings.get(term);
       if (!list || list.df <= 0) continue;
-      const termIdf = idf(chunks, list.df);
+      const termIdf = idf(this.live, list.df);
       for (let i = 0; i < list.size; i++) {
         const label = list.labels[i] as number;
-        const length = this.lengths.get(label);
-        if (length === undefined) continue;
-        scores.set(label, (scores.get(label) ?? 0) + termScore(termIdf, list.tfs[i] as number, length, averageLength));
+        const length = lengths[label] as number;
+        if (length < 0) continue;
+        if (scores[label] === 0) touched[count++] = label;
+        scores[label] = (scores[label] as number) + termScore(termIdf, list.tfs[i] as number, length, averageLength);
       }
     }
     const matches: KeywordMatch[] = [];
-    for (const [label, score] of scores) {
-      if (!visible || visible(label)) matches.push({ label, score: roundScore(score) });
+    for (let i = 0; i < count; i++) {
+      const label = touched[i] as number;
+      const score = roundScore(scores[label] as number);
+      scores[label] = 0;
+      if (!visible || visible(label)) matches.push({ label, score });
     }
-    return matches.sort((a, b) => b.score - a.score || a.label - b.label);
+    if (matches.length > k) {
+      const threshold = kthLargest(matches.map((match) => match.score), k);
+      return matches.filter((match) => match.score >= threshold).sort(byScore);
+    }
+    return matches.sort(byScore);
   }
 
   private compact(): void {
@@ -105,7 +132,7 @@ export class KeywordIndex {
       let kept = 0;
       for (let i = 0; i < list.size; i++) {
         const label = list.labels[i] as number;
-        if (!this.lengths.has(label)) continue;
+        if (this.lengthOf(label) < 0) continue;
         list.labels[kept] = label;
         list.tfs[kept] = list.tfs[i] as number;
         kept += 1;
@@ -115,6 +142,33 @@ export class KeywordIndex {
     }
     this.storedPostings = this.livePostings;
   }
+}
+
+const byScore = (a: KeywordMatch, b: KeywordMatch) => b.score - a.score || a.label - b.label;
+
+/** The k-th largest value (k ≥ 1, at most values.length), by quickselect; reorders `values`. */
+function kthLargest(values: number[], k: number): number {
+  let low = 0;
+  let high = values.length - 1;
+  const target = k - 1;
+  while (low < high) {
+    const pivot = values[(low + high) >>> 1] as number;
+    let i = low;
+    let j = high;
+    while (i <= j) {
+      while ((values[i] as number) > pivot) i++;
+      while ((values[j] as number) < pivot) j--;
+      if (i <= j) {
+        [values[i], values[j]] = [values[j] as number, values[i] as number];
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) high = j;
+    else if (target >= i) low = i;
+    else break;
+  }
+  return values[target] as number;
 }
 
 function grow(list: Postings): void {
