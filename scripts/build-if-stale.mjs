@@ -11,12 +11,14 @@ import { URL, fileURLToPath } from 'node:url';
 import { waitForLock } from 'fs-native-extensions';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-/** What `npm run build` reads: the service's, the package's and the playground's sources, the bundler and the build settings. */
+/** What `npm run build` reads: the service's, the package's and the playground's sources, the contract, the build scripts and settings. */
 const sources = [
   'src',
   'packages/langchain-nvidia/src',
   'web',
   'scripts/build-playground.ts',
+  'scripts/build-contract.mjs',
+  'openapi.yaml',
   'tsconfig.json',
   'tsconfig.build.json',
   'packages/langchain-nvidia/tsconfig.build.json',

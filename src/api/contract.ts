@@ -1,9 +1,24 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
 /** openapi.yaml at the repository root: the single source of truth for the HTTP contract. */
 export const CONTRACT_PATH = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
+/** The contract parsed at build time (scripts/build-contract.mjs): dist/openapi.json beside the built modules; sources run through tsx have none. */
+const PARSED_PATH = fileURLToPath(new URL('../openapi.json', import.meta.url));
+
+/** The build's parse of `text` when it was made from this very text, else a parse of it now. */
+function parseContract(text: string): Record<string, unknown> {
+  const sha256 = createHash('sha256').update(text).digest('hex');
+  try {
+    const built = JSON.parse(readFileSync(PARSED_PATH, 'utf8')) as { sha256: string; document: Record<string, unknown> };
+    if (built.sha256 === sha256) return built.document;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  return parse(text) as Record<string, unknown>;
+}
 
 let loaded: { text: string; document: Record<string, unknown> } | undefined;
 
@@ -11,7 +26,7 @@ let loaded: { text: string; document: Record<string, unknown> } | undefined;
 export function loadContract(): { readonly text: string; readonly document: Record<string, unknown> } {
   if (!loaded) {
     const text = readFileSync(CONTRACT_PATH, 'utf8');
-    loaded = { text, document: parse(text) as Record<string, unknown> };
+    loaded = { text, document: parseContract(text) };
   }
   return loaded;
 }

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import openapiTS, { astToString } from 'openapi-typescript';
+import { parse } from 'yaml';
 import { CONTRACT_PATH } from '../../src/api/contract.js';
+import { builtEntry } from '../support/built.js';
 import { contractOperations } from '../support/contract.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -39,6 +42,14 @@ describe('openapi.yaml is the contract, and the server keeps to it', () => {
     const declared = contractOperations().map(({ method, path }) => `${method} ${path}`).sort();
     assert.ok(served.length > 15, `read ${served.length} routes from the route tree`);
     assert.deepEqual(served, declared);
+  });
+
+  it('dist/openapi.json, the build\'s parse of openapi.yaml, is of its current text', async () => {
+    await builtEntry('server.js');
+    const text = readFileSync(CONTRACT_PATH, 'utf8');
+    const built = JSON.parse(readFileSync(join(root, 'dist/openapi.json'), 'utf8')) as { sha256: string; document: unknown };
+    assert.equal(built.sha256, createHash('sha256').update(text).digest('hex'));
+    assert.deepEqual(built.document, parse(text));
   });
 
   it('passes Redocly lint with its recommended rules as errors (deliberate exceptions are listed in .redocly.lint-ignore.yaml)', async () => {
