@@ -187,10 +187,10 @@ const envSchema = z.object({
   RETRIEVER_K: withDefault(int(1, 100), 4),
   RETRIEVAL_MODE: withDefault(
     z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['vector', 'keyword', 'hybrid'])),
-    'vector',
+    'hybrid',
   ),
   RRF_K: withDefault(int(1, 10_000), 60),
-  RETRIEVAL_WEIGHT_VECTOR: withDefault(number().min(0).max(100), 1),
+  RETRIEVAL_WEIGHT_VECTOR: withDefault(number().min(0).max(100), 2),
   RETRIEVAL_WEIGHT_KEYWORD: withDefault(number().min(0).max(100), 1),
   RETRIEVAL_CANDIDATES: withDefault(int(1, 1000), 50),
   CHUNK_SIZE: withDefault(int(50, 100_000), 1000),

@@ -49,14 +49,12 @@ export interface SearchTimings {
   rerankMs?: number;
 }
 
-export const DEFAULT_RETRIEVAL: RetrievalSettings = { mode: 'vector', rrfK: 60, weights: { vector: 1, keyword: 1 }, candidates: 50 };
-
 export class RetrievalService {
   constructor(
     private readonly store: DocumentStore,
     private readonly embedder: TextEmbedder,
-    private readonly reranking?: Reranking,
-    private readonly settings: RetrievalSettings = DEFAULT_RETRIEVAL,
+    private readonly reranking: Reranking | undefined,
+    private readonly settings: RetrievalSettings,
   ) {}
 
   /**

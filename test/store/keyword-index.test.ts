@@ -3,6 +3,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
 import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
 import { contentHash } from '../../src/store/content-hash.js';
+import { KeywordIndex } from '../../src/store/keyword/keyword-index.js';
 import { keywordTerms, wordSegments } from '../../src/store/keyword/tokenizer.js';
 import { compileFilter, type Metadata, type MetadataFilter } from '../../src/store/metadata-filter.js';
 import { indexExistingChunks } from '../../src/store/pgvector/pgvector-keywords.js';
@@ -71,6 +72,32 @@ describe('keyword tokenizer', () => {
       const text = Array.from({ length: 1 + Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
       const expected = [...segmenter.segment(text)].filter((segment) => segment.isWordLike).map((segment) => segment.segment);
       assert.deepEqual(wordSegments(text), expected, JSON.stringify(text));
+    }
+  });
+});
+
+describe('keyword index pruning', () => {
+  it('returns exactly the exhaustive top k, ties included, with common and rare terms mixed', () => {
+    let seed = 11;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const word = () => `w${Math.floor(random() ** 3 * 2000)}`;
+    const index = new KeywordIndex();
+    // Labels out of order (as a snapshot may load them), some chunks removed again.
+    const labels = Array.from({ length: 3000 }, (_, label) => label).sort(() => random() - 0.5);
+    const texts = new Map<number, string>();
+    for (const label of labels) {
+      const text = Array.from({ length: 5 + Math.floor(random() * 60) }, word).join(' ');
+      texts.set(label, text);
+      index.add(label, text);
+    }
+    for (const label of labels.slice(0, 300)) index.remove(label, texts.get(label) as string);
+    for (let q = 0; q < 200; q++) {
+      const query = Array.from({ length: 1 + (q % 5) }, word).join(' ');
+      const k = 1 + (q % 20);
+      const all = index.search(query, 1_000_000);
+      const boundary = all[k - 1]?.score;
+      const expected = boundary === undefined ? all : all.filter((match) => match.score >= boundary);
+      assert.deepEqual(index.search(query, k), expected, query);
     }
   });
 });

@@ -1,4 +1,4 @@
-import { idf, roundScore, termScore } from './bm25.js';
+import { BM25_K1, idf, roundScore, termScore } from './bm25.js';
 import { queryTerms, termFrequencies } from './tokenizer.js';
 
 /** One term's postings: chunk labels and their term frequencies, in growable typed arrays. */
@@ -91,6 +91,11 @@ export class KeywordIndex {
   /**
    * The live chunks holding a query term that `visible` lets through, with their BM25 scores,
    * best first: the k best and any that tie with the k-th (the caller orders ties by document).
+   *
+   * Exact, with MaxScore pruning (Turtle and Flood 1995): terms are taken rarest first (highest
+   * upper bound, idf·(k1+1)); once the terms left could not lift a chunk that none of the earlier
+   * terms matched past the k-th best score so far, their postings are only looked up for the
+   * chunks already found, not scanned, so a query's common words cost little on a large index.
    */
   search(query: string, k: number, visible?: (label: number) => boolean): KeywordMatch[] {
     if (this.live === 0 || k <= 0) return [];
@@ -100,11 +105,21 @@ export class KeywordIndex {
       this.touched = new Int32Array(this.lengths.length);
     }
     const { scores, touched, lengths } = this;
+    const terms = queryTerms(query)
+      .map((term) => this.postings.get(term))
+      .filter((list): list is Postings => list !== undefined && list.df > 0)
+      .map((list) => ({ list, idf: idf(this.live, list.df) }))
+      .sort((a, b) => b.idf - a.idf);
+    // What the terms from i on can add to a chunk at most (tf·(k1+1)/(tf + …) stays below k1+1).
+    const bounds = new Float64Array(terms.length + 1);
+    for (let i = terms.length - 1; i >= 0; i--) bounds[i] = (bounds[i + 1] as number) + (terms[i]?.idf as number) * (BM25_K1 + 1);
     let count = 0;
-    for (const term of queryTerms(query)) {
-      const list = this.postings.get(term);
-      if (!list || list.df <= 0) continue;
-      const termIdf = idf(this.live, list.df);
+    for (let t = 0; t < terms.length; t++) {
+      const { list, idf: termIdf } = terms[t] as { list: Postings; idf: number };
+      if (!visible && count >= k && (bounds[t] as number) + PRUNING_MARGIN < kthLargest(Array.from(touched.subarray(0, count), (label) => scores[label] as number), k)) {
+        this.addToFound(terms.slice(t), touched.subarray(0, count), averageLength);
+        break;
+      }
       for (let i = 0; i < list.size; i++) {
         const label = list.labels[i] as number;
         const length = lengths[label] as number;
@@ -127,6 +142,33 @@ export class KeywordIndex {
     return matches.sort(byScore);
   }
 
+  /** Adds these terms' scores to the chunks found so far, by galloping through each (label-ordered) postings list. */
+  private addToFound(terms: Array<{ list: Postings; idf: number }>, found: Int32Array, averageLength: number): void {
+    const { scores, lengths } = this;
+    found.sort();
+    for (const { list, idf: termIdf } of terms) {
+      sortPostings(list);
+      let at = 0;
+      for (const label of found) {
+        let step = 1;
+        let high = at;
+        while (high < list.size && (list.labels[high] as number) < label) {
+          at = high + 1;
+          high += step;
+          step *= 2;
+        }
+        high = Math.min(high, list.size);
+        while (at < high) {
+          const middle = (at + high) >>> 1;
+          if ((list.labels[middle] as number) < label) at = middle + 1;
+          else high = middle;
+        }
+        if (at >= list.size) break;
+        if (list.labels[at] === label) scores[label] = (scores[label] as number) + termScore(termIdf, list.tfs[at] as number, lengths[label] as number, averageLength);
+      }
+    }
+  }
+
   private compact(): void {
     for (const [term, list] of this.postings) {
       let kept = 0;
@@ -142,6 +184,21 @@ export class KeywordIndex {
     }
     this.storedPostings = this.livePostings;
   }
+}
+
+/** Leaves rounding (scores are compared at six decimals) out of the pruning's strict inequality. */
+const PRUNING_MARGIN = 1e-5;
+
+/** Orders a postings list by label; appends keep it ordered, a snapshot's load order may not. */
+function sortPostings(list: Postings): void {
+  let ordered = true;
+  for (let i = 1; i < list.size && ordered; i++) ordered = (list.labels[i - 1] as number) < (list.labels[i] as number);
+  if (ordered) return;
+  const order = Array.from({ length: list.size }, (_, i) => i).sort((a, b) => (list.labels[a] as number) - (list.labels[b] as number));
+  const labels = Int32Array.from(order, (i) => list.labels[i] as number);
+  const tfs = Uint16Array.from(order, (i) => list.tfs[i] as number);
+  list.labels.set(labels);
+  list.tfs.set(tfs);
 }
 
 const byScore = (a: KeywordMatch, b: KeywordMatch) => b.score - a.score || a.label - b.label;
