@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { NVIDIAEmbeddings, type EncodingFormat } from '@nim-rag/langchain-nvidia';
 import { EMBED_MODEL } from '../test/support/nim-emulator.js';
 import { DIMENSIONS, type Process, processCpuMs, startNim, startService, stop } from './serving.js';
-import { benchFlags, count, markdownTable, median, postJson, print, progress, randomWords, seededRandom, silentLogger, temporaryDir, writeResultsSection } from './support.js';
+import { checkoutTree } from './checkout-tree.js';
+import { benchFlags, count, markdownTable, median, postJson, print, progress, randomWords, REPOSITORY_ROOT, seededRandom, silentLogger, temporaryDir, writeResultsSection } from './support.js';
 
 /**
  * bench:wire — the CPU the embeddings client spends per ingested chunk, with vectors as JSON
@@ -15,8 +17,10 @@ import { benchFlags, count, markdownTable, median, postJson, print, progress, ra
  *
  * Then the whole service: SERVICE_CHUNKS one-chunk documents ingested through POST /v1/documents
  * (batches of INGEST_BATCH, 4 in flight) into a fresh store, the service's process CPU (every
- * thread, /proc) per 1,000 chunks. For floats its emulator refuses base64, as a NIM that only
- * sends floats does, so the service's client falls back to them; the service is otherwise the same.
+ * thread, /proc) per chunk. For floats its emulator refuses base64, as a NIM that only sends
+ * floats does, so the service's client falls back to them; the service is otherwise the same. The
+ * service as committed at BENCH_BASELINE (default `main`) and at HEAD, each checked out on its
+ * own, take turns in every round, so the two are compared under the same machine load.
  */
 
 const flags = benchFlags();
@@ -26,6 +30,9 @@ const CALL_SIZE = 200;
 const FORMATS: EncodingFormat[] = ['float', 'base64'];
 const SERVICE_CHUNKS = flags.quick ? 1_000 : 5_000;
 const INGEST_BATCH = 100;
+const BASELINE = process.env.BENCH_BASELINE ?? 'main';
+const CANDIDATE = 'HEAD';
+const commit = (ref: string) => execFileSync('git', ['rev-parse', '--short', ref], { cwd: REPOSITORY_ROOT, encoding: 'utf8' }).trim();
 
 const random = seededRandom(11);
 const texts = Array.from({ length: TEXTS }, (_, index) => `${index} ${randomWords(random, 100)}`);
@@ -51,13 +58,13 @@ async function embedAll(nim: Process, encodingFormat: EncodingFormat): Promise<R
   }
 }
 
-/** The service's CPU ms per 1,000 chunks ingested over HTTP, its NIM answering with `format` vectors. */
-async function serviceIngest(format: EncodingFormat): Promise<number> {
+/** The service's CPU µs per chunk ingested over HTTP, its NIM answering with `format` vectors; the service checked out at `root`. */
+async function serviceIngest(format: EncodingFormat, root: string): Promise<number> {
   const nim = await startNim({ dimensions: DIMENSIONS, models: [EMBED_MODEL], refuseBase64: format === 'float' });
   const dataDir = await temporaryDir('wire-service');
   let service: Process | undefined;
   try {
-    service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, LLM_PROVIDER: 'local' });
+    service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, LLM_PROVIDER: 'local' }, root);
     const url = `${service.url}/v1/documents`;
     const batch = (offset: number) => ({ documents: texts.slice(offset, offset + INGEST_BATCH).map((text, index) => ({ id: `${format}-${offset + index}`, text })) });
     // Warm-up, and for floats the refusal that turns the client to them.
@@ -115,27 +122,32 @@ async function main(): Promise<void> {
       `- base64 costs ${(base64.micros / floats.micros).toFixed(2)}× the client CPU of JSON floats: ${(floats.micros - base64.micros).toFixed(0)} µs less per chunk, ${(floats.micros - base64.micros).toFixed(0)} ms less per 1,000 chunks.`,
     ].join('\n');
     print(body);
-    const service = new Map<EncodingFormat, number[]>(FORMATS.map((format) => [format, []]));
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const format of FORMATS) {
-        progress(`the service, round ${round + 1}/${ROUNDS}: ${count(SERVICE_CHUNKS)} chunks ingested as ${format}`);
-        service.get(format)?.push(await serviceIngest(format));
+    const trees = [
+      { name: `before: \`${BASELINE}\` (${commit(BASELINE)})`, root: await checkoutTree(BASELINE) },
+      { name: `after: ${commit(CANDIDATE)}`, root: await checkoutTree(CANDIDATE) },
+    ];
+    const variants = trees.flatMap((tree) => FORMATS.map((format) => ({ ...tree, format, samples: [] as number[] })));
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const variant of variants) {
+          progress(`the service, round ${round + 1}/${ROUNDS}: ${count(SERVICE_CHUNKS)} chunks ingested as ${variant.format}, ${variant.name}`);
+          variant.samples.push(await serviceIngest(variant.format, variant.root));
+        }
       }
+    } finally {
+      for (const tree of trees) await rm(tree.root, { recursive: true, force: true });
     }
-    const [floatService, base64Service] = FORMATS.map((format) => median(service.get(format) ?? [])) as [number, number];
+    const micros = (tree: number, format: EncodingFormat) => median(variants.find((variant) => variant.root === trees[tree]?.root && variant.format === format)?.samples ?? []);
     const serviceBody = [
       '',
-      `The whole service: ${count(SERVICE_CHUNKS)} one-chunk documents of about 100 words ingested through \`POST /v1/documents\` (${INGEST_BATCH} a request, 4 requests in flight) into a fresh store (write-ahead log, HNSW), the embedding NIM emulated in its own process; for floats it refuses base64 as a float-only NIM does and the service falls back. CPU is the service process's (user + system, every thread, /proc), the median of ${ROUNDS} alternating rounds.`,
+      `The whole service: ${count(SERVICE_CHUNKS)} one-chunk documents of about 100 words ingested through \`POST /v1/documents\` (${INGEST_BATCH} a request, 4 requests in flight) into a fresh store (write-ahead log, exact tier), the embedding NIM emulated in its own process; for floats it refuses base64 as a float-only NIM does and the service falls back. CPU is the service process's (user + system, every thread, /proc) per chunk, the median of ${ROUNDS} rounds in which the two trees and two formats take turns.`,
       '',
       markdownTable(
-        ['encoding_format', 'service CPU ms per 1,000 chunks'],
-        [
-          ['float', floatService.toFixed(0)],
-          ['base64', base64Service.toFixed(0)],
-        ],
+        ['service', 'CPU µs per chunk, base64', 'CPU µs per chunk, float', 'chunks/s per core, base64'],
+        trees.map((tree, index) => [tree.name, micros(index, 'base64').toFixed(0), micros(index, 'float').toFixed(0), count(Math.round(1e6 / micros(index, 'base64')))]),
       ),
       '',
-      `- The service spends ${(floatService - base64Service).toFixed(0)} ms less CPU per 1,000 ingested chunks with base64 (${((1 - base64Service / floatService) * 100).toFixed(0)} % of its ingest CPU).`,
+      `- After ÷ before, base64: ${(micros(1, 'base64') / micros(0, 'base64')).toFixed(2)}×; float: ${(micros(1, 'float') / micros(0, 'float')).toFixed(2)}× (target ≤ 80 µs a chunk: ${micros(1, 'base64') <= 80 ? 'met' : 'missed'}).`,
     ].join('\n');
     print(serviceBody);
     await writeResultsSection({ id: 'bench:wire', title: 'Embedding vectors on the wire (bench:wire)', body: `${body}\n${serviceBody}` });

@@ -56,11 +56,14 @@ export async function startHello(): Promise<Process> {
 
 /**
  * The service as it runs in production (src/server.ts, its process entry), configured by `env`,
- * once ready; from `root`, another checkout of it (see bench/checkout-tree.ts), when given.
+ * once ready; from `root`, another checkout of it (see bench/checkout-tree.ts), when given. With
+ * `nodeArgs` (--cpu-prof, say) it runs the built entry, dist/server.js, as the image does, so a
+ * profile shows the shipped JavaScript rather than tsx's transforms; `npm run build` first.
  */
-export async function startService(env: Record<string, string>, root = REPOSITORY_ROOT): Promise<Process> {
+export async function startService(env: Record<string, string>, root = REPOSITORY_ROOT, nodeArgs?: string[]): Promise<Process> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const entry = nodeArgs ? [...nodeArgs, 'dist/server.js'] : ['--import', 'tsx', 'src/server.ts'];
+  const child = spawn(process.execPath, entry, {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],

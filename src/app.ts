@@ -3,13 +3,14 @@ import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import { fastifySSE } from '@fastify/sse';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RouteOptions } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
 import { loadContract, routingContract } from './api/contract.js';
+import { operationAccess } from './api/operation-access.js';
 import type { Config } from './config.js';
 import { ProblemError } from './errors.js';
 import { requestScope } from './logger.js';
-import auth, { publicPathMatcher, rejectUnauthenticated } from './plugins/auth.js';
+import auth, { authorizer, publicPathMatcher } from './plugins/auth.js';
 import { clientErrorHandler, frameworkErrors } from './plugins/framework-errors.js';
 import httpMetrics from './plugins/http-metrics.js';
 import mediaTypes from './plugins/media-types.js';
@@ -77,24 +78,39 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
     maxEventLoopDelayMs: config.maxEventLoopDelayMs,
     unshedPaths: ['/v1/health/live', '/v1/health/ready', '/metrics'],
   });
-  await app.register(auth, config.auth);
-  if (config.rateLimit.max > 0) {
+  await app.register(auth, {
+    ...config.auth,
+    defaultWindowMs: config.rateLimit.windowMs,
+    metrics: services.metrics,
+    storedChunks: (principal) => services.collections.storedChunks(principal),
+  });
+  // Per key name where the keys file may give a key its own limit, per client address without a key.
+  if (config.rateLimit.max > 0 || config.auth.keysFile !== undefined) {
     const isPublic = publicPathMatcher(config.auth.publicPaths);
+    const limitOf = (request: FastifyRequest) => request.principal?.rateLimit ?? { max: config.rateLimit.max, windowMs: config.rateLimit.windowMs };
     await app.register(rateLimit, {
-      max: config.rateLimit.max,
-      timeWindow: config.rateLimit.windowMs,
-      keyGenerator: (request) => (request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`),
-      allowList: (request) => isPublic(request.routeOptions.url ?? ''),
-      errorResponseBuilder: (request, context) =>
-        new ProblemError({
+      max: (request) => limitOf(request).max,
+      timeWindow: (request) => limitOf(request).windowMs,
+      keyGenerator: (request) => (request.principal ? `key:${request.principal.name}` : `ip:${request.ip}`),
+      // A limit of 0 is none.
+      allowList: (request) => isPublic(request.routeOptions.url ?? '') || limitOf(request).max === 0,
+      errorResponseBuilder: (request, context) => {
+        request.auditOutcome = 'rate-limited';
+        const { principal } = request;
+        const { windowMs } = limitOf(request);
+        const own = principal?.rateLimit !== undefined;
+        const limit = own ? 'rate_limit' : 'RATE_LIMIT_MAX';
+        return new ProblemError({
           status: 429,
           slug: 'rate-limited',
           title: 'Too Many Requests',
-          detail: `more than ${context.max} requests in ${config.rateLimit.windowMs / 1000} s from this ${request.apiKeyId ? 'API key' : 'address'}; retry in ${context.after}`,
-        }),
+          detail: `more than ${context.max} requests in ${windowMs / 1000} s from this ${principal ? 'API key' : 'address'} (${own ? `the rate_limit of key "${principal?.name}" in API_KEYS_FILE` : 'RATE_LIMIT_MAX'}); retry in ${context.after}`,
+          extensions: { limit, max: context.max, window_ms: windowMs },
+        });
+      },
     });
   }
-  app.addHook('preParsing', rejectUnauthenticated);
+  app.addHook('preParsing', authorizer(config.auth.publicPaths));
   await app.register(fastifySSE, { heartbeatInterval: 15_000 });
   // Only reply.sendFile: the playground's routes come from openapi.yaml like every other.
   await app.register(fastifyStatic, { root: PLAYGROUND_DIR, serve: false });
@@ -102,13 +118,17 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
   await app.register(multipart);
   closeKeepAliveConnectionsWhenDone(app);
 
-  const routes = operationRoutes(services, config) as Record<string, unknown>;
+  const routes = operationRoutes(services, config) as Record<string, RouteOptions['handler'] | Partial<RouteOptions>>;
+  const { document } = loadContract();
+  const access = operationAccess(document);
   await app.register(openapiGlue, {
-    specification: routingContract(loadContract().document),
+    specification: routingContract(document),
     operationResolver: (operationId: string) => {
       const route = routes[operationId];
       if (!route) throw new Error(`openapi.yaml operation ${operationId} has no route`);
-      return route as never;
+      // Every route carries what its operation needs of a key, for the auth plugin's hooks.
+      const options = typeof route === 'function' ? { handler: route } : route;
+      return { ...options, config: { ...options.config, access: access.get(operationId) } } as never;
     },
   });
   return app;

@@ -46,8 +46,10 @@ export interface Config {
     shutdownTimeoutMs: number;
   };
   auth: {
-    /** Bearer keys that are accepted; empty: no authentication. */
+    /** Bearer keys that are accepted with full access. */
     apiKeys: string[];
+    /** The keys file (named keys with scopes, collections and limits), read again on SIGHUP or change; undefined: none. */
+    keysFile: string | undefined;
     /** Paths served without a key; one ending in `/*` covers everything below it. */
     publicPaths: string[];
   };
@@ -149,6 +151,7 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_MS: withDefault(int(0, 3_600_000), 300_000),
   SHUTDOWN_TIMEOUT_MS: withDefault(int(0, 600_000), 10_000),
   API_KEYS: list(''),
+  API_KEYS_FILE: optionalString,
   PUBLIC_PATHS: list('/v1/health/live,/v1/health/ready,/openapi.yaml,/docs,/docs/*,/,/playground/*').pipe(
     z.array(z.string().startsWith('/', 'each path must start with /')),
   ),
@@ -281,7 +284,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     },
-    auth: { apiKeys: env.API_KEYS, publicPaths: env.PUBLIC_PATHS },
+    auth: { apiKeys: env.API_KEYS, keysFile: env.API_KEYS_FILE, publicPaths: env.PUBLIC_PATHS },
     rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
     allowedHosts: env.ALLOWED_HOSTS.map((host) => host.toLowerCase()),
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,

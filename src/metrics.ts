@@ -40,6 +40,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditEvents = new Counter({
+    name: 'rag_api_key_audit_events_total',
+    help: 'Requests refused for their API key (unauthenticated, scope-missing, collection-not-allowed, quota-exceeded, rate-limited) and writes (written, write-failed), by key name ("-" without a key).',
+    labelNames: ['key', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
+import { KeyFileError } from './auth/key-file.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createServices } from './services/create-services.js';
@@ -29,7 +30,17 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const app = await buildApp({ config, services, logger });
+  let app;
+  try {
+    app = await buildApp({ config, services, logger });
+  } catch (error) {
+    if (error instanceof KeyFileError) {
+      logger.fatal(error.message);
+      await services.close();
+      process.exit(1);
+    }
+    throw error;
+  }
   const ready = services;
   closeWithGrace({ delay: config.http.shutdownTimeoutMs, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'stopping after an uncaught error');

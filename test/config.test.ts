@@ -48,6 +48,12 @@ describe('configuration', () => {
     assert.equal(config.llm.provider, 'local');
   });
 
+  it('takes API_KEYS as full-access keys and API_KEYS_FILE as the path of the keys file, read by the auth layer', () => {
+    assert.deepEqual(loadConfig({}).auth.keysFile, undefined);
+    const config = loadConfig({ API_KEYS: 'key-0123456789abcdef', API_KEYS_FILE: ' /etc/nim-rag/keys.yaml ' });
+    assert.deepEqual([config.auth.apiKeys, config.auth.keysFile], [['key-0123456789abcdef'], '/etc/nim-rag/keys.yaml']);
+  });
+
   it('treats empty variables as unset, as compose files leave them', () => {
     const config = loadConfig({ NVIDIA_API_KEY: '', NIM_LLM_URL: '', LLM_TEMPERATURE: '', PORT: '' });
     assert.equal(config.llm.provider, 'local');

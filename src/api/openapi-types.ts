@@ -380,6 +380,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the key of the request may do
+         * @description The key's name (never the key), its scopes, the collections it may touch, its rate limit and chunk quota; the playground reads it to offer only what the key may do. Without keys configured, every scope and every collection.
+         */
+        get: operations["whoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/health/live": {
         parameters: {
             query?: never;
@@ -538,6 +558,20 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        KeyAccess: {
+            /** @description The key's name; null without keys configured. */
+            name: string | null;
+            scopes: ("read" | "write" | "admin")[];
+            /** @description Collection names and globs (`*` any characters, `?` one); `*` for all. */
+            collections: string[];
+            /** @description The key's own rate limit; null when the service's (`RATE_LIMIT_MAX`) applies. */
+            rate_limit: null | {
+                max: number;
+                window_ms: number;
+            };
+            /** @description Most chunks its collections may hold; null for no quota. */
+            max_chunks: number | null;
+        };
         /**
          * @description Letters, digits, `_` and `-`, starting with a letter or digit; at most 64 characters.
          * @example default
@@ -1143,7 +1177,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request names a host the service does not answer for (`ALLOWED_HOSTS`). */
+        /** @description Forbidden: the request names a host the service does not answer for (`ALLOWED_HOSTS`, `/problems/host-not-allowed`), its key lacks the operation's scope (`/problems/scope-missing`, with `missing_scope`), names a collection outside the key's own (`/problems/collection-not-allowed`, the same answer whether or not the collection exists), or has used its chunk quota (`/problems/quota-exceeded`, with `max_chunks` and `stored_chunks`). */
         HostNotAllowed: {
             headers: {
                 [name: string]: unknown;
@@ -1241,7 +1275,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Too many requests from this key (or client address); retry after `Retry-After` seconds. */
+        /** @description Too many requests from this key (or client address); retry after `Retry-After` seconds. `limit` names the limit hit: `rate_limit` (the key's own, in API_KEYS_FILE) or `RATE_LIMIT_MAX`, with its `max` and `window_ms`. */
         RateLimited: {
             headers: {
                 /** @description Seconds to wait. */
@@ -1923,6 +1957,30 @@ export interface operations {
             414: components["responses"]["OpenAIError"];
             429: components["responses"]["OpenAIError"];
             503: components["responses"]["OpenAIError"];
+        };
+    };
+    whoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key's access. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyAccess"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Overloaded"];
         };
     };
     live: {

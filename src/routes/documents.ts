@@ -24,7 +24,7 @@ export function documentRoutes({ documents, jobs }: Services, asyncThresholdByte
       const { collection = DEFAULT_COLLECTION, chunking } = request.body;
       const ingest = { documents: request.body.documents, collection, chunking: chunkingOf(chunking) };
       if (request.query.async === true || bodyBytes(request) > asyncThresholdBytes) {
-        const job = await jobs.submitDocuments(ingest);
+        const job = await jobs.submitDocuments(ingest, request.principal);
         return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(job);
       }
       const result = await documents.ingest(ingest, request.deadline);

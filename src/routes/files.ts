@@ -12,7 +12,7 @@ export function fileRoutes({ files, jobs }: Services, limits: Config['files']): 
       const upload = await receiveUpload(request, jobs.uploadsDir, limits);
       const options = { collection, metadata: upload.metadata };
       if (inBackground || upload.bytes > limits.asyncThresholdBytes) {
-        const job = await jobs.submitFiles(upload.dir, upload.files, options);
+        const job = await jobs.submitFiles(upload.dir, upload.files, options, request.principal);
         return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(job);
       }
       // The staged files are gone before the answer leaves, so a caller never sees them linger.

@@ -10,6 +10,7 @@ import { openaiRoutes } from './openai.js';
 import { operationsRoutes } from './operations.js';
 import { playgroundRoutes } from './playground.js';
 import { retrievalRoutes } from './retrieval.js';
+import { whoamiRoutes } from './whoami.js';
 
 /** One route per operation of openapi.yaml; the type makes a missing one a compile error. */
 export function operationRoutes(services: Services, config: Config): OperationRoutes {
@@ -20,8 +21,9 @@ export function operationRoutes(services: Services, config: Config): OperationRo
     ...collectionRoutes(services),
     ...retrievalRoutes(services, config.retrieval.k),
     ...openaiRoutes(services),
-    ...healthRoutes(services, config.auth.apiKeys.length > 0),
+    ...healthRoutes(services, config.auth.apiKeys.length > 0 || config.auth.keysFile !== undefined),
     ...operationsRoutes(services),
     ...playgroundRoutes(config.playground),
+    ...whoamiRoutes(),
   };
 }

@@ -1,3 +1,4 @@
+import { mayTouch, type Principal } from '../auth/principal.js';
 import { notFound } from '../errors.js';
 import { type CollectionSummary, DEFAULT_COLLECTION, type DocumentStore, type StoreCollection } from '../store/store-contract.js';
 
@@ -14,8 +15,14 @@ export async function collectionForRead(store: DocumentStore, name: string): Pro
 export class CollectionService {
   constructor(private readonly store: DocumentStore) {}
 
-  list(): Promise<CollectionSummary[]> {
-    return this.store.list();
+  /** The collections the principal may touch; the others are not named. */
+  async list(principal: Principal): Promise<CollectionSummary[]> {
+    return (await this.store.list()).filter((collection) => mayTouch(principal, collection.name));
+  }
+
+  /** Chunks stored in the collections the principal may touch: what its max_chunks counts. */
+  async storedChunks(principal: Principal): Promise<number> {
+    return (await this.list(principal)).reduce((sum, collection) => sum + collection.chunks, 0);
   }
 
   async drop(name: string): Promise<void> {

@@ -6,7 +6,7 @@ import { type EmbedOptions, InputTooLongError } from '@nim-rag/langchain-nvidia'
 import { type Chunking, chunkingKey, chunkSpans, type ChunkingOptions } from '../rag/chunking.js';
 import { checkMetadata, checkOverlap, checkStorable, tooManyChunks } from './ingest-limits.js';
 import { contentHash } from '../store/content-hash.js';
-import type { DocumentStore, DocumentWrite, StoreCollection, WriteStatus } from '../store/store-contract.js';
+import type { ChunkVector, DocumentStore, DocumentWrite, StoreCollection, WriteStatus } from '../store/store-contract.js';
 import type { Metadata } from '../store/metadata-filter.js';
 import { unstorable } from '../store/storable-text.js';
 import type { StoredDocument } from '../store/mutation-codec.js';
@@ -20,6 +20,11 @@ export interface TextEmbedder {
   embedQuery(text: string, options?: EmbedOptions): Promise<number[]>;
   embedDocuments(texts: string[], options?: EmbedOptions): Promise<number[][]>;
   embedQueries(texts: string[], options?: EmbedOptions): Promise<number[][]>;
+  /**
+   * Documents' vectors as float32s, as NVIDIAEmbeddings decodes them from base64: ingest stores
+   * them as they are, without a plain array of 1,024 numbers per chunk in between.
+   */
+  embedVectors?(texts: string[], inputType: 'passage', options?: EmbedOptions): Promise<Float32Array[]>;
 }
 
 export interface IngestRequest {
@@ -212,14 +217,16 @@ export class DocumentService {
     if (missing.length === 0) return 0;
     const textOf = (item: ChunkRef) => chunkTextOf(writes, item);
     const distinct = [...new Set(missing.map(textOf))];
-    let vectors: number[][];
+    let vectors: ChunkVector[];
     try {
-      vectors = await this.embedder.embedDocuments(distinct, { signal });
+      vectors = this.embedder.embedVectors
+        ? await this.embedder.embedVectors(distinct, 'passage', { signal })
+        : await this.embedder.embedDocuments(distinct, { signal });
     } catch (error) {
       if (error instanceof InputTooLongError) throw this.tooLong(error, distinct, missing, writes);
       throw error;
     }
-    const byText = new Map(distinct.map((text, position) => [text, vectors[position] as number[]]));
+    const byText = new Map(distinct.map((text, position) => [text, vectors[position] as ChunkVector]));
     for (const item of missing) (writes[item.write] as DocumentWrite).vectors[item.chunk] = byText.get(textOf(item));
     return distinct.length;
   }

@@ -1,4 +1,5 @@
 import type { components } from '../api/operations.js';
+import { mayTouch, type Principal, UNRESTRICTED } from '../auth/principal.js';
 import type { ProviderProbe } from '../nim/readiness.js';
 import type { DocumentStore } from '../store/store-contract.js';
 
@@ -30,8 +31,9 @@ export class HealthService {
     return this.summaryCache.value;
   }
 
-  async readiness(): Promise<Readiness> {
-    const [embeddings, llm, store] = await Promise.all([this.probes.embeddings(), this.probes.llm(), this.storeReadiness()]);
+  /** Everything; the store's sizes count only the collections the principal may touch, so no key learns of others'. */
+  async readiness(principal: Principal = UNRESTRICTED): Promise<Readiness> {
+    const [embeddings, llm, store] = await Promise.all([this.probes.embeddings(), this.probes.llm(), this.storeReadiness(principal)]);
     return {
       status: embeddings.ready && llm.ready && store.ready ? 'ready' : 'not_ready',
       offline: embeddings.provider === 'local' || llm.provider === 'local',
@@ -40,12 +42,12 @@ export class HealthService {
     };
   }
 
-  private async storeReadiness(): Promise<StoreReadiness> {
+  private async storeReadiness(principal: Principal): Promise<StoreReadiness> {
     const identity = { backend: this.store.backend, embedding_model: this.store.embeddingModel, dimensions: this.store.dimensions ?? null };
     const health = await this.store.health();
     if (!health.ready) return { ...identity, ready: false, ...(health.detail ? { detail: health.detail } : {}) };
     try {
-      const summaries = await this.store.list();
+      const summaries = (await this.store.list()).filter((summary) => mayTouch(principal, summary.name));
       return {
         ...identity,
         ready: true,

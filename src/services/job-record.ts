@@ -49,6 +49,8 @@ export interface JobRecord {
   id: string;
   state: JobState;
   collection: string;
+  /** The name of the API key that submitted it (absent without keys): it, and admins, may see and cancel the job. */
+  owner?: string;
   metadata: Metadata;
   created_at: string;
   started_at?: string;

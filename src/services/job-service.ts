@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
+import { hasScope, mayTouch, type Principal } from '../auth/principal.js';
 import { notFound, ProblemError } from '../errors.js';
 import { FileRejectedError } from '../files/file-problems.js';
 import type { StagedFile } from '../files/staging.js';
@@ -92,6 +93,13 @@ class Changes {
  * another). Progress is saved after every stored batch, so a resumed job starts after the batches
  * it saved, and a batch stored but not yet saved is stored again as unchanged, costing no embedding.
  */
+const ownerOf = (principal: Principal | undefined) => (principal ? { owner: principal.name } : {});
+
+function jobVisibleTo(job: JobRecord, principal: Principal): boolean {
+  if (!mayTouch(principal, job.collection)) return false;
+  return job.owner === principal.name || hasScope(principal, 'admin');
+}
+
 export class JobService {
   private readonly changes: Changes;
   /** The job this process runs, and how to stop it. */
@@ -142,11 +150,12 @@ export class JobService {
   }
 
   /** Takes over a staged upload directory and queues its files; durable before it returns. */
-  async submitFiles(stagedDir: string, staged: StagedFile[], options: { collection: string; metadata: Metadata }): Promise<JobView> {
+  async submitFiles(stagedDir: string, staged: StagedFile[], options: { collection: string; metadata: Metadata }, owner?: Principal): Promise<JobView> {
     const job: JobRecord = {
       id: randomUUID(),
       state: 'queued',
       collection: options.collection,
+      ...ownerOf(owner),
       metadata: options.metadata,
       created_at: new Date().toISOString(),
       files: staged.map((file) => ({ ...file, state: 'pending', chunks_done: 0, batches_done: 0, embedded: 0, reused: 0 })),
@@ -160,7 +169,7 @@ export class JobService {
    * no job), saves them and queues them; durable before it returns. A document without an id gets
    * `<job id>-<position>`, fixed before it is saved, so a resumed job stores it under the same id.
    */
-  async submitDocuments(request: IngestRequest): Promise<JobView> {
+  async submitDocuments(request: IngestRequest, owner?: Principal): Promise<JobView> {
     this.documents.validate(request);
     const id = randomUUID();
     const documents: SectionDocument[] = request.documents.map((document, position) => ({
@@ -172,6 +181,7 @@ export class JobService {
       id,
       state: 'queued',
       collection: request.collection,
+      ...ownerOf(owner),
       metadata: {},
       created_at: new Date().toISOString(),
       files: [],
@@ -199,8 +209,8 @@ export class JobService {
     return viewOf(job);
   }
 
-  async get(id: string): Promise<JobView> {
-    return viewOf(await this.record(id));
+  async get(id: string, principal: Principal): Promise<JobView> {
+    return viewOf(await this.record(id, principal));
   }
 
   /**
@@ -208,7 +218,8 @@ export class JobService {
    * stored when the cancel arrives are finished first, so no file is left half-stored; the rest are
    * not ingested. Answers once the job has stopped, with its final counts.
    */
-  async cancel(id: string): Promise<JobView> {
+  async cancel(id: string, principal: Principal): Promise<JobView> {
+    await this.record(id, principal);
     const changes = this.changes.watch(id);
     try {
       let found = await this.repository.cancel(id);
@@ -230,10 +241,10 @@ export class JobService {
   }
 
   /** The job now, then after every change, until it has finished or `signal` aborts. */
-  async *events(id: string, signal: AbortSignal): AsyncGenerator<JobView> {
+  async *events(id: string, principal: Principal, signal: AbortSignal): AsyncGenerator<JobView> {
     const changes = this.changes.watch(id);
     try {
-      let job: JobRecord | undefined = await this.record(id);
+      let job: JobRecord | undefined = await this.record(id, principal);
       let sent = JSON.stringify(job);
       // The loop goes by the view last sent, not the job, which may have finished meanwhile.
       let view = viewOf(job);
@@ -265,9 +276,10 @@ export class JobService {
     await this.repository.close();
   }
 
-  private async record(id: string): Promise<JobRecord> {
+  /** The job, when the principal may see it: its own, or any in its collections for an admin; another's reads as missing. */
+  private async record(id: string, principal: Principal): Promise<JobRecord> {
     const job = await this.repository.get(id);
-    if (!job) throw notFound(`job "${id}" does not exist`);
+    if (!job || !jobVisibleTo(job, principal)) throw notFound(`job "${id}" does not exist`);
     return job;
   }
 

@@ -14,7 +14,7 @@ import { prepareSnapshotDir, publishSnapshot, readSnapshotEntries, removeCovered
 import { forEachInSlices } from '../time-slices.js';
 import { flatVectorsProblem, InvalidVectorError } from './vector-check.js';
 import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
-import type { ChunkHit, DocumentWrite, UpsertResult, WriteStatus } from './store-contract.js';
+import type { ChunkHit, ChunkVector, DocumentWrite, UpsertResult, WriteStatus } from './store-contract.js';
 import { WriteAheadLog } from './write-ahead-log.js';
 
 export type { HnswParameters };
@@ -48,7 +48,7 @@ const now = () => new Date().toISOString();
  * A document's chunk vectors as one float32 array, refused (before anything is logged) unless
  * each has the store's size and is a usable direction.
  */
-function flatten(id: string, vectors: number[][], dimensions: number): Float32Array {
+function flatten(id: string, vectors: ChunkVector[], dimensions: number): Float32Array {
   const flat = new Float32Array(vectors.length * dimensions);
   vectors.forEach((vector, position) => {
     if (vector.length !== dimensions) {
@@ -297,7 +297,7 @@ export class HnswCollection {
           updatedAt: stamp,
         };
         const labels = write.spans.map(() => label++);
-        mutations.push({ op: 'put', document, labels, vectors: flatten(write.id, vectors as number[][], dimensions ?? 0) });
+        mutations.push({ op: 'put', document, labels, vectors: flatten(write.id, vectors as ChunkVector[], dimensions ?? 0) });
         outcomes.push({ id: write.id, status: current ? 'updated' : 'created', chunks: labels.length });
       });
       if (missing.length > 0) return { applied: false, missing };

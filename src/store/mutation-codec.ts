@@ -41,23 +41,31 @@ interface GroupJson {
 const jsonOf = (mutation: Mutation): MutationJson =>
   mutation.op === 'put' ? { op: mutation.op, document: mutation.document, labels: mutation.labels } : mutation;
 
-/** One record holding all of `mutations`. */
+/**
+ * One record holding all of `mutations`, written into a single frame buffer: the JSON and each
+ * put's float32 bytes go straight into it, with no intermediate buffers to concatenate.
+ */
 export function encodeMutations(mutations: Mutation[]): Buffer {
-  const vectors = mutations.map((mutation) => (mutation.op === 'put' ? mutation.vectors : new Float32Array(0)));
+  const vectors = mutations.map((mutation) => (mutation.op === 'put' ? mutation.vectors : undefined));
   const json: MutationJson | GroupJson =
     mutations.length === 1
       ? jsonOf(mutations[0] as Mutation)
-      : { op: 'group', members: mutations.map(jsonOf), floats: vectors.map((vector) => vector.length) };
-  const jsonBytes = Buffer.from(JSON.stringify(json), 'utf8');
-  const vectorBytes = Buffer.concat(vectors.map((vector) => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength)));
-  const payload = Buffer.allocUnsafe(4 + jsonBytes.length + vectorBytes.length);
-  payload.writeUInt32LE(jsonBytes.length, 0);
-  jsonBytes.copy(payload, 4);
-  vectorBytes.copy(payload, 4 + jsonBytes.length);
-  const header = Buffer.allocUnsafe(FRAME_HEADER);
-  header.writeUInt32LE(payload.length, 0);
-  header.writeUInt32LE(crc32(payload), 4);
-  return Buffer.concat([header, payload]);
+      : { op: 'group', members: mutations.map(jsonOf), floats: vectors.map((vector) => vector?.length ?? 0) };
+  const text = JSON.stringify(json);
+  const jsonLength = Buffer.byteLength(text, 'utf8');
+  const vectorLength = vectors.reduce((sum, vector) => sum + (vector?.byteLength ?? 0), 0);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER + 4 + jsonLength + vectorLength);
+  frame.writeUInt32LE(4 + jsonLength + vectorLength, 0);
+  frame.writeUInt32LE(jsonLength, FRAME_HEADER);
+  frame.write(text, FRAME_HEADER + 4, 'utf8');
+  let offset = FRAME_HEADER + 4 + jsonLength;
+  for (const vector of vectors) {
+    if (!vector) continue;
+    frame.set(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength), offset);
+    offset += vector.byteLength;
+  }
+  frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER)), 4);
+  return frame;
 }
 
 export interface DecodedLog {

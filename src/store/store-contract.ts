@@ -12,13 +12,16 @@ export const DEFAULT_COLLECTION = 'default';
 export const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** A document to store: its chunks are spans of its text, each with a vector or none yet. */
+/** A chunk's vector: float32s as the embeddings client decoded them, or plain numbers (reused, offline, tests). */
+export type ChunkVector = Float32Array | number[];
+
 export interface DocumentWrite {
   id: string;
   text: string;
   metadata: Metadata;
   contentHash: string;
   spans: Array<[number, number]>;
-  vectors: Array<number[] | undefined>;
+  vectors: Array<ChunkVector | undefined>;
 }
 
 export type WriteStatus = 'created' | 'updated' | 'unchanged';

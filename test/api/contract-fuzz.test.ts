@@ -5,6 +5,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { loadContract } from '../../src/api/contract.js';
 import { schemaArbitrary } from '../support/schema-arbitrary.js';
 import { EXAMPLE_DOCUMENTS, startTestApp, type TestApp } from '../support/test-app.js';
+import { UNRESTRICTED } from '../../src/auth/principal.js';
 
 /**
  * Property-based requests generated from openapi.yaml for every operation, as a careless client or
@@ -111,7 +112,7 @@ const headers = fc.record(
 /** What the store holds: per collection, each document's id and its last change. */
 async function storeContents(test: TestApp): Promise<Map<string, string>> {
   const contents = new Map<string, string>();
-  for (const { name } of await test.services.collections.list()) {
+  for (const { name } of await test.services.collections.list(UNRESTRICTED)) {
     const page = await test.services.documents.list(name, 1000);
     contents.set(name, JSON.stringify(page.documents.map((item) => [item.id, item.updated_at, item.chunks])));
   }
@@ -121,7 +122,7 @@ async function storeContents(test: TestApp): Promise<Map<string, string>> {
 /** A 202 hands the write to a background job: it is followed to its end, so that what it changes counts as this request's. */
 async function jobFinished(test: TestApp, response: LightMyRequestResponse): Promise<void> {
   if (response.statusCode !== 202) return;
-  for await (const view of test.services.jobs.events(response.json<{ id: string }>().id, AbortSignal.timeout(20_000))) void view;
+  for await (const view of test.services.jobs.events(response.json<{ id: string }>().id, UNRESTRICTED, AbortSignal.timeout(20_000))) void view;
 }
 
 function changedCollections(before: Map<string, string>, after: Map<string, string>): string[] {

@@ -5,6 +5,7 @@ import { afterEach, describe, it } from 'node:test';
 import pg from 'pg';
 import { type ServiceBackend, serviceBackends } from '../support/service-backends.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { UNRESTRICTED } from '../../src/auth/principal.js';
 
 const HOUR = 3_600_000;
 const exists = (path: string) => access(path).then(() => true, () => false);
@@ -13,8 +14,8 @@ async function finishedJob(test: TestApp, text: string): Promise<string> {
   const reply = await test.app.inject({ method: 'POST', url: '/v1/documents?async=true', payload: { documents: [{ text }] } });
   assert.equal(reply.statusCode, 202, reply.body);
   const { id } = reply.json<{ id: string }>();
-  for await (const view of test.services.jobs.events(id, AbortSignal.timeout(20_000))) void view;
-  assert.equal((await test.services.jobs.get(id)).state, 'completed');
+  for await (const view of test.services.jobs.events(id, UNRESTRICTED, AbortSignal.timeout(20_000))) void view;
+  assert.equal((await test.services.jobs.get(id, UNRESTRICTED)).state, 'completed');
   return id;
 }
 

@@ -74,6 +74,18 @@ describe('jobs in Postgres: claims and leases', () => {
     assert.equal((await repository.get(job.id))?.state, 'completed');
   });
 
+  it("keeps the name of the key that submitted a job through its claim, saves and finish", async () => {
+    const job = { ...documentsJob(), owner: 'app-b' };
+    await repository.create(job, { kind: 'documents', documents: [{ id: 'd', text: 'text', metadata: {} }] });
+    assert.equal((await repository.get(job.id))?.owner, 'app-b');
+    const claim = await repository.claim();
+    assert.ok(claim);
+    assert.equal(claim.job.owner, 'app-b');
+    claim.job.state = 'completed';
+    await claim.finish();
+    assert.equal((await repository.get(job.id))?.owner, 'app-b');
+  });
+
   it('a job claimed five times without finishing fails instead of being tried again', async () => {
     const job = documentsJob();
     await repository.create(job, { kind: 'documents', documents: [{ id: 'b', text: 'bravo', metadata: {} }] });

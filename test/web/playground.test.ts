@@ -361,6 +361,9 @@ describe('the playground over HTTP', () => {
       assert.ok(!page.url().includes(KEY));
       assert.ok(authorized.includes('/v1/collections'), authorized.join(', '));
       assert.equal(await page.locator('#key-form').isHidden(), true);
+      await page.locator('#status-list', { hasText: 'Key' }).waitFor();
+      assert.match((await page.locator('#status-list').textContent()) ?? '', /Keyapi-key-[0-9a-f]{12} · may read, write, admin · collections \*/, 'what the key may do (GET /v1/me)');
+      assert.equal(await page.evaluate(() => document.body.dataset.scopes), 'read write admin');
       assert.equal(
         await page.locator('#offline-banner').textContent(),
         'Offline mode: embeddings are lexical (shared words, not meaning), and answers are sentences quoted from your texts, not generated. Configure a NIM to change this.',

@@ -1,6 +1,7 @@
 import { api, apiKey, onUnauthorized, problemText } from '../api.js';
 import type { components } from '../../src/api/openapi-types.js';
 import { byId, el, say } from '../dom.js';
+import { applyKeyAccess, describeKeyAccess } from '../key-access.js';
 
 type Readiness = components['schemas']['Readiness'];
 
@@ -60,6 +61,11 @@ export function statusView(onKeyChange: () => void): { refresh(): Promise<void> 
         fact('Store', `${store.backend ?? 'unknown backend'} · ${store.embedding_model}${store.dimensions ? ` · ${store.dimensions} dimensions` : ''}`),
         fact('Totals', `${store.collections} collections · ${store.documents} documents · ${store.chunks} chunks`),
       );
+    }
+    const me = await api.GET('/v1/me');
+    if (me.data) {
+      applyKeyAccess(me.data);
+      if (me.data.name !== null) list.append(fact('Key', describeKeyAccess(me.data)));
     }
     const collections = await api.GET('/v1/collections');
     if (collections.data) {

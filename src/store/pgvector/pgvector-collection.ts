@@ -4,6 +4,7 @@ import type { Metadata } from '../metadata-filter.js';
 import type { StoredDocument } from '../mutation-codec.js';
 import type {
   ChunkHit,
+  ChunkVector,
   DocumentWrite,
   SearchOptions,
   StoreCollection,
@@ -20,7 +21,7 @@ const MAX_EF_SEARCH = 1000;
 /** Rows per INSERT when writing chunks, to keep statements (about 10 KB per 1024-dimensional vector as text) moderate. */
 const CHUNK_ROWS_PER_INSERT = 256;
 
-const vectorLiteral = (vector: number[]) => `[${vector.join(',')}]`;
+const vectorLiteral = (vector: ChunkVector) => `[${vector.join(',')}]`;
 const parseVector = (text: string) => JSON.parse(text) as number[];
 
 interface DocumentRow {
@@ -205,7 +206,7 @@ export class PgvectorCollection implements StoreCollection {
     client: pg.ClientBase,
     puts: DocumentWrite[],
     writes: DocumentWrite[],
-  ): Promise<{ applied: true; chunks: number[][][] } | { applied: false; missing: Array<{ write: number; chunk: number }> }> {
+  ): Promise<{ applied: true; chunks: ChunkVector[][] } | { applied: false; missing: Array<{ write: number; chunk: number }> }> {
     const wanted = puts.flatMap((write) => write.spans.filter((_, chunk) => !write.vectors[chunk]).map((span) => chunkHash(write.text.slice(...span))));
     const stored = wanted.length > 0 ? await this.storedVectors(client, wanted) : new Map<string, number[]>();
     const missing: Array<{ write: number; chunk: number }> = [];
@@ -213,7 +214,7 @@ export class PgvectorCollection implements StoreCollection {
       write.spans.map((span, chunk) => {
         const vector = write.vectors[chunk] ?? stored.get(chunkHash(write.text.slice(...span)));
         if (!vector) missing.push({ write: writes.indexOf(write), chunk });
-        return vector as number[];
+        return vector as ChunkVector;
       }),
     );
     if (missing.length > 0) return { applied: false, missing };
@@ -242,7 +243,7 @@ export class PgvectorCollection implements StoreCollection {
   }
 
   /** Replaces these documents and all their chunks. */
-  private async put(client: pg.ClientBase, writes: DocumentWrite[], vectors: number[][][], stamp: string): Promise<void> {
+  private async put(client: pg.ClientBase, writes: DocumentWrite[], vectors: ChunkVector[][], stamp: string): Promise<void> {
     if (writes.length === 0) return;
     const ids = writes.map((write) => write.id);
     await client.query(
@@ -267,7 +268,7 @@ export class PgvectorCollection implements StoreCollection {
       write.spans.map((span, chunk) => {
         const content = write.text.slice(...span);
         const terms = chunkTerms(content);
-        return { id: write.id, chunk, content, terms, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[position]?.[chunk] as number[]) };
+        return { id: write.id, chunk, content, terms, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[position]?.[chunk] as ChunkVector) };
       }),
     );
     for (let start = 0; start < rows.length; start += CHUNK_ROWS_PER_INSERT) {
