@@ -52,8 +52,12 @@ export async function measureLatencyAtScale(chunks: number): Promise<string> {
   progress(`scale: written in ${((written - started) / 1000).toFixed(1)} s, graph caught up after ${((built - written) / 1000).toFixed(1)} s`);
 
   const queryVectors = clusteredVectors(QUERIES + WARM_UP, { centres, noise: 0.5 }, 9);
-  const queries = Array.from({ length: QUERIES + WARM_UP }, (_, index) => ({ text: randomWords(random, 2 + (index % 4)), vector: queryVectors.row(index) }));
-  const vectorOf = new Map(queries.map((query) => [query.text, query.vector]));
+  // Words drawn as the chunks' words are (the most frequent ones, in most chunks, act as stopwords the tokenizer does not know), or uniformly from the vocabulary (content words, each in a few percent of the chunks).
+  const querySets = {
+    'skewed words': Array.from({ length: QUERIES + WARM_UP }, (_, index) => randomWords(random, 2 + (index % 4))),
+    'content words': Array.from({ length: QUERIES + WARM_UP }, (_, index) => randomWords(() => Math.sqrt(random()), 2 + (index % 4))),
+  };
+  const vectorOf = new Map(Object.values(querySets).flatMap((texts) => texts.map((text, index) => [text, queryVectors.row(index)] as const)));
   const embedder = {
     model: 'bench-vectors',
     embedQuery: async (text: string) => vectorOf.get(text) as number[],
@@ -61,30 +65,31 @@ export async function measureLatencyAtScale(chunks: number): Promise<string> {
     embedQueries: async () => [],
   };
   const retrieval = new RetrievalService(store, embedder, undefined, { ...config.retrieval });
-  const samples = new Map<RetrievalMode, number[]>(MODES.map((mode) => [mode, []]));
-  for (const [index, query] of queries.entries()) {
-    for (const mode of MODES) {
-      const begun = performance.now();
-      await retrieval.search({ query: query.text, k: 10, collection: 'scale', retrieval: { mode } });
-      if (index >= WARM_UP) samples.get(mode)?.push(performance.now() - begun);
+  const rows: Array<Array<string>> = [];
+  const ratios: string[] = [];
+  for (const [name, texts] of Object.entries(querySets)) {
+    const samples = new Map<RetrievalMode, number[]>(MODES.map((mode) => [mode, []]));
+    for (const [index, text] of texts.entries()) {
+      for (const mode of MODES) {
+        const begun = performance.now();
+        await retrieval.search({ query: text, k: 10, collection: 'scale', retrieval: { mode } });
+        if (index >= WARM_UP) samples.get(mode)?.push(performance.now() - begun);
+      }
     }
+    const at = (mode: RetrievalMode, p: number) => percentile([...(samples.get(mode) ?? [])].sort((a, b) => a - b), p);
+    for (const mode of MODES) rows.push([name, mode, `${at(mode, 50).toFixed(2)} ms`, `${at(mode, 95).toFixed(2)} ms`]);
+    ratios.push(`${name}: **${(at('hybrid', 50) / at('vector', 50)).toFixed(2)}×**`);
   }
   await store.close();
   await rm(dataDir, { recursive: true, force: true });
 
-  const p50 = (mode: RetrievalMode) => percentile([...(samples.get(mode) ?? [])].sort((a, b) => a - b), 50);
-  const p95 = (mode: RetrievalMode) => percentile([...(samples.get(mode) ?? [])].sort((a, b) => a - b), 95);
-  const ratio = p50('hybrid') / p50('vector');
   return [
     `### Search latency per mode at ${chunks.toLocaleString('en-US')} chunks (embedded store)`,
     '',
-    `${chunks.toLocaleString('en-US')} chunks of ~150 pseudo-words (5,000-word vocabulary, skewed), ${DIMENSIONS}-dimensional clustered vectors, default HNSW settings (graph caught up: written in ${((written - started) / 1000).toFixed(0)} s, graph ${((built - written) / 1000).toFixed(0)} s more); ${QUERIES} queries of 2–5 words, k 10, each mode in turn per query, through RetrievalService.search with the query vector ready (no embedding call). Hybrid takes RETRIEVAL_CANDIDATES (${config.retrieval.candidates}) from each list.`,
+    `${chunks.toLocaleString('en-US')} chunks of ~150 pseudo-words (5,000-word vocabulary, skewed), ${DIMENSIONS}-dimensional clustered vectors, default HNSW settings (graph caught up: written in ${((written - started) / 1000).toFixed(0)} s, graph ${((built - written) / 1000).toFixed(0)} s more); ${QUERIES} queries of 2–5 words of each kind, k 10, each mode in turn per query, through RetrievalService.search with the query vector ready (no embedding call). Hybrid takes RETRIEVAL_CANDIDATES (${config.retrieval.candidates}) from each list.`,
     '',
-    markdownTable(
-      ['mode', 'p50', 'p95'],
-      MODES.map((mode) => [mode, `${p50(mode).toFixed(2)} ms`, `${p95(mode).toFixed(2)} ms`]),
-    ),
+    markdownTable(['queries', 'mode', 'p50', 'p95'], rows),
     '',
-    `Hybrid p50 / vector p50: **${ratio.toFixed(2)}×** (target ≤ 1.5×).`,
+    `Hybrid p50 / vector p50 (target ≤ 1.5×): ${ratios.join('; ')}.`,
   ].join('\n');
 }
