@@ -11,7 +11,8 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createServices } from '../src/services/create-services.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
-import { DEFAULT_COLLECTION, type HnswStore } from '../src/store/hnsw-store.js';
+import type { HnswStore } from '../src/store/hnsw-store.js';
+import { DEFAULT_COLLECTION } from '../src/store/store-contract.js';
 import { type Process, startNim, stop } from './serving.js';
 import {
   announce,

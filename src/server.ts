@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createServices } from './services/create-services.js';
 import { DataDirLockedError } from './store/data-dir-lock.js';
-import { EmbeddingSpaceMismatchError } from './store/store-contract.js';
+import { EmbeddingSpaceMismatchError } from './store/semantics/store-errors.js';
 
 /** Process entry: configuration, logger, services, HTTP server, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {

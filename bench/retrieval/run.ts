@@ -41,7 +41,7 @@ for (const backend of ['hnsw', 'pgvector'] as const) {
     const dataDir = await temporaryDir('bench-retrieval-');
     if (backend === 'pgvector') await database.reset();
     const storeEnv: Record<string, string> =
-      backend === 'hnsw' ? { VECTOR_STORE: 'hnsw', DATA_DIR: dataDir } : { VECTOR_STORE: 'pgvector', DATABASE_URL: database.server().url, DATABASE_POOL_SIZE: '4', DATA_DIR: dataDir };
+      backend === 'hnsw' ? { VECTOR_STORE: 'hnsw', DATA_DIR: dataDir } : { VECTOR_STORE: 'pgvector', DATABASE_URL: database.url(), DATABASE_POOL_SIZE: '4', DATA_DIR: dataDir };
     const env = { ...storeEnv, ...embedder.env, LLM_PROVIDER: 'local' };
     const label = (what: string) => `${backend}, ${embedder.name}: ${what}`;
     let service: BenchService = await startService(env);

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { OperationRoutes } from '../api/operations.js';
 import type { Config } from '../config.js';
 import type { Services } from '../services/create-services.js';
-import { DEFAULT_COLLECTION } from '../store/hnsw-store.js';
+import { DEFAULT_COLLECTION } from '../store/store-contract.js';
 import { receiveUpload } from './file-upload.js';
 
 export function fileRoutes({ files, jobs }: Services, limits: Config['files']): Pick<OperationRoutes, 'uploadFiles'> {

@@ -9,7 +9,7 @@ import { contentHash } from '../store/content-hash.js';
 import type { ChunkVector, DocumentStore, DocumentWrite, StoreCollection, WriteStatus } from '../store/store-contract.js';
 import type { Metadata } from '../store/metadata-filter.js';
 import { unstorable } from '../store/storable-text.js';
-import type { StoredDocument } from '../store/mutation-codec.js';
+import type { StoredDocument } from '../store/store-contract.js';
 import { collectionForRead } from './collection-service.js';
 import { parseFilter } from './filters.js';
 import { writeFailure } from './write-failures.js';

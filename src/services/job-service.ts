@@ -8,7 +8,7 @@ import { notFound, ProblemError } from '../errors.js';
 import { FileRejectedError } from '../files/file-problems.js';
 import type { StagedFile } from '../files/staging.js';
 import type { Metadata } from '../store/metadata-filter.js';
-import { StoreUnavailableError } from '../store/store-contract.js';
+import { StoreUnavailableError } from '../store/semantics/store-errors.js';
 import type { DocumentService, IngestRequest } from './document-service.js';
 import { type FileService, type FileStatus, outcomeOf, type SectionDocument, sectionDocuments } from './file-service.js';
 import { batchByChunks } from './ingest-batches.js';

@@ -24,6 +24,7 @@ export interface RetrievalSettings {
   /** Hits taken from each list before fusing them (at least k). */
   candidates: number;
 }
+import { searchFailure } from './write-failures.js';
 
 export interface SearchRequest {
   query: string;
@@ -108,7 +109,9 @@ export class RetrievalService {
       embedDocuments: (texts: string[]) => this.embedder.embedDocuments(texts, { signal }),
     };
     const retriever = new StoreVectorStore(embeddings, search.collection).asRetriever({ k: search.k, filter: { filter: search.filter, minScore: search.minScore } });
-    const documents = await retriever.invoke(search.query, { signal });
+    const documents = await retriever.invoke(search.query, { signal }).catch((error: unknown) => {
+      throw searchFailure(error, this.embedder.model);
+    });
     return documents.map((document) => (document as ChunkDocument).source);
   }
 

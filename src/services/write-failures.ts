@@ -1,6 +1,22 @@
 import { ProblemError } from '../errors.js';
-import { CollectionDroppedError } from '../store/hnsw-collection.js';
-import { InvalidVectorError } from '../store/vector-check.js';
+import { CollectionDroppedError, InvalidVectorError } from '../store/semantics/store-errors.js';
+
+/** A vector the store refused came from the embedding model: a 502 naming it, the same on both backends. */
+function badVector(error: InvalidVectorError, embeddingModel: string, what: string): ProblemError {
+  return new ProblemError({
+    status: 502,
+    slug: 'nim-bad-response',
+    title: 'NIM Sent An Unexpected Response',
+    detail: `embedding model ${embeddingModel} returned ${what}`,
+    extensions: { model: embeddingModel },
+    cause: error,
+  });
+}
+
+/** What the caller of a search is told when the store refused its query vector; anything else passes through. */
+export function searchFailure(error: unknown, embeddingModel: string): unknown {
+  return error instanceof InvalidVectorError ? badVector(error, embeddingModel, `a query vector the store cannot search with (${error.message})`) : error;
+}
 
 /** Seconds a caller is asked to wait after the disk failed a write. */
 const STORAGE_RETRY_AFTER_SECONDS = 5;
@@ -27,14 +43,7 @@ export function writeFailure(error: unknown, collection: string, embeddingModel:
     });
   }
   if (error instanceof InvalidVectorError) {
-    return new ProblemError({
-      status: 502,
-      slug: 'nim-bad-response',
-      title: 'NIM Sent An Unexpected Response',
-      detail: `embedding model ${embeddingModel} returned a vector the store cannot hold (${error.message}); nothing of this request was stored`,
-      extensions: { model: embeddingModel },
-      cause: error,
-    });
+    return badVector(error, embeddingModel, `a vector the store cannot hold (${error.message}); nothing of this request was stored`);
   }
   const code = systemErrorCode(error);
   if (code === 'ENOSPC' || code === 'EDQUOT') {

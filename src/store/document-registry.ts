@@ -1,6 +1,6 @@
 import { chunkHash } from './content-hash.js';
 import type { Metadata, MetadataPredicate } from './metadata-filter.js';
-import type { StoredDocument } from './mutation-codec.js';
+import type { StoredDocument } from './store-contract.js';
 import type { SnapshotEntry } from './snapshot.js';
 
 export interface ChunkRef {

@@ -1,6 +1,5 @@
 import type { HnswCollection } from './hnsw-collection.js';
 import type { HnswStore } from './hnsw-store.js';
-import type { StoredDocument } from './mutation-codec.js';
 import type {
   ChunkHit,
   CollectionSummary,
@@ -9,6 +8,7 @@ import type {
   SearchOptions,
   StoreCollection,
   StoreFilter,
+  StoredDocument,
   StoreHealth,
   UpsertResult,
   VectorTiers,

@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import { mkdir, rm } from 'node:fs/promises';
 import { Mutex } from 'async-mutex';
 import type { Logger } from 'pino';
@@ -9,12 +8,15 @@ import { KeywordIndex } from './keyword/keyword-index.js';
 import { compareKeywordHits } from './keyword/keyword-order.js';
 import { recordProblem, replayLog } from './log-replay.js';
 import type { MetadataPredicate } from './metadata-filter.js';
-import type { Mutation, StoredDocument } from './mutation-codec.js';
+import type { Mutation } from './mutation-codec.js';
 import { prepareSnapshotDir, publishSnapshot, readSnapshotEntries, removeCovered } from './snapshot.js';
 import { forEachInSlices } from '../time-slices.js';
-import { flatVectorsProblem, InvalidVectorError } from './vector-check.js';
+import { CollectionDroppedError } from './semantics/store-errors.js';
+import { finishHits } from './semantics/search-results.js';
+import { planUpsert } from './semantics/upsert-plan.js';
+import { checkQueryVector } from './semantics/vector-check.js';
 import { type HnswParameters, type ScoredLabel, VectorIndex } from './vector-index.js';
-import type { ChunkHit, ChunkVector, DocumentWrite, UpsertResult, WriteStatus } from './store-contract.js';
+import type { ChunkHit, DocumentWrite, StoredDocument, UpsertResult, WriteStatus } from './store-contract.js';
 import { WriteAheadLog } from './write-ahead-log.js';
 
 export type { HnswParameters };
@@ -43,26 +45,6 @@ export interface CollectionOptions {
 const EXACT_FILTER_LIMIT = 2000;
 
 const now = () => new Date().toISOString();
-
-/**
- * A document's chunk vectors as one float32 array, refused (before anything is logged) unless
- * each has the store's size and is a usable direction.
- */
-function flatten(id: string, vectors: ChunkVector[], dimensions: number): Float32Array {
-  const flat = new Float32Array(vectors.length * dimensions);
-  vectors.forEach((vector, position) => {
-    if (vector.length !== dimensions) {
-      throw new InvalidVectorError(`document "${id}" chunk ${position}: vector has ${vector.length} dimensions, the store holds ${dimensions}-dimensional vectors`);
-    }
-    flat.set(vector, position * dimensions);
-  });
-  const problem = flatVectorsProblem(flat, dimensions);
-  if (problem) throw new InvalidVectorError(`document "${id}": ${problem.replace(/^vector (\d+)/, 'chunk $1')}`);
-  return flat;
-}
-
-/** A write found its collection dropped while it waited for the lock; nothing of it was written. */
-export class CollectionDroppedError extends Error {}
 
 /**
  * One collection: its documents and their chunk vectors (a VectorIndex: exact tier plus HNSW
@@ -199,6 +181,7 @@ export class HnswCollection {
 
   /** The k nearest chunks to a vector, best first, with cosine similarity as score (higher = closer). */
   searchVector(vector: number[], k: number, options: SearchOptions = {}): ChunkHit[] {
+    checkQueryVector(vector, this.options.dimensions() ?? this.vectors?.dimensions);
     const index = this.vectors;
     const live = this.registry.chunkCount;
     if (!index || live === 0 || k <= 0) return [];
@@ -214,14 +197,13 @@ export class HnswCollection {
         : undefined;
     let hits = index.search(vector, want, visible);
     if (filter && hits.length < want) hits = this.exactFilteredSearch(index, vector, want, filter, hits);
-    return hits
-      .filter((hit) => options.minScore === undefined || hit.score >= options.minScore)
-      .flatMap(({ label, score }) => {
-        const ref = this.registry.chunk(label);
-        if (!ref) return [];
-        const { document, chunk } = ref;
-        return [{ document, chunk, text: chunkText(document, chunk), score: Math.max(-1, Math.min(1, score)) }];
-      });
+    const found = hits.flatMap(({ label, score }) => {
+      const ref = this.registry.chunk(label);
+      if (!ref) return [];
+      const { document, chunk } = ref;
+      return [{ document, chunk, text: chunkText(document, chunk), score }];
+    });
+    return finishHits(found, options.minScore);
   }
 
   /**
@@ -260,49 +242,42 @@ export class HnswCollection {
   // ---- writes --------------------------------------------------------------------------------
 
   /**
-   * Stores documents, replacing any with the same id. Under the write lock it decides, against the
-   * current state, what each document needs: nothing (same content and metadata), a metadata
-   * update (same content), or new chunks, whose vectors come from the write or from a live chunk
-   * of equal text. If a vector is missing because the store changed meanwhile, nothing is written
-   * and the caller is told which chunks to embed.
+   * Stores documents, replacing any with the same id: the shared upsert plan (semantics/upsert-plan.ts)
+   * is made under the write lock against the registry, so no write changes what it read, and its
+   * changes are logged and applied as one record.
    */
   async upsert(writes: DocumentWrite[]): Promise<UpsertResult> {
     const result = await this.exclusive(async (): Promise<UpsertResult> => {
-      const mutations: Mutation[] = [];
-      const outcomes: Array<{ id: string; status: WriteStatus; chunks: number }> = [];
-      const missing: Array<{ write: number; chunk: number }> = [];
+      const plan = await planUpsert(writes, {
+        dimensions: this.options.dimensions(),
+        held: async (ids) => new Map(ids.flatMap((id) => {
+          const document = this.registry.get(id);
+          return document ? [[id, { contentHash: document.contentHash, metadata: document.metadata, chunks: document.spans.length }] as const] : [];
+        })),
+        reusable: async (texts) => new Map(texts.flatMap((text) => {
+          const vector = this.reusableVector(text);
+          return vector ? [[text, vector] as const] : [];
+        })),
+      });
+      if (!plan.applied) return plan;
       const stamp = now();
       let label = this.nextLabel;
-      const dimensions = this.options.dimensions() ?? writes.flatMap((write) => write.vectors).find((vector) => vector !== undefined)?.length;
-      writes.forEach((write, position) => {
-        const current = this.registry.get(write.id);
-        if (current && current.contentHash === write.contentHash) {
-          const sameMetadata = isDeepStrictEqual(current.metadata, write.metadata);
-          if (!sameMetadata) mutations.push({ op: 'metadata', id: write.id, metadata: write.metadata, updatedAt: stamp });
-          outcomes.push({ id: write.id, status: sameMetadata ? 'unchanged' : 'updated', chunks: current.spans.length });
-          return;
-        }
-        const vectors = write.spans.map((span, chunk) => write.vectors[chunk] ?? this.reusableVector(write.text.slice(...span)));
-        vectors.forEach((vector, chunk) => {
-          if (!vector) missing.push({ write: position, chunk });
-        });
-        if (missing.length > 0) return;
+      const mutations = plan.changes.map((change): Mutation => {
+        const { write } = change;
+        if (change.op === 'metadata') return { op: 'metadata', id: write.id, metadata: write.metadata, updatedAt: stamp };
         const document: StoredDocument = {
           id: write.id,
           text: write.text,
           metadata: write.metadata,
           contentHash: write.contentHash,
           spans: write.spans,
-          createdAt: current?.createdAt ?? stamp,
+          createdAt: this.registry.get(write.id)?.createdAt ?? stamp,
           updatedAt: stamp,
         };
-        const labels = write.spans.map(() => label++);
-        mutations.push({ op: 'put', document, labels, vectors: flatten(write.id, vectors as ChunkVector[], dimensions ?? 0) });
-        outcomes.push({ id: write.id, status: current ? 'updated' : 'created', chunks: labels.length });
+        return { op: 'put', document, labels: write.spans.map(() => label++), vectors: change.flat };
       });
-      if (missing.length > 0) return { applied: false, missing };
       await this.commit(mutations);
-      return { applied: true, outcomes };
+      return { applied: true, outcomes: plan.outcomes };
     });
     if (result.applied) await this.indexer.backlogWithinLimit();
     return result;
@@ -328,7 +303,7 @@ export class HnswCollection {
 
   private async exclusive<T>(work: () => Promise<T>): Promise<T> {
     return this.lock.runExclusive(async () => {
-      if (this.dropped) throw new CollectionDroppedError(`collection ${this.name} was dropped`);
+      if (this.dropped) throw new CollectionDroppedError(this.name);
       return work();
     });
   }

@@ -5,9 +5,8 @@ import type { Logger } from 'pino';
 import { lockDataDir } from './data-dir-lock.js';
 import { fsyncDirectory, writeFileAtomic } from './durable-fs.js';
 import { HnswCollection, type HnswParameters } from './hnsw-collection.js';
-import { COLLECTION_NAME, type CollectionSummary, DEFAULT_COLLECTION, EmbeddingSpaceMismatchError } from './store-contract.js';
-
-export { DEFAULT_COLLECTION, EmbeddingSpaceMismatchError };
+import { checkEmbeddingSpace, fixesDimensions } from './semantics/embedding-space.js';
+import { COLLECTION_NAME, type CollectionSummary } from './store-contract.js';
 
 
 export interface StoreOptions {
@@ -91,31 +90,17 @@ export class HnswStore {
       return;
     }
     const recorded = existing.embeddings;
-    if (recorded.model !== embeddingModel) {
-      throw new EmbeddingSpaceMismatchError(
-        `DATA_DIR ${dataDir} holds vectors from embedding model "${recorded.model}"` +
-          `${recorded.dimensions ? ` (${recorded.dimensions} dimensions)` : ''}, but the service is configured for ` +
-          `"${embeddingModel}". Vectors from different models cannot be compared: configure "${recorded.model}" again, ` +
-          'or point DATA_DIR at a new directory and re-ingest.',
-      );
-    }
-    if (embeddingDimensions !== undefined && recorded.dimensions !== null && recorded.dimensions !== embeddingDimensions) {
-      throw new EmbeddingSpaceMismatchError(
-        `DATA_DIR ${dataDir} holds ${recorded.dimensions}-dimensional vectors from "${recorded.model}", but ` +
-          `${embeddingDimensions} dimensions are configured: configure ${recorded.dimensions} again, or use a new DATA_DIR and re-ingest.`,
-      );
-    }
+    checkEmbeddingSpace(
+      { model: recorded.model, dimensions: recorded.dimensions ?? undefined },
+      { model: embeddingModel, dimensions: embeddingDimensions },
+      { name: `DATA_DIR ${dataDir}`, fresh: 'point DATA_DIR at a new directory' },
+    );
     this.manifest = existing;
   }
 
   /** Fixes the store's dimensions from its first vector; a later vector of another size is refused. */
   private async fixDimensions(dimensions: number): Promise<void> {
-    if (this.manifest.embeddings.dimensions === dimensions) return;
-    if (this.manifest.embeddings.dimensions !== null) {
-      throw new EmbeddingSpaceMismatchError(
-        `embedding model ${this.manifest.embeddings.model} returned ${dimensions} dimensions; the store holds ${this.manifest.embeddings.dimensions}`,
-      );
-    }
+    if (!fixesDimensions({ model: this.embeddingModel, dimensions: this.dimensions }, dimensions)) return;
     this.manifest = { ...this.manifest, embeddings: { ...this.manifest.embeddings, dimensions } };
     await writeFileAtomic(this.manifestPath, JSON.stringify(this.manifest, null, 2));
   }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Mutation } from './mutation-codec.js';
 import { listSnapshots, snapshotName } from './snapshot.js';
-import { flatVectorsProblem } from './vector-check.js';
+import { flatVectorsProblem } from './semantics/vector-check.js';
 import { listSegments, readSegment, segmentName } from './write-ahead-log.js';
 
 /** What a collection does with what it finds on disk when it opens. */

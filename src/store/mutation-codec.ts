@@ -1,17 +1,6 @@
 import { crc32 } from 'node:zlib';
 import type { Metadata } from './metadata-filter.js';
-
-/** A document as the store keeps it: its full text once, and each chunk as a span of that text. */
-export interface StoredDocument {
-  id: string;
-  text: string;
-  metadata: Metadata;
-  /** Hash of the text and the chunking that produced the spans: equal hash, equal chunks. */
-  contentHash: string;
-  spans: Array<[start: number, end: number]>;
-  createdAt: string;
-  updatedAt: string;
-}
+import type { StoredDocument } from './store-contract.js';
 
 /** One durable change to a collection; the write-ahead log holds these and replay re-applies them. */
 export type Mutation =

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { fsyncDirectory, fsyncFile } from './durable-fs.js';
-import type { StoredDocument } from './mutation-codec.js';
+import type { StoredDocument } from './store-contract.js';
 import { listSegments, segmentName } from './write-ahead-log.js';
 
 const SNAPSHOT = /^snapshot-(\d{8})$/;

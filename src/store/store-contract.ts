@@ -1,6 +1,4 @@
-import { ProblemError } from '../errors.js';
 import type { Metadata, MetadataFilter, MetadataPredicate } from './metadata-filter.js';
-import type { StoredDocument } from './mutation-codec.js';
 
 /**
  * What the services need of a vector store, whichever backend holds the vectors: the embedded
@@ -11,10 +9,22 @@ import type { StoredDocument } from './mutation-codec.js';
 export const DEFAULT_COLLECTION = 'default';
 export const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
-/** A document to store: its chunks are spans of its text, each with a vector or none yet. */
+/** A document as the store keeps it: its full text once, and each chunk as a span of that text. */
+export interface StoredDocument {
+  id: string;
+  text: string;
+  metadata: Metadata;
+  /** Hash of the text and the chunking that produced the spans: equal hash, equal chunks. */
+  contentHash: string;
+  spans: Array<[start: number, end: number]>;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** A chunk's vector: float32s as the embeddings client decoded them, or plain numbers (reused, offline, tests). */
 export type ChunkVector = Float32Array | number[];
 
+/** A document to store: its chunks are spans of its text, each with a vector or none yet. */
 export interface DocumentWrite {
   id: string;
   text: string;
@@ -113,26 +123,4 @@ export interface DocumentStore {
   drop(name: string): Promise<boolean>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
-}
-
-/** The store was built with another embedding model or size; mixing vector spaces would give wrong answers. */
-export class EmbeddingSpaceMismatchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EmbeddingSpaceMismatchError';
-  }
-}
-
-/** The store's database cannot be reached just now; the caller may try again shortly. */
-export class StoreUnavailableError extends ProblemError {
-  constructor(detail: string, cause?: unknown) {
-    super({
-      status: 503,
-      slug: 'store-unavailable',
-      title: 'Service Unavailable',
-      detail,
-      headers: { 'retry-after': '2' },
-      cause,
-    });
-  }
 }

@@ -205,4 +205,30 @@ for (const backend of serviceBackends()) {
       assert.equal(json(await test.app.inject({ method: 'GET', url: '/v1/documents/weather' })).metadata.topic, 'weather', 'the refused starts changed nothing');
     });
   });
+
+  describe(`a collection dropped while an ingest into it waits for its embeddings (${backend.name} store)`, () => {
+    it('answers the ingest 409, writes nothing, and takes the same request again', async () => {
+      const slowNim = await NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 300 });
+      const test = await startTestApp({ ...(await backend.prepare()), NIM_EMBEDDINGS_URL: slowNim.url, LLM_PROVIDER: 'local' });
+      try {
+        const ingest = { collection: 'doomed', documents: [{ id: 'a', text: 'Written while the collection was dropped.' }] };
+        const ingesting = test.app.inject({ method: 'POST', url: '/v1/documents', payload: ingest });
+        while (slowNim.requestsTo('/v1/embeddings').length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        const dropped = await test.app.inject({ method: 'DELETE', url: '/v1/collections/doomed' });
+        assert.equal(dropped.statusCode, 204);
+        const refused = await ingesting;
+        assert.equal(refused.statusCode, 409);
+        assert.equal(refused.json().type, '/problems/collection-dropped');
+        assert.match(refused.json().detail, /collection "doomed" was dropped while this request was writing to it; nothing was written/);
+        const collections = (await test.app.inject({ method: 'GET', url: '/v1/collections' })).json();
+        assert.ok(!collections.collections.some((collection: { name: string }) => collection.name === 'doomed'));
+        const again = await test.app.inject({ method: 'POST', url: '/v1/documents', payload: ingest });
+        assert.equal(again.statusCode, 201);
+        assert.equal((await test.app.inject({ method: 'GET', url: '/v1/documents/a?collection=doomed' })).statusCode, 200);
+      } finally {
+        await test.close();
+        await slowNim.stop();
+      }
+    });
+  });
 }

@@ -194,7 +194,7 @@ describe('keyword index: pgvector migration', () => {
     const collection = await store.getOrCreate('kw');
     await collection.upsert(CORPUS);
     const expected = await rankings(collection);
-    const client = new pg.Client(backend.server().url);
+    const client = new pg.Client(backend.url());
     await client.connect();
     try {
       await client.query('BEGIN');

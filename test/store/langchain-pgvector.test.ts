@@ -64,7 +64,7 @@ describe('LangChain PGVectorStore on the service\'s table', imageNodeLane, () =>
 
   before(async () => {
     await database.setUp();
-    test = await startTestApp({ VECTOR_STORE: 'pgvector', DATABASE_URL: database.server().url, LOCAL_EMBEDDINGS_DIMENSIONS: String(DIMENSIONS) });
+    test = await startTestApp({ VECTOR_STORE: 'pgvector', DATABASE_URL: database.url(), LOCAL_EMBEDDINGS_DIMENSIONS: String(DIMENSIONS) });
     const ingest = (collection: string, texts: string[]) =>
       test.app.inject({
         method: 'POST',
@@ -73,7 +73,7 @@ describe('LangChain PGVectorStore on the service\'s table', imageNodeLane, () =>
       });
     assert.equal((await ingest('default', CORPUS)).statusCode, 201);
     assert.equal((await ingest('other', ['Field note on rivers from another collection.'])).statusCode, 201);
-    pool = new pg.Pool({ connectionString: database.server().url, max: 2 });
+    pool = new pg.Pool({ connectionString: database.url(), max: 2 });
     // PGVectorStore searches a whole table; a view keeps it to one collection (the index still serves it).
     await pool.query("CREATE VIEW rag_chunks_default AS SELECT * FROM rag_chunks WHERE collection = 'default'");
   });

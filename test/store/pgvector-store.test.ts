@@ -28,7 +28,7 @@ describe('pgvector backend', () => {
 
   before(async () => {
     await backend.setUp();
-    client = new pg.Client(backend.server().url);
+    client = new pg.Client(backend.url());
     await client.connect();
   });
   after(async () => {

@@ -3,10 +3,10 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
 import { contentHash } from '../../src/store/content-hash.js';
 import { compileFilter, type Metadata, type MetadataFilter } from '../../src/store/metadata-filter.js';
+import { CollectionDroppedError, EmbeddingSpaceMismatchError, InvalidVectorError } from '../../src/store/semantics/store-errors.js';
 import {
   type DocumentStore,
   type DocumentWrite,
-  EmbeddingSpaceMismatchError,
   type StoreCollection,
   type StoreFilter,
 } from '../../src/store/store-contract.js';
@@ -14,7 +14,7 @@ import { hnswBackend, pgvectorBackend, type StoreBackend } from '../support/stor
 
 /**
  * The store contract's behaviour, one suite for both backends so they cannot drift: the embedded
- * HNSW store and Postgres with pgvector (PGlite over the wire protocol here).
+ * HNSW store and Postgres with pgvector (PGlite over the wire protocol, or a database of its own on TEST_DATABASE_URL's server).
  */
 
 const embedder = new LexicalEmbeddings(128);
@@ -77,6 +77,93 @@ for (const backend of [hnswBackend(), pgvectorBackend()] as StoreBackend[]) {
       assert.equal(store.dimensions, 128);
       await assert.rejects(collection.upsert([{ ...write('b', 'bravo'), vectors: [[1, 0, 0]] }]), /dimensions/);
       assert.equal(await collection.getDocument('b'), undefined, 'nothing of the refused write is stored');
+    });
+
+    it('refuses a bad vector whole, before anything is written, and lets none fix a fresh store\'s dimensions', async () => {
+      store = await open({ embeddingDimensions: undefined });
+      const collection = await store.getOrCreate('default');
+      const good = embedder.embed('good');
+      const refusals: Array<[string, number[], RegExp]> = [
+        ['a shorter vector than the first of the write', good.slice(0, 64), /document "b" chunk 0: vector has 64 dimensions, the store holds 128-dimensional vectors/],
+        ['an empty vector', [], /document "b" chunk 0: vector has 0 dimensions/],
+        ['NaN', [Number.NaN, ...good.slice(1)], /document "b": chunk 0 has NaN at position 0/],
+        ['Infinity', [...good.slice(1), Number.POSITIVE_INFINITY], /document "b": chunk 0 has Infinity at position 127/],
+        ['a number float32 cannot hold', [1e39, ...good.slice(1)], /document "b": chunk 0 has Infinity at position 0/],
+        ['a zero vector', good.map(() => 0), /document "b": chunk 0 has no direction/],
+      ];
+      for (const [what, vector, message] of refusals) {
+        await assert.rejects(collection.upsert([write('a', 'alpha'), { ...write('b', 'beta'), vectors: [vector] }]), (error: unknown) => {
+          assert.ok(error instanceof InvalidVectorError, `${what}: ${String(error)}`);
+          assert.match(error.message, message, what);
+          return true;
+        });
+        assert.equal(await collection.getDocument('a'), undefined, `${what}: nothing of the write is stored`);
+        assert.equal(store.dimensions, undefined, `${what}: the dimensions are not fixed`);
+      }
+      await collection.upsert([write('a', 'alpha')]);
+      await assert.rejects(collection.upsert([{ ...write('c', 'gamma'), vectors: [good.slice(0, 64)] }]), (error: unknown) => {
+        assert.ok(error instanceof InvalidVectorError);
+        assert.match(error.message, /document "c" chunk 0: vector has 64 dimensions, the store holds 128-dimensional vectors/);
+        return true;
+      });
+    });
+
+    it('refuses a write into a collection dropped after it was opened, and does not bring the collection back', async () => {
+      store = await open();
+      const collection = await store.getOrCreate('doomed');
+      await collection.upsert([write('a', 'alpha apples')]);
+      assert.equal(await store.drop('doomed'), true);
+      await assert.rejects(collection.upsert([write('b', 'bravo bananas')]), CollectionDroppedError);
+      await assert.rejects(collection.deleteDocuments(['a']), CollectionDroppedError);
+      await assert.rejects(collection.deleteWhere(storeFilter({})), CollectionDroppedError);
+      assert.deepEqual(await store.list(), [], 'the dropped collection stays dropped');
+      assert.equal(await store.collection('doomed'), undefined);
+      const again = await store.getOrCreate('doomed');
+      assert.equal(await again.getDocument('a'), undefined, 'a collection of the same name starts empty');
+      await assert.rejects(collection.upsert([write('c', 'charlie cherries')]), CollectionDroppedError, 'the old handle does not write into the new collection');
+      await again.upsert([write('d', 'delta dates')]);
+      assert.deepEqual((await store.list()).map(({ name, documents }) => ({ name, documents })), [{ name: 'doomed', documents: 1 }]);
+    });
+
+    it('clamps scores to [-1, 1], best first, keeps only hits at or above min_score, and answers k = 0 with nothing', async () => {
+      store = await open();
+      const collection = await store.getOrCreate('default');
+      const along = embedder.embed('alpha apples');
+      const against = along.map((value) => -value);
+      await collection.upsert([
+        { ...write('same', 'alpha apples'), vectors: [along] },
+        { ...write('opposite', 'opposite'), vectors: [against] },
+        write('other', 'zulu zebras'),
+      ]);
+      const hits = await collection.searchVector(along, 3);
+      assert.deepEqual(hits.map((hit) => hit.document.id), ['same', 'other', 'opposite']);
+      assert.ok(hits.every((hit) => hit.score >= -1 && hit.score <= 1), JSON.stringify(hits.map((hit) => hit.score)));
+      assert.ok(Math.abs((hits[0]?.score ?? 0) - 1) < 1e-5 && Math.abs((hits[2]?.score ?? 0) + 1) < 1e-5);
+      assert.deepEqual((await collection.searchVector(along, 3, { minScore: 0.5 })).map((hit) => hit.document.id), ['same']);
+      assert.deepEqual(await collection.searchVector(along, 3, { minScore: 1.5 }), []);
+      assert.equal((await collection.searchVector(along, 3, { minScore: -1 })).length, 3, 'min_score -1 keeps the opposite vector');
+      assert.deepEqual(await collection.searchVector(along, 0), []);
+    });
+
+    it('refuses a query vector it cannot search with, the same way as a bad vector to store', async () => {
+      store = await open();
+      const collection = await store.getOrCreate('default');
+      await collection.upsert([write('a', 'alpha apples')]);
+      const good = embedder.embed('alpha');
+      const refusals: Array<[number[], RegExp]> = [
+        [good.slice(0, 64), /^the query vector has 64 dimensions, the store holds 128-dimensional vectors$/],
+        [[], /^the query vector is empty$/],
+        [[Number.NaN, ...good.slice(1)], /^the query vector has NaN at position 0$/],
+        [[1e39, ...good.slice(1)], /^the query vector has Infinity at position 0$/],
+        [good.map(() => 0), /^the query vector has no direction/],
+      ];
+      for (const [vector, message] of refusals) {
+        await assert.rejects(collection.searchVector(vector, 3), (error: unknown) => {
+          assert.ok(error instanceof InvalidVectorError, String(error));
+          assert.match(error.message, message);
+          return true;
+        });
+      }
     });
 
     it('replaces a document on upsert, updates metadata without new vectors, and skips identical content', async () => {

@@ -9,7 +9,7 @@ import { diskFaults, type DiskOperation } from '../../src/store/durable-fs.js';
 import { contentHash, type DocumentWrite, type HnswCollection } from '../../src/store/hnsw-collection.js';
 import { HnswStore, type StoreOptions } from '../../src/store/hnsw-store.js';
 import { decodeMutations, encodeMutations } from '../../src/store/mutation-codec.js';
-import { InvalidVectorError } from '../../src/store/vector-check.js';
+import { InvalidVectorError } from '../../src/store/semantics/store-errors.js';
 import { temporaryDir } from '../support/test-app.js';
 import { testStoreOptions } from '../support/test-store.js';
 

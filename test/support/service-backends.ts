@@ -3,9 +3,10 @@ import { pgvectorBackend } from './store-backends.js';
 
 /**
  * The store backends the whole service runs on, for API tests that must hold on both: the
- * embedded HNSW store, and Postgres with pgvector (PGlite over the wire protocol). A test file
- * that calls serviceBackends() at its top level gets one database server, started when a suite
- * first asks for it, shared by its suites and stopped after its last test.
+ * embedded HNSW store, and Postgres with pgvector (PGlite over the wire protocol, or a database
+ * of its own on TEST_DATABASE_URL's server). A test file that calls serviceBackends() at its top
+ * level gets one database, made when a suite first asks for it, shared by its suites and stopped
+ * or dropped after its last test.
  */
 export interface ServiceBackend {
   name: 'hnsw' | 'pgvector';
@@ -30,7 +31,7 @@ export function serviceBackends(): ServiceBackend[] {
         started ??= database.setUp();
         await started;
         await database.reset();
-        return { VECTOR_STORE: 'pgvector', DATABASE_URL: database.server().url, DATABASE_POOL_SIZE: '4' };
+        return { VECTOR_STORE: 'pgvector', DATABASE_URL: database.url(), DATABASE_POOL_SIZE: '4' };
       },
     },
   ];

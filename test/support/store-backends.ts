@@ -4,7 +4,7 @@ import { EmbeddedStore } from '../../src/store/embedded-store.js';
 import { HnswStore } from '../../src/store/hnsw-store.js';
 import { PgvectorStore } from '../../src/store/pgvector/pgvector-store.js';
 import type { DocumentStore } from '../../src/store/store-contract.js';
-import { startPgliteServer, type PgliteServer } from './pglite-server.js';
+import { openTestDatabase, type TestDatabase } from './test-database.js';
 import { silentLogger, temporaryDir } from './test-app.js';
 
 export interface StoreSettings {
@@ -71,17 +71,18 @@ const RESET_SQL = `
   DROP TABLE IF EXISTS rag_terms, rag_keyword_stats, rag_chunks, rag_documents, rag_collections, rag_manifest, rag_job_parts, rag_jobs, rag_schema_migrations CASCADE;
   DROP FUNCTION IF EXISTS rag_metadata_at(jsonb, text[]), rag_metadata_values(jsonb), rag_keyword_stats_add(), rag_keyword_stats_remove();`;
 
-export function pgvectorBackend(): StoreBackend & { server(): PgliteServer } {
-  let server: PgliteServer | undefined;
-  const url = () => (server as PgliteServer).url;
+/** Postgres with pgvector: PGlite, or a database of its own on TEST_DATABASE_URL's server (test/support/test-database.ts). */
+export function pgvectorBackend(): StoreBackend & { url(): string } {
+  let database: TestDatabase | undefined;
+  const url = () => (database as TestDatabase).url;
   return {
     name: 'pgvector',
-    server: () => server as PgliteServer,
+    url,
     setUp: async () => {
-      server = await startPgliteServer();
+      database = await openTestDatabase();
     },
     tearDown: async () => {
-      await server?.stop();
+      await database?.close();
     },
     reset: async () => {
       const client = new pg.Client(url());

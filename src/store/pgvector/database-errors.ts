@@ -1,4 +1,4 @@
-import { StoreUnavailableError } from '../store-contract.js';
+import { StoreUnavailableError } from '../semantics/store-errors.js';
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 /** Postgres SQLSTATEs meaning the server went away or is not accepting work: admin/crash shutdown, cannot connect now. */

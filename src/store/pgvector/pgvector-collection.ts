@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import { chunkHash } from '../content-hash.js';
 import type { Metadata } from '../metadata-filter.js';
-import type { StoredDocument } from '../mutation-codec.js';
 import type {
   ChunkHit,
   ChunkVector,
@@ -9,12 +8,16 @@ import type {
   SearchOptions,
   StoreCollection,
   StoreFilter,
+  StoredDocument,
   UpsertResult,
-  WriteStatus,
 } from '../store-contract.js';
+import { finishHits } from '../semantics/search-results.js';
+import { CollectionDroppedError } from '../semantics/store-errors.js';
+import { planUpsert } from '../semantics/upsert-plan.js';
+import { checkQueryVector } from '../semantics/vector-check.js';
 import { filterSql } from './filter-sql.js';
 import { chunkTerms, insertTerms, keywordSearchQuery } from './pgvector-keywords.js';
-import type { PgvectorContext } from './pgvector-store.js';
+import type { PgvectorContext } from './pgvector-context.js';
 
 /** pgvector's `hnsw.ef_search` bound. */
 const MAX_EF_SEARCH = 1000;
@@ -64,6 +67,11 @@ async function lockDocuments(client: pg.ClientBase, collection: string, ids: str
 export class PgvectorCollection implements StoreCollection {
   constructor(
     readonly name: string,
+    /**
+     * The transaction that created the collection's row (its `xmin`): a collection dropped and
+     * created again under the same name is another collection, which this handle does not write to.
+     */
+    private readonly generation: string,
     private readonly context: PgvectorContext,
   ) {}
 
@@ -106,7 +114,17 @@ export class PgvectorCollection implements StoreCollection {
 
   async reusableVectors(texts: string[]): Promise<Map<string, number[]>> {
     if (texts.length === 0) return new Map();
-    const found = await this.context.transaction((client) => this.storedVectors(client, texts.map(chunkHash)));
+    return this.context.transaction((client) => this.vectorsByText(client, texts));
+  }
+
+  /** Stored vectors of chunks with exactly these texts, by text (chunks are found by the hash of their text). */
+  private async vectorsByText(client: pg.ClientBase, texts: string[]): Promise<Map<string, number[]>> {
+    const { rows } = await client.query<{ content_sha: string; embedding: string }>(
+      `SELECT DISTINCT ON (content_sha) content_sha, embedding::text AS embedding
+         FROM rag_chunks WHERE collection = $1 AND content_sha = ANY($2::text[])`,
+      [this.name, [...new Set(texts.map(chunkHash))]],
+    );
+    const found = new Map(rows.map((row) => [row.content_sha, parseVector(row.embedding)]));
     const vectors = new Map<string, number[]>();
     for (const text of texts) {
       const vector = found.get(chunkHash(text));
@@ -115,13 +133,14 @@ export class PgvectorCollection implements StoreCollection {
     return vectors;
   }
 
-  private async storedVectors(client: pg.ClientBase, hashes: string[]): Promise<Map<string, number[]>> {
-    const { rows } = await client.query<{ content_sha: string; embedding: string }>(
-      `SELECT DISTINCT ON (content_sha) content_sha, embedding::text AS embedding
-         FROM rag_chunks WHERE collection = $1 AND content_sha = ANY($2::text[])`,
-      [this.name, [...new Set(hashes)]],
-    );
-    return new Map(rows.map((row) => [row.content_sha, parseVector(row.embedding)]));
+  /**
+   * Holds the collection's row until the transaction ends, so a drop waits for this write, and a
+   * write after a drop is refused instead of bringing the collection back or writing into a new
+   * collection of the same name, as the embedded store refuses it.
+   */
+  private async lockCollection(client: pg.ClientBase): Promise<void> {
+    const { rowCount } = await client.query('SELECT 1 FROM rag_collections WHERE name = $1 AND xmin = $2::xid FOR KEY SHARE', [this.name, this.generation]);
+    if (!rowCount) throw new CollectionDroppedError(this.name);
   }
 
   /**
@@ -131,6 +150,7 @@ export class PgvectorCollection implements StoreCollection {
    * again exactly, so k matches come back whenever k matching chunks exist.
    */
   async searchVector(vector: number[], k: number, options: SearchOptions = {}): Promise<ChunkHit[]> {
+    checkQueryVector(vector, this.context.dimensions());
     if (k <= 0) return [];
     const params: unknown[] = [vectorLiteral(vector), this.name, k];
     const condition = options.filter ? `AND ${filterSql(options.filter.filter, 'c.metadata', params)}` : '';
@@ -151,9 +171,10 @@ export class PgvectorCollection implements StoreCollection {
       await client.query(`SELECT set_config('enable_indexscan', 'off', true)`);
       return (await client.query<DocumentRow & { chunk: number; content: string; score: number }>(query, params)).rows;
     });
-    return rows
-      .filter((row) => options.minScore === undefined || row.score >= options.minScore)
-      .map((row) => ({ document: toDocument(row), chunk: row.chunk, text: row.content, score: Math.max(-1, Math.min(1, row.score)) }));
+    return finishHits(
+      rows.map((row) => ({ document: toDocument(row), chunk: row.chunk, text: row.content, score: row.score })),
+      options.minScore,
+    );
   }
 
   async searchKeyword(query: string, k: number, options: SearchOptions = {}): Promise<ChunkHit[]> {
@@ -168,62 +189,27 @@ export class PgvectorCollection implements StoreCollection {
 
   async upsert(writes: DocumentWrite[]): Promise<UpsertResult> {
     return this.context.transaction(async (client) => {
-      await client.query('INSERT INTO rag_collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [this.name]);
-      const ids = writes.map((write) => write.id);
-      await lockDocuments(client, this.name, ids);
-      // jsonb compares metadata by value; its text form would not keep the keys' order.
-      const { rows } = await client.query<{ id: string; content_hash: string; same_metadata: boolean; chunks: number }>(
-        `SELECT d.id, d.content_hash, d.metadata = u.metadata::jsonb AS same_metadata, jsonb_array_length(d.spans) AS chunks
-           FROM unnest($2::text[], $3::text[]) AS u(id, metadata)
-           JOIN rag_documents d ON d.collection = $1 AND d.id = u.id`,
-        [this.name, ids, writes.map((write) => JSON.stringify(write.metadata))],
-      );
-      const current = new Map(rows.map((row) => [row.id, row]));
-      const outcomes: Array<{ id: string; status: WriteStatus; chunks: number }> = [];
-      const metadataUpdates: DocumentWrite[] = [];
-      const puts: DocumentWrite[] = [];
-      for (const write of writes) {
-        const stored = current.get(write.id);
-        if (stored && stored.content_hash === write.contentHash) {
-          if (!stored.same_metadata) metadataUpdates.push(write);
-          outcomes.push({ id: write.id, status: stored.same_metadata ? 'unchanged' : 'updated', chunks: stored.chunks });
-        } else {
-          puts.push(write);
-          outcomes.push({ id: write.id, status: stored ? 'updated' : 'created', chunks: write.spans.length });
-        }
-      }
-      const vectors = await this.vectorsFor(client, puts, writes);
-      if (!vectors.applied) return vectors;
+      await this.lockCollection(client);
+      await lockDocuments(client, this.name, writes.map((write) => write.id));
+      const plan = await planUpsert(writes, {
+        dimensions: this.context.dimensions(),
+        held: async (ids) => {
+          const { rows } = await client.query<{ id: string; content_hash: string; metadata: Metadata; chunks: number }>(
+            `SELECT id, content_hash, metadata, jsonb_array_length(spans) AS chunks
+               FROM rag_documents WHERE collection = $1 AND id = ANY($2::text[])`,
+            [this.name, ids],
+          );
+          return new Map(rows.map((row) => [row.id, { contentHash: row.content_hash, metadata: row.metadata, chunks: row.chunks }]));
+        },
+        reusable: (texts) => this.vectorsByText(client, texts),
+      });
+      if (!plan.applied) return plan;
+      if (plan.dimensions !== undefined) await this.context.ensureDimensions(client, plan.dimensions);
       const stamp = new Date().toISOString();
-      await this.updateMetadata(client, metadataUpdates, stamp);
-      await this.put(client, puts, vectors.chunks, stamp);
-      return { applied: true, outcomes };
+      await this.updateMetadata(client, plan.changes.flatMap((change) => (change.op === 'metadata' ? [change.write] : [])), stamp);
+      await this.put(client, plan.changes.flatMap((change) => (change.op === 'put' ? [change] : [])), stamp);
+      return { applied: true, outcomes: plan.outcomes };
     });
-  }
-
-  /** Each chunk's vector, from the write or from a stored chunk of equal text; or the chunks still without one. */
-  private async vectorsFor(
-    client: pg.ClientBase,
-    puts: DocumentWrite[],
-    writes: DocumentWrite[],
-  ): Promise<{ applied: true; chunks: ChunkVector[][] } | { applied: false; missing: Array<{ write: number; chunk: number }> }> {
-    const wanted = puts.flatMap((write) => write.spans.filter((_, chunk) => !write.vectors[chunk]).map((span) => chunkHash(write.text.slice(...span))));
-    const stored = wanted.length > 0 ? await this.storedVectors(client, wanted) : new Map<string, number[]>();
-    const missing: Array<{ write: number; chunk: number }> = [];
-    const chunks = puts.map((write) =>
-      write.spans.map((span, chunk) => {
-        const vector = write.vectors[chunk] ?? stored.get(chunkHash(write.text.slice(...span)));
-        if (!vector) missing.push({ write: writes.indexOf(write), chunk });
-        return vector as ChunkVector;
-      }),
-    );
-    if (missing.length > 0) return { applied: false, missing };
-    const size = chunks.flat()[0]?.length;
-    if (size !== undefined) await this.context.ensureDimensions(client, size);
-    for (const vector of chunks.flat()) {
-      if (vector.length !== size) throw new Error(`vector has ${vector.length} dimensions, the store holds ${size}-dimensional vectors`);
-    }
-    return { applied: true, chunks };
   }
 
   private async updateMetadata(client: pg.ClientBase, writes: DocumentWrite[], stamp: string): Promise<void> {
@@ -243,8 +229,9 @@ export class PgvectorCollection implements StoreCollection {
   }
 
   /** Replaces these documents and all their chunks. */
-  private async put(client: pg.ClientBase, writes: DocumentWrite[], vectors: ChunkVector[][], stamp: string): Promise<void> {
-    if (writes.length === 0) return;
+  private async put(client: pg.ClientBase, puts: Array<{ write: DocumentWrite; vectors: ChunkVector[] }>, stamp: string): Promise<void> {
+    if (puts.length === 0) return;
+    const writes = puts.map((put) => put.write);
     const ids = writes.map((write) => write.id);
     await client.query(
       `INSERT INTO rag_documents (collection, id, text, metadata, content_hash, spans, created_at, updated_at)
@@ -264,11 +251,12 @@ export class PgvectorCollection implements StoreCollection {
       ],
     );
     await client.query('DELETE FROM rag_chunks WHERE collection = $1 AND document_id = ANY($2::text[])', [this.name, ids]);
-    const rows = writes.flatMap((write, position) =>
+    const rows = puts.flatMap(({ write, vectors }) =>
       write.spans.map((span, chunk) => {
         const content = write.text.slice(...span);
         const terms = chunkTerms(content);
-        return { id: write.id, chunk, content, terms, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[position]?.[chunk] as ChunkVector) };
+        // As given: Postgres rounds each number to the float4 the check was made on.
+        return { id: write.id, chunk, content, terms, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[chunk] as ChunkVector) };
       }),
     );
     for (let start = 0; start < rows.length; start += CHUNK_ROWS_PER_INSERT) {
@@ -301,6 +289,7 @@ export class PgvectorCollection implements StoreCollection {
   async deleteDocuments(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     return this.context.transaction(async (client) => {
+      await this.lockCollection(client);
       await lockDocuments(client, this.name, ids);
       const { rows } = await client.query<{ id: string }>(
         'DELETE FROM rag_documents WHERE collection = $1 AND id = ANY($2::text[]) RETURNING id',
@@ -312,6 +301,7 @@ export class PgvectorCollection implements StoreCollection {
 
   async deleteWhere(filter: StoreFilter): Promise<string[]> {
     return this.context.transaction(async (client) => {
+      await this.lockCollection(client);
       const params: unknown[] = [this.name];
       const condition = filterSql(filter.filter, 'd.metadata', params);
       const matching = await client.query<{ id: string }>(`SELECT d.id FROM rag_documents d WHERE d.collection = $1 AND ${condition}`, params);

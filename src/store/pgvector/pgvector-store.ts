@@ -4,15 +4,16 @@ import {
   COLLECTION_NAME,
   type CollectionSummary,
   type DocumentStore,
-  EmbeddingSpaceMismatchError,
   type StoreCollection,
   type StoreHealth,
-  StoreUnavailableError,
   type VectorTiers,
 } from '../store-contract.js';
+import { checkEmbeddingSpace, fixesDimensions } from '../semantics/embedding-space.js';
+import { CollectionDroppedError, EmbeddingSpaceMismatchError, StoreUnavailableError } from '../semantics/store-errors.js';
 import { asStoreError, describe, isConnectionError, isRetryable } from './database-errors.js';
 import { fixDimensionsSql, migrate, SCHEMA_LOCK } from './migrations.js';
 import { PgvectorCollection } from './pgvector-collection.js';
+import type { PgvectorContext } from './pgvector-context.js';
 
 export interface PgvectorOptions {
   url: string;
@@ -23,16 +24,6 @@ export interface PgvectorOptions {
   /** Known up front for some models; otherwise fixed by the first vector stored. */
   embeddingDimensions: number | undefined;
   logger: Logger;
-}
-
-type Transaction = <T>(work: (client: pg.ClientBase) => Promise<T>) => Promise<T>;
-
-/** What a collection needs of its store. */
-export interface PgvectorContext {
-  transaction: Transaction;
-  efSearch: number;
-  /** The vector size, fixed (with the HNSW index built) before the first vector is written. */
-  ensureDimensions(client: pg.ClientBase, dimensions: number): Promise<void>;
 }
 
 const RECONNECT_MS = { first: 500, most: 5000 };
@@ -82,6 +73,7 @@ export class PgvectorStore implements DocumentStore {
     this.context = {
       transaction: (work) => this.transaction(work),
       efSearch: options.hnsw.efSearch,
+      dimensions: () => this.dimensions,
       ensureDimensions: (client, dimensions) => this.ensureDimensions(client, dimensions),
     };
   }
@@ -156,21 +148,11 @@ export class PgvectorStore implements DocumentStore {
       if (embeddingDimensions !== undefined) await this.ensureDimensions(client, embeddingDimensions);
       return;
     }
-    const database = where(this.options.url);
-    if (recorded.embedding_model !== embeddingModel) {
-      throw new EmbeddingSpaceMismatchError(
-        `the vector database ${database} holds vectors from embedding model "${recorded.embedding_model}"` +
-          `${recorded.dimensions ? ` (${recorded.dimensions} dimensions)` : ''}, but the service is configured for ` +
-          `"${embeddingModel}". Vectors from different models cannot be compared: configure "${recorded.embedding_model}" again, ` +
-          'or point DATABASE_URL at a new database and re-ingest.',
-      );
-    }
-    if (embeddingDimensions !== undefined && recorded.dimensions !== null && recorded.dimensions !== embeddingDimensions) {
-      throw new EmbeddingSpaceMismatchError(
-        `the vector database ${database} holds ${recorded.dimensions}-dimensional vectors from "${recorded.embedding_model}", but ` +
-          `${embeddingDimensions} dimensions are configured: configure ${recorded.dimensions} again, or use a new database and re-ingest.`,
-      );
-    }
+    checkEmbeddingSpace(
+      { model: recorded.embedding_model, dimensions: recorded.dimensions ?? undefined },
+      { model: embeddingModel, dimensions: embeddingDimensions },
+      { name: `the vector database ${where(this.options.url)}`, fresh: 'point DATABASE_URL at a new database' },
+    );
     this.fixedDimensions = recorded.dimensions ?? undefined;
     if (this.fixedDimensions === undefined && embeddingDimensions !== undefined) await this.ensureDimensions(client, embeddingDimensions);
   }
@@ -189,11 +171,8 @@ export class PgvectorStore implements DocumentStore {
         return;
       }
       this.fixedDimensions = recorded;
-      if (recorded === dimensions) return;
     }
-    throw new EmbeddingSpaceMismatchError(
-      `embedding model ${this.options.embeddingModel} returned ${dimensions} dimensions; the store holds ${this.fixedDimensions}`,
-    );
+    fixesDimensions({ model: this.options.embeddingModel, dimensions: this.fixedDimensions }, dimensions);
   }
 
   /**
@@ -245,18 +224,29 @@ export class PgvectorStore implements DocumentStore {
 
   async collection(name: string): Promise<StoreCollection | undefined> {
     await this.ready();
-    const found = await this.transaction((client) => client.query('SELECT 1 FROM rag_collections WHERE name = $1', [name]));
-    return found.rowCount ? new PgvectorCollection(name, this.context) : undefined;
+    const found = await this.transaction((client) =>
+      client.query<{ generation: string }>('SELECT xmin::text AS generation FROM rag_collections WHERE name = $1', [name]),
+    );
+    const generation = found.rows[0]?.generation;
+    return generation === undefined ? undefined : new PgvectorCollection(name, generation, this.context);
   }
 
   async getOrCreate(name: string): Promise<StoreCollection> {
     if (!COLLECTION_NAME.test(name)) throw new Error(`invalid collection name ${name}`);
     await this.ready();
-    const created = await this.transaction((client) =>
-      client.query('INSERT INTO rag_collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]),
-    );
-    if (created.rowCount) this.options.logger.info({ collection: name }, 'collection created');
-    return new PgvectorCollection(name, this.context);
+    const { generation, created } = await this.transaction(async (client) => {
+      const made = await client.query<{ generation: string }>(
+        'INSERT INTO rag_collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING xmin::text AS generation',
+        [name],
+      );
+      if (made.rows[0]) return { generation: made.rows[0].generation, created: true };
+      // A statement of its own: in READ COMMITTED it sees a row that a concurrent creator committed meanwhile.
+      const held = await client.query<{ generation: string }>('SELECT xmin::text AS generation FROM rag_collections WHERE name = $1', [name]);
+      return { generation: held.rows[0]?.generation, created: false };
+    });
+    if (generation === undefined) throw new CollectionDroppedError(name);
+    if (created) this.options.logger.info({ collection: name }, 'collection created');
+    return new PgvectorCollection(name, generation, this.context);
   }
 
   async list(): Promise<CollectionSummary[]> {
