@@ -32,23 +32,29 @@ export function fuseRankings(vector: ChunkSource[], keyword: ChunkSource[], rrfK
   const best = (weights.vector + weights.keyword) / (rrfK + 1);
   const fused = new Map<string, { source: RankedSource; sum: number }>();
   const add = (list: RetrievalList, sources: ChunkSource[]) => {
-    sources.forEach((source, position) => {
+    const weight = weights[list];
+    for (let position = 0; position < sources.length; position++) {
+      const source = sources[position] as ChunkSource;
       const rank = position + 1;
       const key = keyOf(source);
       let entry = fused.get(key);
       if (!entry) {
-        entry = { source: { ...source, matched: [], ranks: {}, scores: {} }, sum: 0 };
+        const { id, chunk, text, metadata } = source;
+        entry = { source: { id, chunk, text, metadata, score: 0, matched: [], ranks: {}, scores: {} }, sum: 0 };
         fused.set(key, entry);
       }
       entry.source.matched.push(list);
       entry.source.ranks[list] = rank;
       entry.source.scores[list] = source.score;
-      entry.sum += weights[list] / (rrfK + rank);
-    });
+      entry.sum += weight / (rrfK + rank);
+    }
   };
   add('vector', vector);
   add('keyword', keyword);
-  return [...fused.values()]
-    .map(({ source, sum }) => ({ ...source, score: best > 0 ? sum / best : 0 }))
-    .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.chunk.index - b.chunk.index));
+  const sources: RankedSource[] = [];
+  for (const { source, sum } of fused.values()) {
+    source.score = best > 0 ? sum / best : 0;
+    sources.push(source);
+  }
+  return sources.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.chunk.index - b.chunk.index));
 }

@@ -20,7 +20,8 @@ export function termScore(termIdf: number, tf: number, length: number, averageLe
   return (termIdf * tf * (BM25_K1 + 1)) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * norm));
 }
 
+const SCALE = 10 ** SCORE_DECIMALS;
+
 export function roundScore(score: number): number {
-  const scale = 10 ** SCORE_DECIMALS;
-  return Math.round(score * scale) / scale;
+  return Math.round(score * SCALE) / SCALE;
 }

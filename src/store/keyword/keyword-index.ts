@@ -116,7 +116,7 @@ export class KeywordIndex {
     let count = 0;
     for (let t = 0; t < terms.length; t++) {
       const { list, idf: termIdf } = terms[t] as { list: Postings; idf: number };
-      if (!visible && count >= k && (bounds[t] as number) + PRUNING_MARGIN < kthLargest(Array.from(touched.subarray(0, count), (label) => scores[label] as number), k)) {
+      if (!visible && count >= k && (bounds[t] as number) + PRUNING_MARGIN < kthLargest(Float64Array.from(touched.subarray(0, count), (label) => scores[label] as number), k)) {
         this.addToFound(terms.slice(t), touched.subarray(0, count), averageLength);
         break;
       }
@@ -128,16 +128,20 @@ export class KeywordIndex {
         scores[label] = (scores[label] as number) + termScore(termIdf, list.tfs[i] as number, length, averageLength);
       }
     }
-    const matches: KeywordMatch[] = [];
+    // The k-th best score found on the raw sums, then match objects only for the chunks that reach it (rounding keeps the order).
+    let kept = 0;
     for (let i = 0; i < count; i++) {
+      const label = touched[i] as number;
+      if (!visible || visible(label)) touched[kept++] = label;
+      else scores[label] = 0;
+    }
+    const threshold = kept > k ? roundScore(kthLargest(Float64Array.from(touched.subarray(0, kept), (label) => scores[label] as number), k)) : 0;
+    const matches: KeywordMatch[] = [];
+    for (let i = 0; i < kept; i++) {
       const label = touched[i] as number;
       const score = roundScore(scores[label] as number);
       scores[label] = 0;
-      if (!visible || visible(label)) matches.push({ label, score });
-    }
-    if (matches.length > k) {
-      const threshold = kthLargest(matches.map((match) => match.score), k);
-      return matches.filter((match) => match.score >= threshold).sort(byScore);
+      if (score >= threshold) matches.push({ label, score });
     }
     return matches.sort(byScore);
   }
@@ -204,7 +208,7 @@ function sortPostings(list: Postings): void {
 const byScore = (a: KeywordMatch, b: KeywordMatch) => b.score - a.score || a.label - b.label;
 
 /** The k-th largest value (k ≥ 1, at most values.length), by quickselect; reorders `values`. */
-function kthLargest(values: number[], k: number): number {
+function kthLargest(values: Float64Array, k: number): number {
   let low = 0;
   let high = values.length - 1;
   const target = k - 1;
@@ -216,7 +220,9 @@ function kthLargest(values: number[], k: number): number {
       while ((values[i] as number) > pivot) i++;
       while ((values[j] as number) < pivot) j--;
       if (i <= j) {
-        [values[i], values[j]] = [values[j] as number, values[i] as number];
+        const swap = values[i] as number;
+        values[i] = values[j] as number;
+        values[j] = swap;
         i++;
         j--;
       }

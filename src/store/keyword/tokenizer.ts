@@ -11,8 +11,12 @@ import { normalizeText, STOPWORDS } from '../../local/text-features.js';
 
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
 const CJK_RUN = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]+/gu;
-/** Letters and digits joined by - _ . / : with a digit somewhere: a part number, error code or version. */
-const IDENTIFIER = /[\p{L}\p{N}]+(?:[-_./:][\p{L}\p{N}]+)+/gu;
+/**
+ * Letters and digits joined by - _ . / : (with a digit somewhere: a part number, error code or
+ * version). Matched with the joins optional, so that the scan is linear; runs without a join are dropped.
+ */
+const IDENTIFIER = /[\p{L}\p{N}]+(?:[-_./:][\p{L}\p{N}]+)*/gu;
+const JOIN = /[-_./:]/;
 const DIGIT = /\p{N}/u;
 /** Longest term kept; longer "words" (base64, hashes) would only bloat the index. */
 const MAX_TERM_LENGTH = 64;
@@ -60,7 +64,7 @@ export function keywordTerms(text: string): string[] {
   }
   for (const run of normalized.match(CJK_RUN) ?? []) cjkBigrams(run, terms);
   for (const identifier of normalized.match(IDENTIFIER) ?? []) {
-    if (DIGIT.test(identifier) && identifier.length <= MAX_TERM_LENGTH) terms.push(identifier);
+    if (JOIN.test(identifier) && DIGIT.test(identifier) && identifier.length <= MAX_TERM_LENGTH) terms.push(identifier);
   }
   return terms;
 }
