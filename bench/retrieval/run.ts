@@ -34,6 +34,8 @@ const SWEEP: Retrieval[] = [
 const describeRetrieval = (retrieval: Retrieval) =>
   retrieval.mode === 'hybrid' ? `hybrid (rrf_k ${retrieval.rrf_k}, weights ${retrieval.weights?.vector}:${retrieval.weights?.keyword})` : retrieval.mode;
 
+const WHAT_IT_SHOWS = `What these embedders can and cannot show. Both are lexical: the offline embedder hashes words and character trigrams, the emulated NIM hashes whole tokens; neither knows that "gets too hot" means "overheats", nor that "Pumpe" is "pump". So the vector rows measure lexical matching with a different tokenization, not a neural model: they show how fusion treats identifiers (exact codes, where BM25 is exact and hashed vectors blur E4417 into E4418), typos (trigrams survive a swapped letter, BM25 does not), CJK segmentation, filters and latency, and that both stores rank alike. They cannot show how much a neural model gains on paraphrases or across languages, nor which weights suit one; that takes bench:retrieval:nim (the same evaluation against a real NIM, NVIDIA_API_KEY) on questions like your users'. The emulated reranker scores by the same bag of words as the emulated embedder, so "+ rerank" here shows the plumbing (fused candidates reordered, k kept), not a reranking model's gain: it lowers the scores.`;
+
 const quality: RunResult[] = [];
 const sweep: RunResult[] = [];
 for (const backend of ['hnsw', 'pgvector'] as const) {
@@ -73,6 +75,8 @@ const body = [
   '### Fusion weights (embedded store)',
   '',
   qualityTable(sweep),
+  '',
+  WHAT_IT_SHOWS,
   '',
   latency,
 ].join('\n');
