@@ -375,7 +375,7 @@ export interface paths {
         put?: never;
         /**
          * Start a stored conversation
-         * @description Creates an empty conversation for the collection given (default `default`), owned by the API key that creates it: another key gets 404 for it. Ask with its `conversation_id` and only the new question; each completed answer is stored as a turn. The body is required, as on every POST here: `{}` for the default collection.
+         * @description Creates an empty conversation for the collection given (default `default`), owned by the API key that creates it (by its name): another key gets 404 for it. Ask with its `conversation_id` and only the new question; each completed answer is stored as a turn. The body is required, as on every POST here: `{}` for the default collection.
          */
         post: operations["createConversation"];
         delete?: never;

@@ -2,6 +2,7 @@ import type { Ranking, RankOptions } from '@nim-rag/langchain-nvidia';
 import { badRequest } from '../errors.js';
 import { type ChunkDocument, type ChunkSource, chunkSource, StoreVectorStore } from '../rag/store-vector-store.js';
 import type { DocumentStore, StoreCollection, StoreFilter } from '../store/store-contract.js';
+import { inSpan } from '../telemetry/spans.js';
 import { collectionForRead } from './collection-service.js';
 import type { TextEmbedder } from './document-service.js';
 import { parseFilter } from './filters.js';
@@ -64,13 +65,20 @@ export class RetrievalService {
    */
   async search(request: SearchRequest, signal?: AbortSignal, timings: SearchTimings = {}): Promise<Source[]> {
     const depth = this.reranking ? Math.max(request.k, this.reranking.candidates) : request.k;
-    const sources = await this.retrieve(request, depth, signal);
-    if (!this.reranking || sources.length === 0) return sources;
+    const sources = await inSpan('rag.retrieve', { 'rag.collection': request.collection, 'rag.k': depth }, async (span) => {
+      const found = await this.retrieve(request, depth, signal);
+      span.setAttribute('rag.sources', found.length);
+      return found;
+    });
+    const reranking = this.reranking;
+    if (!reranking || sources.length === 0) return sources;
     const started = performance.now();
-    const rankings = await this.reranking.reranker.rank(
-      request.query,
-      sources.map((source) => source.text),
-      { signal },
+    const rankings = await inSpan('rag.rerank', { 'rag.candidates': sources.length, 'rag.k': request.k }, () =>
+      reranking.reranker.rank(
+        request.query,
+        sources.map((source) => source.text),
+        { signal },
+      ),
     );
     timings.rerankMs = performance.now() - started;
     return rankings.slice(0, request.k).map(({ index }) => sources[index] as Source);
