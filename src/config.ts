@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RetrievalMode } from './services/rank-fusion.js';
 
 /** The hosted NVIDIA API catalog, used when a key is set and no self-hosted NIM URL is. */
 export const HOSTED_CATALOG_URL = 'https://integrate.api.nvidia.com/v1';
@@ -73,7 +74,8 @@ export interface Config {
     llmConcurrency: number;
     maxRequestsPerMinute: number;
   };
-  retrieval: { k: number };
+  /** Chunks per request by default, and how they are found (see RetrievalService). */
+  retrieval: { k: number; mode: RetrievalMode; rrfK: number; weights: { vector: number; keyword: number }; candidates: number };
   /** Default chunking, and the most chunks one ingest request may create. */
   chunking: { size: number; overlap: number; maxChunksPerRequest: number };
   hnsw: { m: number; efConstruction: number; efSearch: number; exactSearchMaxChunks: number; maxIndexBacklog: number };
@@ -198,6 +200,14 @@ const envSchema = z.object({
   LLM_MAX_CONCURRENCY: withDefault(int(1, 4096), 256),
   NIM_MAX_REQUESTS_PER_MINUTE: withDefault(int(0, 100_000), 0),
   RETRIEVER_K: withDefault(int(1, 100), 4),
+  RETRIEVAL_MODE: withDefault(
+    z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['vector', 'keyword', 'hybrid'])),
+    'hybrid',
+  ),
+  RRF_K: withDefault(int(1, 10_000), 60),
+  RETRIEVAL_WEIGHT_VECTOR: withDefault(number().min(0).max(100), 2),
+  RETRIEVAL_WEIGHT_KEYWORD: withDefault(number().min(0).max(100), 1),
+  RETRIEVAL_CANDIDATES: withDefault(int(1, 1000), 50),
   CHUNK_SIZE: withDefault(int(50, 100_000), 1000),
   CHUNK_OVERLAP: withDefault(int(0, 50_000), 150),
   INGEST_MAX_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
@@ -278,6 +288,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   } else if (env.CHUNK_OVERLAP * 2 > env.CHUNK_SIZE) {
     problems.push(`CHUNK_OVERLAP: must be at most half of CHUNK_SIZE (${env.CHUNK_SIZE})`);
   }
+  if (env.RETRIEVAL_WEIGHT_VECTOR + env.RETRIEVAL_WEIGHT_KEYWORD <= 0) {
+    problems.push('RETRIEVAL_WEIGHT_KEYWORD: RETRIEVAL_WEIGHT_VECTOR and RETRIEVAL_WEIGHT_KEYWORD cannot both be 0');
+  }
   if (env.VECTOR_STORE === 'pgvector') problems.push(...pgvectorProblems(env));
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -329,7 +342,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       llmConcurrency: env.LLM_MAX_CONCURRENCY,
       maxRequestsPerMinute: env.NIM_MAX_REQUESTS_PER_MINUTE,
     },
-    retrieval: { k: env.RETRIEVER_K },
+    retrieval: {
+      k: env.RETRIEVER_K,
+      mode: env.RETRIEVAL_MODE,
+      rrfK: env.RRF_K,
+      weights: { vector: env.RETRIEVAL_WEIGHT_VECTOR, keyword: env.RETRIEVAL_WEIGHT_KEYWORD },
+      candidates: env.RETRIEVAL_CANDIDATES,
+    },
     chunking: { size: env.CHUNK_SIZE, overlap: env.CHUNK_OVERLAP, maxChunksPerRequest: env.INGEST_MAX_CHUNKS },
     hnsw: {
       m: env.HNSW_M,

@@ -20,6 +20,7 @@ describe('configuration', () => {
     assert.equal(config.port, 8080);
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.retrieval.k, 4);
+    assert.deepEqual(config.retrieval, { k: 4, mode: 'hybrid', rrfK: 60, weights: { vector: 2, keyword: 1 }, candidates: 50 });
     assert.equal(config.hnsw.efSearch, 128);
   });
 

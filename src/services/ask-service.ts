@@ -122,7 +122,7 @@ class AskRun {
         this.rewrittenAt = performance.now();
         const found = await retrieval.search({ ...request, query }, signal, this.searchTimings);
         this.retrievedAt = performance.now();
-        const sources = options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
+        const sources = options.dropUnmatched && request.minScore === undefined ? found.filter(sharesSomething) : found;
         listener?.sources(query, sources);
         return sources;
       },
@@ -147,8 +147,11 @@ class AskRun {
   }
 }
 
+/** A source that has something of the question: a positive cosine similarity, or a keyword match. */
+const sharesSomething = (source: Source) => (source.scores.vector ?? 0) > 0 || source.scores.keyword !== undefined;
+
 export interface AskOptions {
-  /** Leave out sources scoring 0 or less unless the request sets its own `min_score`. */
+  /** Leave out sources without a positive cosine similarity or a keyword match, unless the request sets its own `min_score`. */
   dropUnmatched: boolean;
   history: HistoryBudget;
 }
