@@ -122,7 +122,10 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** A background ingest job's state and progress */
+        /**
+         * A background ingest job's state and progress
+         * @description A job is visible to the key that submitted it and to admin keys for its collection; to any other key it is a 404, as a job that does not exist.
+         */
         get: operations["getJob"];
         put?: never;
         post?: never;
@@ -365,7 +368,7 @@ export interface paths {
         put?: never;
         /**
          * Start a stored conversation
-         * @description Creates an empty conversation for the collection given (default `default`), owned by the API key that creates it: another key gets 404 for it. Ask with its `conversation_id` and only the new question; each completed answer is stored as a turn. The body is required, as on every POST here: `{}` for the default collection.
+         * @description Creates an empty conversation for the collection given (default `default`), owned by the API key that creates it (by its name): another key gets 404 for it. Ask with its `conversation_id` and only the new question; each completed answer is stored as a turn. The body is required, as on every POST here: `{}` for the default collection.
          */
         post: operations["createConversation"];
         delete?: never;
@@ -1730,7 +1733,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every collection with its size. */
+            /** @description Every collection with its size; with a scoped key, only those the key may touch. */
             200: {
                 headers: {
                     [name: string]: unknown;
