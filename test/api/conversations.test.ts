@@ -284,16 +284,16 @@ describe('conversations under collection-scoped keys (API_KEYS_FILE)', () => {
   });
   after(() => test.close());
 
-  it('a key continues its conversation in its own collection; another collection or key cannot reach it', async () => {
+  it('a key continues its conversation in its own collection, named or not; another collection or key cannot reach it', async () => {
     assert.equal((await call(OTHER, '/v1/conversations', { collection: 'travel' })).statusCode, 403, 'a conversation only in a collection the key may touch');
     const { id } = (await call(TRAVEL, '/v1/conversations', { collection: 'travel' })).json();
     assert.equal((await call(TRAVEL, '/v1/ask', { question: TURNS[0], conversation_id: id, collection: 'travel', k: 2 })).statusCode, 200);
     const followUp = await call(TRAVEL, '/v1/ask', { question: TURNS[1], conversation_id: id, collection: 'travel', k: 2 });
     assert.equal(followUp.json().sources[0].id, 'italy-weather');
-    // The key check reads the body's collection (the default one when none is named), before the conversation is read.
-    assert.equal((await call(TRAVEL, '/v1/ask', { question: TURNS[2], conversation_id: id })).statusCode, 403);
+    // Without a collection, the conversation's is the one the key must be allowed.
+    assert.equal((await call(TRAVEL, '/v1/ask', { question: TURNS[2], conversation_id: id, k: 2 })).json().sources[0].id, 'italy-food');
     assert.equal((await call(OTHER, `/v1/conversations/${id}`, undefined, 'GET')).statusCode, 404);
     assert.equal((await call(OTHER, '/v1/ask', { question: TURNS[2], conversation_id: id, collection: 'other' })).statusCode, 404);
-    assert.equal((await call(TRAVEL, `/v1/conversations/${id}`, undefined, 'GET')).json().turns.length, 2);
+    assert.equal((await call(TRAVEL, `/v1/conversations/${id}`, undefined, 'GET')).json().turns.length, 3);
   });
 });
