@@ -97,6 +97,8 @@ export interface Config {
   jobRetentionMs: number;
   /** Jobs in Postgres (VECTOR_STORE=pgvector): a claim's lease, and how often replicas look at jobs again. */
   jobs: { leaseMs: number; pollIntervalMs: number };
+  /** OpenTelemetry traces over OTLP, on when an OTLP endpoint is set; the SDK reads its other OTEL_* variables itself. */
+  tracing: boolean;
   /** Earlier turns a prompt carries: at most `maxTurns` question–answer pairs and `maxChars` characters with the question, oldest dropped first. */
   history: { maxTurns: number; maxChars: number };
   /** The LLM call that condenses a follow-up into a standalone search query. */
@@ -125,6 +127,10 @@ const url = z.preprocess(
   z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://nim-embed:8000/v1' })
     .optional(),
+);
+const otlpEndpoint = z.preprocess(
+  blankToUndefined,
+  z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://otel-collector:4318' }).optional(),
 );
 const list = (fallback: string) =>
   z.preprocess(
@@ -215,6 +221,8 @@ const envSchema = z.object({
   DATABASE_URL: optionalString,
   DATABASE_POOL_SIZE: withDefault(int(1, 1000), 10),
   DATABASE_STATEMENT_TIMEOUT_MS: withDefault(int(0, 3_600_000), 30_000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpEndpoint,
   HISTORY_MAX_TURNS: withDefault(int(0, 1000), 10),
   HISTORY_MAX_CHARS: withDefault(int(100, 10_000_000), 12_000),
   CONDENSE_TEMPERATURE: withDefault(number().min(0).max(2), 0),
@@ -349,6 +357,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       env.VECTOR_STORE === 'pgvector'
         ? { url: env.DATABASE_URL as string, poolSize: env.DATABASE_POOL_SIZE, statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS }
         : undefined,
+    tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined,
   };
 }
 

@@ -103,4 +103,14 @@ describe('configuration', () => {
       'HNSW_EF_CONSTRUCTION: pgvector needs at least twice HNSW_M (128)',
     ]);
   });
+
+  it('turns tracing on when an OTLP endpoint is set, for all signals or for traces alone, and refuses one that is no URL', () => {
+    assert.equal(loadConfig({}).tracing, false);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: ' ' }).tracing, false);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318' }).tracing, true);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/v1/traces' }).tracing, true);
+    assert.deepEqual(problemsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' }), [
+      'OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL such as http://otel-collector:4318',
+    ]);
+  });
 });

@@ -3,6 +3,7 @@ import { type Answerer, buildAskChain } from '../rag/ask-chain.js';
 import { type Condenser, NO_REWRITER } from '../rag/condense.js';
 import { type HistoryBudget, type HistoryMessage, withinBudget } from '../rag/history.js';
 import { GenerationRecorder } from '../rag/generation-recorder.js';
+import { tracedRunnable } from '../telemetry/traced-runnable.js';
 import { PushQueue } from './push-queue.js';
 import type { RetrievalService, SearchRequest, SearchTimings, Source } from './retrieval-service.js';
 
@@ -114,6 +115,7 @@ class AskRun {
     // A follow-up is condensed first; a single question goes to the retriever as it is.
     const condenser = history.length > 0 ? answering.condenser : undefined;
     this.rewriter = condenser?.name ?? NO_REWRITER;
+    const condense = condenser && { ...condenser, runnable: tracedRunnable('rag.condense', condenser.runnable, { 'rag.rewriter': condenser.name }) };
     this.input = { question: request.question, language: request.language, history, instructions: request.instructions };
     this.chain = buildAskChain<Source>(
       async (query, signal) => {
@@ -124,8 +126,8 @@ class AskRun {
         listener?.sources(query, sources);
         return sources;
       },
-      answering.answerer(request.generation, this.report),
-      condenser,
+      tracedRunnable('rag.generate', answering.answerer(request.generation, this.report), { 'gen_ai.request.model': answering.model }),
+      condense,
     );
   }
 

@@ -1,6 +1,7 @@
 import type { Ranking, RankOptions } from '@nim-rag/langchain-nvidia';
 import { type ChunkDocument, type ChunkSource, StoreVectorStore } from '../rag/store-vector-store.js';
 import type { DocumentStore } from '../store/store-contract.js';
+import { inSpan } from '../telemetry/spans.js';
 import { collectionForRead } from './collection-service.js';
 import type { TextEmbedder } from './document-service.js';
 import { parseFilter } from './filters.js';
@@ -41,13 +42,21 @@ export class RetrievalService {
    * reranker, the `candidates` closest are reordered by it and the best k kept.
    */
   async search(request: SearchRequest, signal?: AbortSignal, timings: SearchTimings = {}): Promise<Source[]> {
-    const sources = await this.nearest(request, this.reranking ? Math.max(request.k, this.reranking.candidates) : request.k, signal);
-    if (!this.reranking || sources.length === 0) return sources;
+    const k = this.reranking ? Math.max(request.k, this.reranking.candidates) : request.k;
+    const sources = await inSpan('rag.retrieve', { 'rag.collection': request.collection, 'rag.k': k }, async (span) => {
+      const found = await this.nearest(request, k, signal);
+      span.setAttribute('rag.sources', found.length);
+      return found;
+    });
+    const reranking = this.reranking;
+    if (!reranking || sources.length === 0) return sources;
     const started = performance.now();
-    const rankings = await this.reranking.reranker.rank(
-      request.query,
-      sources.map((source) => source.text),
-      { signal },
+    const rankings = await inSpan('rag.rerank', { 'rag.candidates': sources.length, 'rag.k': request.k }, () =>
+      reranking.reranker.rank(
+        request.query,
+        sources.map((source) => source.text),
+        { signal },
+      ),
     );
     timings.rerankMs = performance.now() - started;
     return rankings.slice(0, request.k).map(({ index }) => sources[index] as Source);
