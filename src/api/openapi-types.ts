@@ -1027,7 +1027,7 @@ export interface components {
             created: number;
             owned_by: string;
         };
-        CreateConversationRequest: {
+        ConversationCreateRequest: {
             collection?: components["schemas"]["CollectionName"];
         };
         ConversationTurn: {
@@ -2037,7 +2037,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CreateConversationRequest"];
+                "application/json": components["schemas"]["ConversationCreateRequest"];
             };
         };
         responses: {

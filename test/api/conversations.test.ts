@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { CONVERSATION_DOCUMENTS, TURNS } from '../support/conversation-corpus.js';
@@ -6,7 +8,7 @@ import { eventViolation } from '../support/contract.js';
 import { EMBED_MODEL, LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { type ServiceBackend, serviceBackends } from '../support/service-backends.js';
 import { readEvents } from '../support/sse.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, temporaryDir, type TestApp } from '../support/test-app.js';
 
 const KEY = 'sk-conv-one-0123456789abcdef';
 const OTHER_KEY = 'sk-conv-two-0123456789abcdef';
@@ -261,5 +263,37 @@ describe('conversations offline: the local-keywords rewriter', () => {
     assert.ok(found[0]?.startsWith('italy-'));
     const health = (await test.app.inject({ method: 'GET', url: '/v1/health/ready' })).json();
     assert.equal(health.providers.rewriter, 'local-keywords');
+  });
+});
+
+describe('conversations under collection-scoped keys (API_KEYS_FILE)', () => {
+  const TRAVEL = 'travel-key-0123456789abcdef';
+  const OTHER = 'other-key-0123456789abcdef';
+  let test: TestApp;
+  const call = (key: string, url: string, payload?: object, method: 'GET' | 'POST' = 'POST') =>
+    test.app.inject({ method, url, headers: { authorization: `Bearer ${key}` }, ...(payload ? { payload } : {}) });
+
+  before(async () => {
+    const file = join(await temporaryDir('conversation-keys-'), 'keys.yaml');
+    await writeFile(
+      file,
+      `keys:\n  - name: travel\n    key: ${TRAVEL}\n    scopes: [read, write]\n    collections: [travel]\n  - name: other\n    key: ${OTHER}\n    scopes: [read, write]\n    collections: [other]\n`,
+    );
+    test = await startTestApp({ EMBEDDINGS_PROVIDER: 'local', LLM_PROVIDER: 'local', API_KEYS_FILE: file });
+    assert.equal((await call(TRAVEL, '/v1/documents', { collection: 'travel', documents: CONVERSATION_DOCUMENTS })).statusCode, 201);
+  });
+  after(() => test.close());
+
+  it('a key continues its conversation in its own collection, named or not; another collection or key cannot reach it', async () => {
+    assert.equal((await call(OTHER, '/v1/conversations', { collection: 'travel' })).statusCode, 403, 'a conversation only in a collection the key may touch');
+    const { id } = (await call(TRAVEL, '/v1/conversations', { collection: 'travel' })).json();
+    assert.equal((await call(TRAVEL, '/v1/ask', { question: TURNS[0], conversation_id: id, collection: 'travel', k: 2 })).statusCode, 200);
+    const followUp = await call(TRAVEL, '/v1/ask', { question: TURNS[1], conversation_id: id, collection: 'travel', k: 2 });
+    assert.equal(followUp.json().sources[0].id, 'italy-weather');
+    // Without a collection, the conversation's is the one the key must be allowed.
+    assert.equal((await call(TRAVEL, '/v1/ask', { question: TURNS[2], conversation_id: id, k: 2 })).json().sources[0].id, 'italy-food');
+    assert.equal((await call(OTHER, `/v1/conversations/${id}`, undefined, 'GET')).statusCode, 404);
+    assert.equal((await call(OTHER, '/v1/ask', { question: TURNS[2], conversation_id: id, collection: 'other' })).statusCode, 404);
+    assert.equal((await call(TRAVEL, `/v1/conversations/${id}`, undefined, 'GET')).json().turns.length, 3);
   });
 });
