@@ -248,7 +248,10 @@ export interface paths {
          *     earlier turns, oldest dropped first beyond HISTORY_MAX_TURNS or HISTORY_MAX_CHARS. Both
          *     `question` and `messages`, neither, or `messages` with `conversation_id` is a 400; an
          *     unknown `conversation_id` (or one of another API key) a 404 `conversation-not-found`; a
-         *     question longer than HISTORY_MAX_CHARS in a conversation a 413 `conversation-too-long`.
+         *     `collection` other than the stored conversation's a 400 `conversation-collection-mismatch`
+         *     naming both (`collection`, `conversation_collection`; a collection the API key may not use
+         *     is its 403 first); a question longer than HISTORY_MAX_CHARS in a conversation a 413
+         *     `conversation-too-long`.
          *     The model is not called for any of them.
          *
          *     With `Accept: text/event-stream` (or `"stream": true`) the answer streams as Server-Sent

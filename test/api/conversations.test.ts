@@ -211,6 +211,8 @@ for (const backend of serviceBackends()) {
         ['blank content', '/v1/ask/stream', { messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: ' ' }, { role: 'user', content: 'b' }] }, 400, /content/],
         ['last message not the user\'s', '/v1/ask', { messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] }, 400, /last message must be a user message/],
         ['an unknown conversation', '/v1/ask', { question: 'q', conversation_id: `conv_${'0'.repeat(32)}` }, 404, /no conversation/],
+        ['a conversation asked in another collection', '/v1/ask', { question: 'q', conversation_id: id, collection: 'elsewhere' }, 400, /collection "default", not "elsewhere"/],
+        ['the same streamed', '/v1/ask/stream', { question: 'q', conversation_id: id, collection: 'elsewhere' }, 400, /collection "default", not "elsewhere"/],
         ['a malformed conversation id', '/v1/ask', { question: 'q', conversation_id: 'conv_1' }, 400, /conversation_id/],
         ['a question past HISTORY_MAX_CHARS in a conversation', '/v1/ask', { messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: long }] }, 413, /HISTORY_MAX_CHARS/],
         ['the same through a stored conversation', '/v1/ask/stream', { question: long, conversation_id: id }, 413, /HISTORY_MAX_CHARS/],
@@ -223,7 +225,12 @@ for (const backend of serviceBackends()) {
         assert.equal(reply.statusCode, status, `${what}: ${reply.body}`);
         assert.match(reply.json().detail, detail, what);
         if (status === 413) assert.equal(reply.json().type, '/problems/conversation-too-long');
+        if (/another collection|streamed/.test(what)) {
+          assert.equal(reply.json().type, '/problems/conversation-collection-mismatch');
+          assert.deepEqual([reply.json().collection, reply.json().conversation_collection], ['elsewhere', 'default']);
+        }
       }
+      assert.equal((await call('GET', `/v1/conversations/${id}`)).json().turns.length, 0, 'no turn stored from another collection');
       assert.equal(nim.requests.length, 0, 'no NIM was called for any of them');
       // A long conversation is cut, not refused: the oldest turns are dropped from the prompt.
       const turns = Array.from({ length: 12 }, (_, turn): Message[] => [
@@ -294,6 +301,13 @@ describe('conversations under collection-scoped keys (API_KEYS_FILE)', () => {
     assert.equal((await call(TRAVEL, '/v1/ask', { question: TURNS[2], conversation_id: id, k: 2 })).json().sources[0].id, 'italy-food');
     assert.equal((await call(OTHER, `/v1/conversations/${id}`, undefined, 'GET')).statusCode, 404);
     assert.equal((await call(OTHER, '/v1/ask', { question: TURNS[2], conversation_id: id, collection: 'other' })).statusCode, 404);
+    const unnamed = await call(OTHER, '/v1/ask', { question: TURNS[2], conversation_id: id });
+    assert.equal(unnamed.statusCode, 404, unnamed.body);
+    assert.equal(unnamed.json().type, '/problems/conversation-not-found');
+    // A key's refusal for a collection it may not use comes first, as for any request.
+    const refused = await call(TRAVEL, '/v1/ask', { question: TURNS[2], conversation_id: id, collection: 'other' });
+    assert.equal(refused.statusCode, 403, refused.body);
+    assert.equal(refused.json().type, '/problems/collection-not-allowed');
     assert.equal((await call(TRAVEL, `/v1/conversations/${id}`, undefined, 'GET')).json().turns.length, 3);
   });
 });
