@@ -1,13 +1,16 @@
+import { CONDENSE_INSTRUCTIONS } from '../src/rag/condense.js';
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import { chatRequestLikeTheChain, corpusStore, DIMENSIONS, load, type LoadResult, type Process, startNim, startService, stop } from './serving.js';
-import { benchFlags, count, markdownTable, median, ms, postJson, print, progress, randomWords, seededRandom, timed, writeResultsSection } from './support.js';
+import { ask as askHelper, benchFlags, count, markdownTable, median, ms, postJson, print, progress, randomWords, seededRandom, timed, writeResultsSection } from './support.js';
 
 /**
  * bench:ask — how much latency the service adds to the model's. POST /v1/ask against a store of
  * 100,000 chunks, with the NIM emulator answering every chat completion after exactly
  * LLM_LATENCY_MS (its embeddings take no time), at 1 and 64 concurrent clients (autocannon). In
  * the same run, the same number of clients call the emulator's /v1/chat/completions directly
- * with a prompt of the same size: the floor that HTTP and the emulator set.
+ * with a prompt of the same size: the floor that HTTP and the emulator set. Then the cost of a
+ * follow-up's rewrite (the condense step): its `rewrite_ms` beside the emulator's own latency for the
+ * same condense request sent directly, and the NIM calls of requests with and without history.
  */
 
 const flags = benchFlags();
@@ -18,6 +21,7 @@ const CLIENTS = [1, 64];
 const K = 4;
 const TARGET_OVERHEAD_P50_MS = 5;
 const TARGET_THROUGHPUT_SHARE = 0.9;
+const TARGET_REWRITE_OVERHEAD_P50_MS = 3;
 const BREAKDOWN_ROUNDS = flags.quick ? 30 : 150;
 
 const random = seededRandom(5);
@@ -141,6 +145,92 @@ function report(pairs: Pair[]): string {
   ].join('\n');
 }
 
+/** A conversation whose last question is a follow-up: the service condenses it before retrieval. */
+const HISTORY = [
+  { role: 'user', content: QUESTION },
+  { role: 'assistant', content: `They say a good deal about ${randomWords(random, 4)}.` },
+];
+const FOLLOW_UP = 'And what else do they say about it?';
+
+interface ChatCalls {
+  condense: number;
+  answer: number;
+}
+
+interface RewriteCost {
+  direct: number;
+  rewrite: number;
+  withHistory: number;
+  withoutHistory: number;
+  callsWithout: ChatCalls;
+  callsWith: ChatCalls;
+  rounds: number;
+}
+
+/**
+ * Rounds of (the condense request at the emulator directly, /v1/ask with history, /v1/ask
+ * without), one call at a time, with the emulator's count of chat completions around the asks.
+ */
+async function rewriteCost(nim: Process, service: Process): Promise<RewriteCost> {
+  progress(`1 client, ${BREAKDOWN_ROUNDS} sequential rounds: the cost of a follow-up's rewrite`);
+  const condenseBody = {
+    model: LLM_MODEL,
+    messages: [{ role: 'system', content: CONDENSE_INSTRUCTIONS }, ...HISTORY, { role: 'user', content: FOLLOW_UP }],
+    temperature: 0,
+    max_tokens: 96,
+    stream: false,
+  };
+  const samples = { direct: [] as number[], rewrite: [] as number[], withHistory: [] as number[], withoutHistory: [] as number[] };
+  const calls = () => askHelper<ChatCalls>(nim.child, 'chat-calls');
+  const delta = (after: ChatCalls, before: ChatCalls): ChatCalls => ({ condense: after.condense - before.condense, answer: after.answer - before.answer });
+  let callsWith: ChatCalls = { condense: 0, answer: 0 };
+  let callsWithout: ChatCalls = { condense: 0, answer: 0 };
+  for (let round = 0; round < BREAKDOWN_ROUNDS; round++) {
+    samples.direct.push((await timed(() => postJson(`${nim.url}/chat/completions`, condenseBody))).ms);
+    const before = await calls();
+    const followed = await timed(() => postJson<{ timings: { rewrite_ms: number } }>(`${service.url}/v1/ask`, { messages: [...HISTORY, { role: 'user', content: FOLLOW_UP }], k: K }));
+    const between = await calls();
+    const single = await timed(() => postJson(`${service.url}/v1/ask`, { question: FOLLOW_UP, k: K }));
+    const after = await calls();
+    samples.rewrite.push(followed.result.timings.rewrite_ms);
+    samples.withHistory.push(followed.ms);
+    samples.withoutHistory.push(single.ms);
+    const w = delta(between, before);
+    const wo = delta(after, between);
+    callsWith = { condense: callsWith.condense + w.condense, answer: callsWith.answer + w.answer };
+    callsWithout = { condense: callsWithout.condense + wo.condense, answer: callsWithout.answer + wo.answer };
+  }
+  return {
+    direct: median(samples.direct),
+    rewrite: median(samples.rewrite),
+    withHistory: median(samples.withHistory),
+    withoutHistory: median(samples.withoutHistory),
+    callsWith,
+    callsWithout,
+    rounds: BREAKDOWN_ROUNDS,
+  };
+}
+
+function rewriteReport(cost: RewriteCost): string {
+  const added = cost.rewrite - LLM_LATENCY_MS;
+  const overDirect = cost.rewrite - cost.direct;
+  const rows: Array<[string, number, string]> = [
+    ['condense request at the emulator directly', cost.direct, `the floor: ${ms(cost.direct - LLM_LATENCY_MS)} ms over the emulated ${LLM_LATENCY_MS} ms is HTTP and the emulator (${(cost.direct / LLM_LATENCY_MS).toFixed(3)}× the emulated latency)`],
+    ['service: rewrite_ms (follow-up)', cost.rewrite, `${ms(added)} ms over the emulated ${LLM_LATENCY_MS} ms (${(cost.rewrite / LLM_LATENCY_MS).toFixed(3)}×); ${ms(cost.rewrite - cost.direct)} ms over the direct call (${(cost.rewrite / cost.direct).toFixed(3)}×): prompt, chat model, parser, cleaning`],
+    ['/v1/ask with history, as the client sees it', cost.withHistory, `${ms(cost.withHistory - cost.withoutHistory)} ms more than without (${(cost.withHistory / cost.withoutHistory).toFixed(3)}×): one more model call`],
+    ['/v1/ask without history, as the client sees it', cost.withoutHistory, ''],
+  ];
+  const per = (calls: ChatCalls) => `${(calls.condense / cost.rounds).toFixed(2)} condense + ${(calls.answer / cost.rounds).toFixed(2)} answer`;
+  return [
+    `The rewrite's cost (1 client, ${cost.rounds} sequential rounds of: the condense request sent to the emulator directly, /v1/ask with one earlier turn, /v1/ask without; medians in ms; the emulator answers every chat completion after ${LLM_LATENCY_MS} ms):`,
+    '',
+    markdownTable(['what', 'p50 ms', 'reading'], rows.map(([what, value, reading]) => [what, value.toFixed(2), reading])),
+    '',
+    `- Added latency p50 of the rewrite over the emulated LLM's own latency for the same condense request (sent directly, same rounds): ${ms(overDirect)} ms (target ≤ ${TARGET_REWRITE_OVERHEAD_P50_MS} ms): ${overDirect <= TARGET_REWRITE_OVERHEAD_P50_MS ? 'met' : 'missed'}; over the configured ${LLM_LATENCY_MS} ms alone, HTTP and the emulator's floor included: ${ms(added)} ms.`,
+    `- NIM chat completions per request, counted by the emulator: with history ${per(cost.callsWith)}; without history ${per(cost.callsWithout)} (target: no condense call): ${cost.callsWithout.condense === 0 && cost.callsWithout.answer === cost.rounds ? 'met' : 'missed'}.`,
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const dataDir = await corpusStore(CHUNKS);
   let nim: Process | undefined;
@@ -149,7 +239,7 @@ async function main(): Promise<void> {
     nim = await startNim({ models: [EMBED_MODEL, LLM_MODEL], dimensions: DIMENSIONS, chatLatencyMs: LLM_LATENCY_MS });
     service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL });
     const pairs = await measure(nim, service);
-    const body = [report(pairs), '', breakdownReport(await breakdown(nim, service))].join('\n');
+    const body = [report(pairs), '', breakdownReport(await breakdown(nim, service)), '', rewriteReport(await rewriteCost(nim, service))].join('\n');
     print(body);
     await writeResultsSection({ id: 'bench:ask', title: 'Ask overhead (bench:ask)', body });
   } finally {

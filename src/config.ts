@@ -97,6 +97,12 @@ export interface Config {
   jobRetentionMs: number;
   /** Jobs in Postgres (VECTOR_STORE=pgvector): a claim's lease, and how often replicas look at jobs again. */
   jobs: { leaseMs: number; pollIntervalMs: number };
+  /** Earlier turns a prompt carries: at most `maxTurns` question–answer pairs and `maxChars` characters with the question, oldest dropped first. */
+  history: { maxTurns: number; maxChars: number };
+  /** The LLM call that condenses a follow-up into a standalone search query. */
+  condense: { temperature: number; maxTokens: number; timeoutMs: number };
+  /** How long a stored conversation is kept after its last turn; 0: for ever. */
+  conversationRetentionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -209,6 +215,12 @@ const envSchema = z.object({
   DATABASE_URL: optionalString,
   DATABASE_POOL_SIZE: withDefault(int(1, 1000), 10),
   DATABASE_STATEMENT_TIMEOUT_MS: withDefault(int(0, 3_600_000), 30_000),
+  HISTORY_MAX_TURNS: withDefault(int(0, 1000), 10),
+  HISTORY_MAX_CHARS: withDefault(int(100, 10_000_000), 12_000),
+  CONDENSE_TEMPERATURE: withDefault(number().min(0).max(2), 0),
+  CONDENSE_MAX_TOKENS: withDefault(int(1, 4096), 96),
+  CONDENSE_TIMEOUT_MS: withDefault(int(100, 600_000), 15_000),
+  CONVERSATION_RETENTION_HOURS: withDefault(number().min(0).max(24 * 365 * 10), 720),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -329,6 +341,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     jobRetentionMs: env.JOB_RETENTION_HOURS * 3_600_000,
     jobs: { leaseMs: env.JOB_LEASE_MS, pollIntervalMs: env.JOB_POLL_INTERVAL_MS },
+    history: { maxTurns: env.HISTORY_MAX_TURNS, maxChars: env.HISTORY_MAX_CHARS },
+    condense: { temperature: env.CONDENSE_TEMPERATURE, maxTokens: env.CONDENSE_MAX_TOKENS, timeoutMs: env.CONDENSE_TIMEOUT_MS },
+    conversationRetentionMs: env.CONVERSATION_RETENTION_HOURS * 3_600_000,
     vectorStore: env.VECTOR_STORE,
     database:
       env.VECTOR_STORE === 'pgvector'

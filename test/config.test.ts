@@ -53,6 +53,16 @@ describe('configuration', () => {
     assert.deepEqual([config.auth.apiKeys, config.auth.keysFile], [['key-0123456789abcdef'], '/etc/nim-rag/keys.yaml']);
   });
 
+  it('reads the conversation settings: history budget, condense call, retention', () => {
+    const defaults = loadConfig({});
+    assert.deepEqual(defaults.history, { maxTurns: 10, maxChars: 12_000 });
+    assert.deepEqual(defaults.condense, { temperature: 0, maxTokens: 96, timeoutMs: 15_000 });
+    assert.equal(defaults.conversationRetentionMs, 720 * 3_600_000);
+    const set = loadConfig({ HISTORY_MAX_TURNS: '0', HISTORY_MAX_CHARS: '500', CONDENSE_TEMPERATURE: '0.2', CONDENSE_MAX_TOKENS: '32', CONDENSE_TIMEOUT_MS: '2000', CONVERSATION_RETENTION_HOURS: '0.5' });
+    assert.deepEqual([set.history, set.condense, set.conversationRetentionMs], [{ maxTurns: 0, maxChars: 500 }, { temperature: 0.2, maxTokens: 32, timeoutMs: 2000 }, 1_800_000]);
+    assert.deepEqual(problemsOf({ HISTORY_MAX_CHARS: '10', CONDENSE_MAX_TOKENS: 'many' }).map((problem) => problem.split(':')[0]), ['HISTORY_MAX_CHARS', 'CONDENSE_MAX_TOKENS']);
+  });
+
   it('treats empty variables as unset, as compose files leave them', () => {
     const config = loadConfig({ NVIDIA_API_KEY: '', NIM_LLM_URL: '', LLM_TEMPERATURE: '', PORT: '' });
     assert.equal(config.llm.provider, 'local');

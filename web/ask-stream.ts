@@ -4,11 +4,24 @@ import type { components } from '../src/api/openapi-types.js';
 
 export type AskRequest = components['schemas']['AskRequest'];
 export type AskDone = components['schemas']['AskDoneEvent'];
+type AskSources = components['schemas']['AskSourcesEvent'];
 
 export interface AskHandlers {
-  sources(sources: Source[]): void;
+  /** The sources the model is given, and the search query the service made of the question (the question itself without history). */
+  sources(sources: Source[], standaloneQuery: string): void;
   token(text: string): void;
   done(done: AskDone): void;
+}
+
+/** A refused or failed answer; `status` is the HTTP status of a refusal before the stream began. */
+export class AskFailed extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'AskFailed';
+  }
 }
 
 /**
@@ -22,13 +35,16 @@ export async function askStreaming(request: AskRequest, handlers: AskHandlers, s
     parseAs: 'stream',
     signal,
   });
-  if (!response.ok || !response.body) throw new Error(problemText(error, response.status));
+  if (!response.ok || !response.body) throw new AskFailed(problemText(error, response.status), response.status);
 
   let failure: string | undefined;
   const parser = createParser({
     onEvent(event) {
       const data: unknown = JSON.parse(event.data);
-      if (event.event === 'sources') handlers.sources((data as { sources: Source[] }).sources);
+      if (event.event === 'sources') {
+        const retrieved = data as AskSources;
+        handlers.sources(retrieved.sources, retrieved.standalone_query);
+      }
       else if (event.event === 'token') handlers.token((data as { text: string }).text);
       else if (event.event === 'done') handlers.done(data as AskDone);
       else if (event.event === 'error') failure = problemText(data);
@@ -40,5 +56,5 @@ export async function askStreaming(request: AskRequest, handlers: AskHandlers, s
     if (done) break;
     parser.feed(value);
   }
-  if (failure) throw new Error(failure);
+  if (failure) throw new AskFailed(failure);
 }

@@ -122,7 +122,10 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** A background ingest job's state and progress */
+        /**
+         * A background ingest job's state and progress
+         * @description A job is visible to the key that submitted it and to admin keys for its collection; to any other key it is a 404, as a job that does not exist.
+         */
         get: operations["getJob"];
         put?: never;
         post?: never;
@@ -229,6 +232,18 @@ export interface paths {
          *     nothing is retrieved (an empty collection, or every chunk below `min_score`) the model is
          *     not called: `answer` says that no ingested text matches, and `sources` is empty.
          *
+         *     Conversations: send either `question` (alone, or with a stored conversation's
+         *     `conversation_id`, whose turns are then the history and which gets this turn once the
+         *     answer completes) or `messages` (OpenAI's shape, the last one the user's question; system
+         *     messages are instructions added after the service's own). With earlier turns, the question
+         *     is first condensed into a standalone search query (`standalone_query`; by the LLM NIM, or
+         *     offline by the `local-keywords` rewriter) and retrieval runs on that; the prompt carries the
+         *     earlier turns, oldest dropped first beyond HISTORY_MAX_TURNS or HISTORY_MAX_CHARS. Both
+         *     `question` and `messages`, neither, or `messages` with `conversation_id` is a 400; an
+         *     unknown `conversation_id` (or one of another API key) a 404 `conversation-not-found`; a
+         *     question longer than HISTORY_MAX_CHARS in a conversation a 413 `conversation-too-long`.
+         *     The model is not called for any of them.
+         *
          *     With `Accept: text/event-stream` (or `"stream": true`) the answer streams as Server-Sent
          *     Events: one `sources` event (AskSourcesEvent), a `token` event (AskTokenEvent) for each
          *     piece the model produces, then `done` (AskDoneEvent: the whole answer, usage when the NIM
@@ -255,8 +270,8 @@ export interface paths {
         put?: never;
         /**
          * Answer a question as a stream of Server-Sent Events
-         * @description The streamed form of `POST /v1/ask`, whatever the `Accept` header or `stream` field say:
-         *     one `sources` event (AskSourcesEvent), a `token` event (AskTokenEvent) for each piece the
+         * @description The streamed form of `POST /v1/ask` (conversations included), whatever the `Accept` header or `stream` field say:
+         *     one `sources` event (AskSourcesEvent, with the `standalone_query` retrieval ran on), a `token` event (AskTokenEvent) for each piece the
          *     model produces, then `done` (AskDoneEvent). A failure before the first event is a problem
          *     document with its own status; one after it arrives as an `error` event whose data is a
          *     Problem, and the stream ends. A client that disconnects cancels the request to the NIM.
@@ -321,19 +336,65 @@ export interface paths {
         put?: never;
         /**
          * OpenAI-compatible chat completion over the RAG chain
-         * @description The OpenAI Chat Completions API, answered by the same chain as `/v1/ask`: the last user
-         *     message is the question, earlier messages are not used. `model` is accepted whatever it
+         * @description The OpenAI Chat Completions API, answered by the same chain as `/v1/ask`: the last message
+         *     (a user's) is the question and the earlier user and assistant messages are the conversation,
+         *     as with `messages` on `/v1/ask` (a follow-up is condensed into a standalone query first;
+         *     system and developer messages are instructions added after the service's own). A tool
+         *     message, an empty message or a last message that is not the user's is a 400. `model` is accepted whatever it
          *     names and the reply names the model that answered. `tools`, `tool_choice`, `functions`,
          *     `function_call` and a `response_format` other than text are refused with 400: the chain
          *     answers in text from retrieved context and cannot honour them. Other OpenAI parameters
-         *     are accepted and ignored. The retrieved chunks come back in the extra field `sources` (on the first
-         *     chunk when streaming). With `"stream": true` the reply is OpenAI's chunk stream ending with
+         *     are accepted and ignored. The retrieved chunks come back in the extra field `sources`, and
+         *     with the standalone query in the extension `nim_rag` (both on the first chunk when streaming). With `"stream": true` the reply is OpenAI's chunk stream ending with
          *     `data: [DONE]`; `stream_options.include_usage` adds a last chunk with `usage`.
          *     RAG options (`collection`, `k`, `filter`, `min_score`, `language`) may be given as extra
          *     body fields (`extra_body` in the OpenAI Python SDK).
          */
         post: operations["createChatCompletion"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a stored conversation
+         * @description Creates an empty conversation for the collection given (default `default`), owned by the API key that creates it (by its name): another key gets 404 for it. Ask with its `conversation_id` and only the new question; each completed answer is stored as a turn. The body is required, as on every POST here: `{}` for the default collection.
+         */
+        post: operations["createConversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        /** A stored conversation and its turns */
+        get: operations["getConversation"];
+        put?: never;
+        post?: never;
+        /**
+         * Forget a stored conversation
+         * @description Removes it and its turns; afterwards it answers 404, here and on ask.
+         */
+        delete: operations["deleteConversation"];
         options?: never;
         head?: never;
         patch?: never;
@@ -710,8 +771,12 @@ export interface components {
         SearchResponse: {
             results: components["schemas"]["Source"][];
         };
+        /** @description Exactly one of `question` and `messages`; `conversation_id` only with `question`. */
         AskRequest: {
-            question: string;
+            question?: string;
+            /** @description The conversation in OpenAI's shape, oldest first; the last message is the user's question. */
+            messages?: components["schemas"]["AskMessage"][];
+            conversation_id?: components["schemas"]["ConversationId"];
             /**
              * @description Answer in this language (adds "Speak only in the following language" to the prompt).
              * @example Chinese
@@ -728,6 +793,16 @@ export interface components {
             max_tokens?: components["schemas"]["MaxTokens"];
             seed?: components["schemas"]["Seed"];
         };
+        AskMessage: {
+            /** @enum {string} */
+            role: "system" | "user" | "assistant";
+            content: string;
+        };
+        /**
+         * @description A stored conversation's id, `conv_` and 32 lowercase hex digits.
+         * @example conv_0123456789abcdef0123456789abcdef
+         */
+        ConversationId: string;
         /** @description Sampling temperature for this request; the service's LLM_TEMPERATURE when omitted. */
         Temperature: number;
         /** @description Nucleus sampling for this request; the service's LLM_TOP_P when omitted. */
@@ -737,6 +812,15 @@ export interface components {
         /** @description Sampling seed, for repeatable answers where the model supports it. */
         Seed: number;
         AskTimings: {
+            /** @description Condensing a follow-up into its standalone query; 0 without earlier turns. */
+            rewrite_ms: number;
+            /**
+             * @description What condensed it, the LLM's model name, `local-keywords` (offline; adds the earlier questions' words, generates nothing), or `none` without earlier turns.
+             * @example mistralai/mixtral-8x7b-instruct-v0.1
+             * @example local-keywords
+             * @example none
+             */
+            rewriter: string;
             /** @description Embedding the question and searching the store (and reranking, when a reranking NIM is configured). */
             retrieval_ms: number;
             /** @description Only with a reranking NIM configured, the part of retrieval_ms spent reranking the retrieved chunks. */
@@ -755,6 +839,8 @@ export interface components {
         };
         AskResponse: {
             answer: string;
+            standalone_query: components["schemas"]["StandaloneQuery"];
+            conversation_id?: components["schemas"]["ConversationId"];
             sources: components["schemas"]["Source"][];
             /** @description The model that answered; `local-extractive` for the offline answerer. */
             model: string;
@@ -766,8 +852,11 @@ export interface components {
             usage?: components["schemas"]["Usage"];
             timings: components["schemas"]["AskTimings"];
         };
+        /** @description What retrieval searched for, the question itself, or with earlier turns its rewrite as a standalone query. */
+        StandaloneQuery: string;
         /** @description Data of the first `sources` event of a streamed answer: what the model is given. */
         AskSourcesEvent: {
+            standalone_query: components["schemas"]["StandaloneQuery"];
             sources: components["schemas"]["Source"][];
         };
         /** @description Data of a `token` event, a piece of the answer as the model produced it. */
@@ -778,6 +867,8 @@ export interface components {
         AskDoneEvent: {
             /** @description The whole answer, the `token` pieces joined. */
             answer: string;
+            standalone_query: components["schemas"]["StandaloneQuery"];
+            conversation_id?: components["schemas"]["ConversationId"];
             model: string;
             finish_reason?: string;
             usage?: components["schemas"]["Usage"];
@@ -847,6 +938,12 @@ export interface components {
             }[];
             usage?: components["schemas"]["Usage"];
             sources: components["schemas"]["Source"][];
+            nim_rag?: components["schemas"]["RagExtension"];
+        };
+        /** @description What the RAG chain did for the completion, the query it searched for and what it found. */
+        RagExtension: {
+            standalone_query: components["schemas"]["StandaloneQuery"];
+            sources: components["schemas"]["Source"][];
         };
         /** @description One `data:` line of a streamed chat completion. */
         ChatCompletionChunk: {
@@ -866,6 +963,7 @@ export interface components {
             usage?: components["schemas"]["Usage"];
             /** @description On the first chunk only. */
             sources?: components["schemas"]["Source"][];
+            nim_rag?: components["schemas"]["RagExtension"];
         };
         ModelList: {
             /** @constant */
@@ -878,6 +976,28 @@ export interface components {
             object: "model";
             created: number;
             owned_by: string;
+        };
+        CreateConversationRequest: {
+            collection?: components["schemas"]["CollectionName"];
+        };
+        ConversationTurn: {
+            question: string;
+            standalone_query: components["schemas"]["StandaloneQuery"];
+            answer: string;
+            /** @description The sources the answer was given, as ask returned them. */
+            sources: components["schemas"]["Source"][];
+            /** @description ISO 8601 date and time (UTC). */
+            created_at: string;
+        };
+        Conversation: {
+            id: components["schemas"]["ConversationId"];
+            /** @description The collection its questions are asked of (a request's own `collection` overrides it for that turn). */
+            collection: string;
+            /** @description ISO 8601 date and time (UTC). */
+            created_at: string;
+            /** @description ISO 8601 date and time (UTC). */
+            updated_at: string;
+            turns: components["schemas"]["ConversationTurn"][];
         };
         Liveness: {
             /** @constant */
@@ -905,6 +1025,8 @@ export interface components {
             providers?: {
                 embeddings: components["schemas"]["ProviderStatus"];
                 llm: components["schemas"]["ProviderStatus"];
+                /** @description What condenses follow-up questions into standalone queries, the LLM's model name or `local-keywords` offline. */
+                rewriter?: string;
             };
             /** @description The counts are left out while the store cannot be reached (`ready` false, `detail` says why). */
             store?: {
@@ -1109,7 +1231,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request body is larger than the service accepts. */
+        /** @description The request body is larger than the service accepts (on ask, `conversation-too-long`, a conversation's question longer than HISTORY_MAX_CHARS). */
         PayloadTooLarge: {
             headers: {
                 [name: string]: unknown;
@@ -1611,7 +1733,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every collection with its size. */
+            /** @description Every collection with its size; with a scoped key, only those the key may touch. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1854,6 +1976,98 @@ export interface operations {
             502: components["responses"]["OpenAIError"];
             503: components["responses"]["OpenAIError"];
             504: components["responses"]["OpenAIError"];
+        };
+    };
+    createConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateConversationRequest"];
+            };
+        };
+        responses: {
+            /** @description The new conversation. */
+            201: {
+                headers: {
+                    /** @description `/v1/conversations/{id}`. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    getConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The conversation, oldest turn first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    deleteConversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["ConversationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["HostNotAllowed"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StorageUnavailable"];
         };
     };
     listModels: {

@@ -8,11 +8,12 @@ export type ApiClient = ReturnType<typeof createClient<paths, `${string}/${strin
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, interrupted: 130 } as const;
 
-/** A failure the CLI reports in one line and exits with `code`. */
+/** A failure the CLI reports in one line and exits with `code`; `status` when the service refused. */
 export class CliError extends Error {
   constructor(
     message: string,
     readonly code: number,
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'CliError';
@@ -44,7 +45,7 @@ export function connect(env: NodeJS.ProcessEnv): Connection {
 /** A refusal by the service, quoting its problem document. */
 export function refusal(response: Response, error: unknown): CliError {
   const problem = error as { detail?: string; title?: string } | undefined;
-  return new CliError(`${response.status} ${problem?.title ?? response.statusText}: ${problem?.detail ?? 'no details'}`, EXIT.failed);
+  return new CliError(`${response.status} ${problem?.title ?? response.statusText}: ${problem?.detail ?? 'no details'}`, EXIT.failed, response.status);
 }
 
 /** The data of an openapi-fetch result, or its refusal. */

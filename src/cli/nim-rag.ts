@@ -1,24 +1,35 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { CliError, connect, type Connection, dataOf, EXIT, refusal, type Schemas, serverEvents } from './client.js';
+import { chat } from './chat.js';
+import { citation, sourceLines } from './citation.js';
 import { ingest } from './ingest.js';
 
 const USAGE = `nim-rag: the command line of the NIM RAG service (NIM_RAG_URL, NIM_RAG_API_KEY)
 
   nim-rag ingest <files|folders|globs>... [--collection NAME] [--metadata key=value]...
   nim-rag ask "question" [--language LANG] [--collection NAME] [-k N]
+  nim-rag chat [--collection NAME] [--language LANG] [-k N] [--conversation ID]
   nim-rag search "query" [--collection NAME] [-k N]
   nim-rag collections
   nim-rag jobs <job id> [--cancel]
 
   --json    machine-readable output on stdout
-Exit codes: 0 ok, 1 the service refused or a file failed, 2 bad usage, 3 service unreachable,
-130 interrupted (Ctrl-C during ingest cancels its job once the files being stored are stored).`;
+
+chat keeps a conversation stored by the service, so follow-up questions are answered in context:
+on a terminal it prompts and streams each answer, then the search query made of the question and
+the sources (Ctrl-C stops an answer, Ctrl-D leaves); --conversation ID continues a stored one.
+Not on a terminal it reads one question per line of stdin; with --json it prints one JSON object
+per answer per line (conversation_id, question, standalone_query, answer, sources, timings).
+Exit codes: 0 ok, 1 the service refused (a wrong key, an unknown conversation) or a file failed,
+2 bad usage, 3 service unreachable, 130 interrupted (Ctrl-C during ingest cancels its job once the
+files being stored are stored; Ctrl-C at the chat prompt leaves).`;
 
 const OPTIONS = {
   collection: { type: 'string' },
   metadata: { type: 'string', multiple: true },
   language: { type: 'string' },
+  conversation: { type: 'string' },
   k: { type: 'string', short: 'k' },
   json: { type: 'boolean', default: false },
   cancel: { type: 'boolean', default: false },
@@ -46,13 +57,6 @@ function kOf(values: Values): number | undefined {
   return k;
 }
 
-/** "report.pdf, page 7" or "guide.docx, Setup": how a source is cited. */
-function citation(source: Schemas['Source']): string {
-  const { source: file, page, heading } = source.metadata as { source?: string; page?: number; heading?: string };
-  const where = page !== undefined ? `page ${page}` : heading;
-  return [file ?? source.id, where].filter(Boolean).join(', ');
-}
-
 const single = (positionals: string[], what: string) => {
   if (positionals.length !== 1) throw new CliError(`expected one ${what} in quotes`, EXIT.usage);
   return positionals[0] as string;
@@ -72,8 +76,7 @@ async function ask(connection: Connection, positionals: string[], values: Values
     else if (event === 'token') process.stdout.write((payload as Schemas['AskTokenEvent']).text);
     else if (event === 'error') throw new CliError(`the answer failed: ${(payload as { detail?: string }).detail ?? 'unknown error'}`, EXIT.failed);
   }
-  process.stdout.write('\n\nSources:\n');
-  sources.forEach((source, index) => process.stdout.write(`  [${index + 1}] ${citation(source)} (score ${source.score.toFixed(2)})\n`));
+  process.stdout.write(`\n\n${sourceLines(sources)}`);
   return EXIT.ok;
 }
 
@@ -108,6 +111,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'ask':
       return ask(connection, rest, values);
+    case 'chat':
+      if (rest.length > 0) throw new CliError('chat takes no question on the command line: it reads them from its prompt or stdin', EXIT.usage);
+      return chat(connection, { collection: values.collection, language: values.language, k: kOf(values), conversation: values.conversation, json: values.json });
     case 'search':
       return search(connection, rest, values);
     case 'collections': {

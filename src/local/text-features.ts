@@ -39,6 +39,11 @@ function words(normalized: string): string[] {
   return found;
 }
 
+/** The words of a text that carry meaning, normalised, in order (repeats kept), stopwords left out; none when it has only stopwords. */
+export function contentWords(text: string): string[] {
+  return words(normalizeText(text)).filter((word) => !STOPWORDS.has(word));
+}
+
 function add(counts: Map<string, number>, key: string): void {
   counts.set(key, (counts.get(key) ?? 0) + 1);
 }

@@ -63,12 +63,18 @@ const forbidden = (slug: string, detail: string, extensions: Record<string, unkn
 
 const operationName = (request: FastifyRequest) => `${request.method} ${request.routeOptions.url ?? request.url}`;
 
-/** The collection named by the request where its operation touches one; the default one when omitted. */
+/**
+ * The collection named by the request where its operation touches one; the default one when
+ * omitted, except for a question in a stored conversation, whose collection is the conversation's
+ * (checked by the conversation service, which answers 404 for another key's conversation).
+ */
 function collectionOf(request: FastifyRequest, access: OperationAccess): string | undefined {
   const { query, path, body } = access.collectionIn;
   if (path) return (request.params as Record<string, string>)[path];
   if (!query && !body) return undefined;
-  const fromBody = body ? (request.body as { collection?: unknown } | undefined)?.collection : undefined;
+  const sent = body ? (request.body as { collection?: unknown; conversation_id?: unknown } | undefined) : undefined;
+  if (sent?.collection === undefined && typeof sent?.conversation_id === 'string') return undefined;
+  const fromBody = sent?.collection;
   const fromQuery = query ? (request.query as Record<string, unknown> | undefined)?.[query] : undefined;
   const named = fromBody ?? fromQuery;
   return typeof named === 'string' ? named : DEFAULT_COLLECTION;

@@ -2,6 +2,7 @@ import type { OperationRoutes } from '../api/operations.js';
 import type { Config } from '../config.js';
 import type { Services } from '../services/create-services.js';
 import { collectionRoutes } from './collections.js';
+import { conversationRoutes } from './conversations.js';
 import { documentRoutes } from './documents.js';
 import { fileRoutes } from './files.js';
 import { healthRoutes } from './health.js';
@@ -20,6 +21,7 @@ export function operationRoutes(services: Services, config: Config): OperationRo
     ...jobRoutes(services),
     ...collectionRoutes(services),
     ...retrievalRoutes(services, config.retrieval.k),
+    ...conversationRoutes(services),
     ...openaiRoutes(services),
     ...healthRoutes(services, config.auth.apiKeys.length > 0 || config.auth.keysFile !== undefined),
     ...operationsRoutes(services),

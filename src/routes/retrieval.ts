@@ -1,32 +1,57 @@
 import type { FastifyReply } from 'fastify';
 import type { OperationRequest, OperationRoutes, components } from '../api/operations.js';
-import type { AskRequest } from '../services/ask-service.js';
+import { badRequest } from '../errors.js';
+import { conversationOf } from '../rag/history.js';
+import type { AnswerCompleted, AskRequest } from '../services/ask-service.js';
+import type { ConversationService } from '../services/conversation-service.js';
 import type { Services } from '../services/create-services.js';
 import { DEFAULT_COLLECTION } from '../store/store-contract.js';
 import { coalescedWrites } from './coalesced-writes.js';
 import { eventStream, wantsEventStream } from './event-stream.js';
+import { ownerOf } from './owner.js';
 
-function askRequestOf(body: components['schemas']['AskRequest'], defaultK: number): AskRequest {
-  const { question, language, k = defaultK, collection = DEFAULT_COLLECTION, filter, min_score: minScore } = body;
+/** A request to answer, and what to do with the answer once complete (a stored conversation records it). */
+interface PreparedAsk {
+  question: AskRequest;
+  completed?: AnswerCompleted;
+}
+
+/**
+ * The ask request a body describes: a single question, a question continuing a stored
+ * conversation (its turns the history, the answer recorded once complete), or an OpenAI-shaped
+ * list of messages. Every refusal comes before any model is called.
+ */
+async function prepareAsk(request: OperationRequest<'ask' | 'askStream'>, defaultK: number, conversations: ConversationService): Promise<PreparedAsk> {
+  const body: components['schemas']['AskRequest'] = request.body;
+  const { language, k = defaultK, filter, min_score: minScore } = body;
+  const generation = { temperature: body.temperature, topP: body.top_p, maxTokens: body.max_tokens, seed: body.seed };
+  const base = { language, k, filter, minScore, generation };
+  if ((body.question === undefined) === (body.messages === undefined)) {
+    throw badRequest('send exactly one of question (optionally with conversation_id) and messages');
+  }
+  if (body.messages !== undefined) {
+    if (body.conversation_id !== undefined) throw badRequest('conversation_id goes with question, not with messages: a stored conversation already holds the earlier turns');
+    const { instructions, history, question } = conversationOf(body.messages);
+    return { question: { ...base, question, history, instructions, collection: body.collection ?? DEFAULT_COLLECTION } };
+  }
+  const question = body.question as string;
+  const id = body.conversation_id;
+  if (id === undefined) return { question: { ...base, question, collection: body.collection ?? DEFAULT_COLLECTION } };
+  const conversation = await conversations.history(id, ownerOf(request), request.principal);
   return {
-    question,
-    language,
-    k,
-    collection,
-    filter,
-    minScore,
-    generation: { temperature: body.temperature, topP: body.top_p, maxTokens: body.max_tokens, seed: body.seed },
+    question: { ...base, question, history: conversation.history, conversationId: id, collection: body.collection ?? conversation.collection },
+    completed: (result) => conversations.record(id, question, result),
   };
 }
 
 export function retrievalRoutes(
-  { retrieval, ask, similarity }: Services,
+  { retrieval, ask, similarity, conversations }: Services,
   defaultK: number,
 ): Pick<OperationRoutes, 'search' | 'ask' | 'askStream' | 'askRedirect' | 'similarity'> {
-  const streamAnswer = async (request: OperationRequest<'ask' | 'askStream'>, reply: FastifyReply, question: AskRequest) => {
+  const streamAnswer = async (request: OperationRequest<'ask' | 'askStream'>, reply: FastifyReply, prepared: PreparedAsk) => {
     const events = await eventStream(
       request,
-      ask.stream(question, request.clientSignal),
+      ask.stream(prepared.question, request.clientSignal, prepared.completed),
       ({ type, ...data }) => ({ event: type, data }),
       (problem) => ({ event: 'error', data: problem.body }),
     );
@@ -40,12 +65,12 @@ export function retrievalRoutes(
     ask: {
       sse: 'manual',
       handler: async (request, reply) => {
-        const question = askRequestOf(request.body, defaultK);
-        if (!wantsEventStream(request, request.body.stream)) return ask.ask(question, request.deadline);
-        await streamAnswer(request, reply, question);
+        const prepared = await prepareAsk(request, defaultK, conversations);
+        if (!wantsEventStream(request, request.body.stream)) return ask.ask(prepared.question, request.deadline, prepared.completed);
+        await streamAnswer(request, reply, prepared);
       },
     },
-    askStream: { sse: 'manual', handler: async (request, reply) => streamAnswer(request, reply, askRequestOf(request.body, defaultK)) },
+    askStream: { sse: 'manual', handler: async (request, reply) => streamAnswer(request, reply, await prepareAsk(request, defaultK, conversations)) },
     // Relative, so that it holds behind a proxy that serves the service under a path prefix.
     askRedirect: async (_request, reply) => reply.redirect('v1/ask', 308),
     similarity: async (request) => similarity.matrix(request.body.queries, request.body.documents, request.deadline),

@@ -1,5 +1,7 @@
 import type { GenerationOptions } from '@nim-rag/langchain-nvidia';
 import { type Answerer, buildAskChain } from '../rag/ask-chain.js';
+import { type Condenser, NO_REWRITER } from '../rag/condense.js';
+import { type HistoryBudget, type HistoryMessage, withinBudget } from '../rag/history.js';
 import { GenerationRecorder } from '../rag/generation-recorder.js';
 import { PushQueue } from './push-queue.js';
 import type { RetrievalService, SearchRequest, SearchTimings, Source } from './retrieval-service.js';
@@ -8,9 +10,19 @@ export interface AskRequest extends Omit<SearchRequest, 'query'> {
   question: string;
   language?: string | undefined;
   generation?: GenerationOptions | undefined;
+  /** Earlier turns, oldest first: the question is then a follow-up, condensed into a standalone query before retrieval. */
+  history?: HistoryMessage[] | undefined;
+  /** The caller's system messages, appended after the service's system prompt. */
+  instructions?: string[] | undefined;
+  /** The stored conversation the history came from, echoed in the answer. */
+  conversationId?: string | undefined;
 }
 
 export interface AskTimings {
+  /** Condensing the follow-up into a standalone query; 0 without history. */
+  rewrite_ms: number;
+  /** Who rewrote it: the LLM's model name, `local-keywords` offline, `none` without history. */
+  rewriter: string;
   retrieval_ms: number;
   rerank_ms?: number;
   generation_ms: number;
@@ -28,7 +40,10 @@ export interface AskUsage {
 
 export interface AskResult {
   answer: string;
+  /** What retrieval searched for: the question, or its standalone rewrite when there was history. */
+  standalone_query: string;
   sources: Source[];
+  conversation_id?: string;
   model: string;
   /** Why the model stopped (`stop`, `length`…), when it was called and said. */
   finish_reason?: string;
@@ -38,18 +53,29 @@ export interface AskResult {
 
 /** A streamed answer: the sources once, the answer's pieces as the model produces them, then the whole. */
 export type AskEvent =
-  | { type: 'sources'; sources: Source[] }
+  | { type: 'sources'; standalone_query: string; sources: Source[] }
   | { type: 'token'; text: string }
   | ({ type: 'done' } & Omit<AskResult, 'sources'>);
 
 /** Who answers: a chat model behind the prompt, or the offline extractive answerer. */
 export interface Answering {
   model: string;
+  /** Rewrites a follow-up into a standalone query: the LLM, or the offline keyword rewriter. */
+  condenser: Condenser;
   /**
    * The answerer for one request. `recorder` hears the chat model's end of run; it is attached to
    * the model alone, since callbacks on the whole chain would run for each of its steps.
    */
   answerer(generation: GenerationOptions | undefined, recorder: GenerationRecorder): Answerer<Source>;
+}
+
+const conversationOf = (request: AskRequest) => (request.conversationId === undefined ? {} : { conversation_id: request.conversationId });
+
+/** The `done` event's data: the answer without the sources, which went out in the `sources` event. */
+function withoutSources(answer: AskResult): Omit<AskResult, 'sources'> {
+  const done: Partial<AskResult> = { ...answer };
+  delete done.sources;
+  return done as Omit<AskResult, 'sources'>;
 }
 
 const ms = (duration: number) => Math.round(duration * 10) / 10;
@@ -66,34 +92,51 @@ function reported({ usage, finishReason }: GenerationRecorder): Pick<AskResult, 
 
 /** Who hears a streamed run as it goes: the sources once retrieved, then each piece of the answer. */
 interface RunListener {
-  sources: (sources: Source[]) => void;
+  sources: (query: string, sources: Source[]) => void;
   token: (text: string) => void;
 }
 
 /** One run of the chain: the chain itself, what it reports, and when each stage ended. */
 class AskRun {
   readonly started = performance.now();
+  rewrittenAt: number | undefined;
   retrievedAt: number | undefined;
   readonly searchTimings: SearchTimings = {};
   readonly report: GenerationRecorder;
   readonly chain;
 
+  readonly rewriter: string;
+  readonly input;
+
   constructor(retrieval: RetrievalService, answering: Answering, request: AskRequest, options: AskOptions, listener?: RunListener) {
     this.report = new GenerationRecorder(listener?.token);
-    this.chain = buildAskChain<Source>(async (question, signal) => {
-      const found = await retrieval.search({ ...request, query: question }, signal, this.searchTimings);
-      this.retrievedAt = performance.now();
-      const sources = options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
-      listener?.sources(sources);
-      return sources;
-    }, answering.answerer(request.generation, this.report));
+    const history = request.history ?? [];
+    // A follow-up is condensed first; a single question goes to the retriever as it is.
+    const condenser = history.length > 0 ? answering.condenser : undefined;
+    this.rewriter = condenser?.name ?? NO_REWRITER;
+    this.input = { question: request.question, language: request.language, history, instructions: request.instructions };
+    this.chain = buildAskChain<Source>(
+      async (query, signal) => {
+        this.rewrittenAt = performance.now();
+        const found = await retrieval.search({ ...request, query }, signal, this.searchTimings);
+        this.retrievedAt = performance.now();
+        const sources = options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
+        listener?.sources(query, sources);
+        return sources;
+      },
+      answering.answerer(request.generation, this.report),
+      condenser,
+    );
   }
 
   timings(firstTokenAt?: number): AskTimings {
     const finished = performance.now();
+    const rewrittenAt = this.rewrittenAt ?? finished;
     const retrievedAt = this.retrievedAt ?? finished;
     return {
-      retrieval_ms: ms(retrievedAt - this.started),
+      rewrite_ms: this.rewriter === NO_REWRITER ? 0 : ms(rewrittenAt - this.started),
+      rewriter: this.rewriter,
+      retrieval_ms: ms(retrievedAt - rewrittenAt),
       ...(this.searchTimings.rerankMs === undefined ? {} : { rerank_ms: ms(this.searchTimings.rerankMs) }),
       generation_ms: ms(finished - retrievedAt),
       ...(firstTokenAt === undefined ? {} : { first_token_ms: ms(firstTokenAt - this.started) }),
@@ -105,7 +148,11 @@ class AskRun {
 export interface AskOptions {
   /** Leave out sources scoring 0 or less unless the request sets its own `min_score`. */
   dropUnmatched: boolean;
+  history: HistoryBudget;
 }
+
+/** Called with a run's answer once it is complete, before it is returned or its `done` event sent (a stored conversation records the turn). */
+export type AnswerCompleted = (result: AskResult) => Promise<void>;
 
 export class AskService {
   constructor(
@@ -118,18 +165,27 @@ export class AskService {
     return this.answering.model;
   }
 
+  /** The request with its history cut to the budget; a 413 when the question alone is past it. */
+  private bounded(request: AskRequest): AskRequest {
+    if (!request.history?.length && request.conversationId === undefined) return request;
+    return { ...request, history: withinBudget(request.history ?? [], request.question, this.options.history) };
+  }
+
   /** Retrieves, then answers from what was retrieved; `answer` is exactly what the model produced. */
-  async ask(request: AskRequest, signal?: AbortSignal): Promise<AskResult> {
-    const run = new AskRun(this.retrieval, this.answering, request, this.options);
-    const input = { question: request.question, language: request.language };
-    const result = await run.chain.invoke(input, { signal });
-    return {
+  async ask(request: AskRequest, signal?: AbortSignal, completed?: AnswerCompleted): Promise<AskResult> {
+    const run = new AskRun(this.retrieval, this.answering, this.bounded(request), this.options);
+    const result = await run.chain.invoke(run.input, { signal });
+    const answer: AskResult = {
       answer: result.answer,
+      standalone_query: result.standalone_query ?? request.question,
       sources: result.sources,
       model: this.answering.model,
+      ...conversationOf(request),
       ...reported(run.report),
       timings: run.timings(),
     };
+    await completed?.(answer);
+    return answer;
   }
 
   /**
@@ -138,29 +194,39 @@ export class AskService {
    * streaming the chain itself would carry every token through each of its steps, which cost
    * several times what the token does.
    */
-  async *stream(request: AskRequest, signal?: AbortSignal): AsyncGenerator<AskEvent> {
+  async *stream(request: AskRequest, signal?: AbortSignal, completed?: AnswerCompleted): AsyncGenerator<AskEvent> {
     const events = new PushQueue<AskEvent>();
     let firstTokenAt: number | undefined;
-    const run = new AskRun(this.retrieval, this.answering, request, this.options, {
-      sources: (sources) => events.push({ type: 'sources', sources }),
+    const run = new AskRun(this.retrieval, this.answering, this.bounded(request), this.options, {
+      sources: (query, sources) => events.push({ type: 'sources', standalone_query: query, sources }),
       token: (text) => {
         firstTokenAt ??= performance.now();
         events.push({ type: 'token', text });
       },
     });
-    const input = { question: request.question, language: request.language };
-    run.chain.invoke(input, { signal }).then(
-      (result) => {
+    run.chain
+      .invoke(run.input, { signal })
+      .then(async (result) => {
         // An answer no model streamed (nothing retrieved, or the offline answerer) is one piece.
         if (firstTokenAt === undefined && result.answer) {
           firstTokenAt = performance.now();
           events.push({ type: 'token', text: result.answer });
         }
-        events.push({ type: 'done', answer: result.answer, model: this.answering.model, ...reported(run.report), timings: run.timings(firstTokenAt) });
+        const answer: AskResult = {
+          answer: result.answer,
+          standalone_query: result.standalone_query ?? request.question,
+          sources: result.sources,
+          model: this.answering.model,
+          ...conversationOf(request),
+          ...reported(run.report),
+          timings: run.timings(firstTokenAt),
+        };
+        // Recorded before `done` goes out: a stream cut short or failed never gets here, and records nothing.
+        await completed?.(answer);
+        events.push({ type: 'done', ...withoutSources(answer) });
         events.end();
-      },
-      (error: unknown) => events.end(error),
-    );
+      })
+      .catch((error: unknown) => events.end(error));
     yield* events;
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { components } from '../api/operations.js';
 import { badRequest, ProblemError } from '../errors.js';
+import { conversationOf } from '../rag/history.js';
 import type { GenerationOptions } from '@nim-rag/langchain-nvidia';
 import type { AskRequest, AskResult, AskService } from './ask-service.js';
 
@@ -55,8 +56,9 @@ function refuseUnsupported(request: ChatRequest): void {
 
 /**
  * OpenAI's Chat Completions protocol over the RAG chain, so OpenAI SDKs work unchanged: the last
- * user message is the question, the reply names the model that answered, the retrieved chunks
- * travel in the extra field `sources`.
+ * message, a user's, is the question and the earlier ones the conversation (system messages the
+ * caller's instructions); the reply names the model that answered, the retrieved chunks travel in
+ * the extra field `sources` and, with the standalone query retrieval ran on, in `nim_rag`.
  */
 export class ChatCompletionsService {
   private readonly created = Math.floor(Date.now() / 1000);
@@ -92,6 +94,7 @@ export class ChatCompletionsService {
       choices: [{ index: 0, message: { role: 'assistant', content: result.answer }, finish_reason: result.finish_reason ?? 'stop' }],
       ...usageOf(result),
       sources: result.sources,
+      nim_rag: { standalone_query: result.standalone_query, sources: result.sources },
     };
   }
 
@@ -106,7 +109,9 @@ export class ChatCompletionsService {
       choices: [{ index: 0, delta, finish_reason: finishReason }],
     });
     for await (const event of this.ask.stream(this.askRequest(request), signal)) {
-      if (event.type === 'sources') yield { ...chunk({ role: 'assistant', content: '' }), sources: event.sources };
+      if (event.type === 'sources') {
+        yield { ...chunk({ role: 'assistant', content: '' }), sources: event.sources, nim_rag: { standalone_query: event.standalone_query, sources: event.sources } };
+      }
       else if (event.type === 'token') yield chunk({ content: event.text });
       else {
         yield chunk({}, event.finish_reason ?? 'stop');
@@ -118,11 +123,11 @@ export class ChatCompletionsService {
 
   private askRequest(request: ChatRequest): AskRequest {
     refuseUnsupported(request);
-    const question = [...request.messages].reverse().find((message) => message.role === 'user');
-    const text = question ? textOf(question).trim() : '';
-    if (!text) throw badRequest('messages must include a user message with text: the last one is the question the RAG chain answers');
+    const { instructions, history, question } = conversationOf(request.messages.map((message) => ({ role: message.role, content: textOf(message) })));
     return {
-      question: text,
+      question,
+      history,
+      instructions,
       language: request.language,
       k: request.k ?? this.defaults.k,
       collection: request.collection ?? this.defaults.collection,

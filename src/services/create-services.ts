@@ -20,6 +20,7 @@ import {
 import { ModelHealth } from '../nim/model-health.js';
 import { kindCheckedProbe, localProbe, nimProbe, type ProviderProbe } from '../nim/readiness.js';
 import { llmAnswerer } from '../rag/ask-chain.js';
+import { llmCondenser, localCondenser } from '../rag/condense.js';
 import { RunnableLambda } from '@langchain/core/runnables';
 import { Metrics } from '../metrics.js';
 import { EmbeddedStore } from '../store/embedded-store.js';
@@ -29,6 +30,10 @@ import { DEFAULT_COLLECTION, type DocumentStore } from '../store/store-contract.
 import { type Answering, AskService } from './ask-service.js';
 import { ChatCompletionsService } from './chat-completions.js';
 import { CollectionService } from './collection-service.js';
+import type { ConversationRepository } from './conversation-repository.js';
+import { ConversationService } from './conversation-service.js';
+import { DiskConversationRepository } from './disk-conversation-repository.js';
+import { PostgresConversationRepository } from './postgres-conversation-repository.js';
 import { DocumentService, type TextEmbedder } from './document-service.js';
 import { FileService } from './file-service.js';
 import { HealthService } from './health-service.js';
@@ -49,6 +54,7 @@ export interface Services {
   health: HealthService;
   files: FileService;
   jobs: JobService;
+  conversations: ConversationService;
   store: DocumentStore;
   metrics: Metrics;
   /** Flushes the store (a snapshot per changed collection), closes its logs and the connections to the NIMs. */
@@ -88,10 +94,28 @@ async function connectNim(
     logger.warn('NVIDIA_API_KEY does not start with "nvapi-"; the hosted catalog will probably reject it');
   }
   const health = new ModelHealth();
-  const client = new NVIDIAClient({
+  const client = nimClient(url, endpoint.apiKey, config.nim.timeoutMs, config, maxConcurrency, pace, metrics, logger, health);
+  clients.push(client);
+  const model = hostedModel ?? named ?? (await discoverModel(client, logger, kind));
+  return { client, health, model };
+}
+
+/** A client of one NIM base URL, its calls timed out after `timeoutMs`, paced, measured and (with `health`) followed for readiness. */
+function nimClient(
+  url: string,
+  apiKey: string | undefined,
+  timeoutMs: number,
+  config: Config,
+  maxConcurrency: number,
+  pace: Pace,
+  metrics: Metrics,
+  logger: Logger,
+  health?: ModelHealth,
+): NVIDIAClient {
+  return new NVIDIAClient({
     baseUrl: url,
-    apiKey: endpoint.apiKey,
-    timeoutMs: config.nim.timeoutMs,
+    apiKey,
+    timeoutMs,
     streamTimeoutMs: config.nim.streamTimeoutMs,
     streamMinBytesPerSecond: config.nim.streamMinBytesPerSecond,
     maxRetries: config.nim.maxRetries,
@@ -104,12 +128,9 @@ async function connectNim(
         // A caller that went away is not the NIM failing.
         if (!status.startsWith('2') && status !== 'cancelled') metrics.nimFailures.inc({ endpoint, model, reason: status });
       },
-      onCallEnd: health.record,
+      ...(health ? { onCallEnd: health.record } : {}),
     },
   });
-  clients.push(client);
-  const model = hostedModel ?? named ?? (await discoverModel(client, logger, kind));
-  return { client, health, model };
 }
 
 /**
@@ -168,8 +189,13 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       topP: config.llm.topP,
       seed: config.llm.seed,
     });
+    // The condense step has its own client, for its own (shorter) timeout; same NIM, same pacing.
+    const condenseClient = nimClient(client.baseUrl, config.llm.apiKey, config.condense.timeoutMs, config, config.nim.llmConcurrency, pace, metrics, logger);
+    nimClients.push(condenseClient);
+    const condenseLlm = new ChatNVIDIA({ client: condenseClient, model, maxTokens: config.condense.maxTokens, temperature: config.condense.temperature });
     answering = {
       model,
+      condenser: llmCondenser(model, condenseLlm),
       answerer: (generation, recorder) => llmAnswerer<Source>(llm.withConfig({ ...generation, callbacks: [recorder], streaming: recorder.streaming })),
     };
     llmProbe = kindCheckedProbe(nimProbe(client, health, model, config.llm.hosted), model, 'chat');
@@ -177,10 +203,11 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   } else {
     // The answerer ranks retrieved sentences against the question lexically, whatever embeds the store.
     const quoting = lexical ?? new LexicalEmbeddings(1024);
-    const extractive = RunnableLambda.from((input: { question: string; language?: string | undefined; sources: Source[] }) =>
-      extractiveAnswer(input.question, input.sources, quoting, input.language),
+    // A follow-up's sentences are ranked against its standalone query, which names what the question only points at.
+    const extractive = RunnableLambda.from((input: { question: string; standalone_query?: string; language?: string | undefined; sources: Source[] }) =>
+      extractiveAnswer(input.standalone_query ?? input.question, input.sources, quoting, input.language),
     ).withConfig({ runName: 'extractive_answerer' });
-    answering = { model: LOCAL_ANSWERER_MODEL, answerer: () => extractive };
+    answering = { model: LOCAL_ANSWERER_MODEL, condenser: localCondenser, answerer: () => extractive };
     llmProbe = localProbe(LOCAL_ANSWERER_MODEL, 'offline extractive answerer: quotes retrieved sentences, generates nothing');
   }
 
@@ -211,11 +238,12 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   metrics.watchStore(store);
   const retrieval = new RetrievalService(store, embedder, reranking);
   // A lexical score of 0 means not one word in common: nothing such a source could be cited for.
-  const ask = new AskService(retrieval, answering, { dropUnmatched: config.embeddings.provider === 'local' });
+  const ask = new AskService(retrieval, answering, { dropUnmatched: config.embeddings.provider === 'local', history: config.history });
   const documents = new DocumentService(store, embedder, config.chunking, metrics, logger);
   const extractor = sectionExtractor(config.files.extractThreads);
   const files = new FileService(documents, { maxPages: config.files.maxPages }, config.chunking, extractor);
   const jobs = await JobService.open(await openJobRepository(config, logger), files, documents, logger, config.jobRetentionMs);
+  const conversations = await ConversationService.open(await openConversationRepository(config, logger), logger, config.conversationRetentionMs);
   return {
     documents,
     collections: new CollectionService(store),
@@ -223,14 +251,16 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     ask,
     similarity: new SimilarityService(embedder),
     chatCompletions: new ChatCompletionsService(ask, { collection: DEFAULT_COLLECTION, k: config.retrieval.k }),
-    health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }),
+    health: new HealthService(store, { embeddings: embeddingsProbe, llm: llmProbe }, answering.condenser.name),
     files,
     jobs,
+    conversations,
     store,
     metrics,
     close: async () => {
       try {
         await jobs.close();
+        await conversations.close();
         await extractor.close();
         await store.close();
       } finally {
@@ -246,6 +276,12 @@ async function openJobRepository(config: Config, logger: Logger): Promise<JobRep
     return PostgresJobRepository.open({ url: config.database.url, statementTimeoutMs: config.database.statementTimeoutMs, ...config.jobs, logger });
   }
   return DiskJobRepository.open(config.dataDir, logger);
+}
+
+/** Conversations live where the store does too: files on DATA_DIR, or rows in the pgvector store's database, continued by any replica. */
+async function openConversationRepository(config: Config, logger: Logger): Promise<ConversationRepository> {
+  if (config.database) return new PostgresConversationRepository({ url: config.database.url, statementTimeoutMs: config.database.statementTimeoutMs, logger });
+  return DiskConversationRepository.open(config.dataDir);
 }
 
 /** The configured store: the embedded HNSW store on DATA_DIR, or Postgres with pgvector. */

@@ -20,6 +20,8 @@ export class HealthService {
   constructor(
     private readonly store: DocumentStore,
     private readonly probes: { embeddings: ProviderProbe; llm: ProviderProbe },
+    /** What condenses follow-up questions: the LLM's model name, or local-keywords offline. */
+    private readonly rewriter: string,
   ) {}
 
   /** Ready or not, and whether offline, from a check at most SUMMARY_TTL_MS old. */
@@ -37,7 +39,7 @@ export class HealthService {
     return {
       status: embeddings.ready && llm.ready && store.ready ? 'ready' : 'not_ready',
       offline: embeddings.provider === 'local' || llm.provider === 'local',
-      providers: { embeddings, llm },
+      providers: { embeddings, llm, rewriter: this.rewriter },
       store,
     };
   }

@@ -85,6 +85,15 @@ class Changes {
   }
 }
 
+/** A job's owner: the name of the key that submitted it; none without keys. */
+const ownerOf = (principal: Principal | undefined) => (principal ? { owner: principal.name } : {});
+
+/** A job in the principal's collections that it submitted, or any there for an admin. */
+function jobVisibleTo(job: JobRecord, principal: Principal): boolean {
+  if (!mayTouch(principal, job.collection)) return false;
+  return job.owner === principal.name || hasScope(principal, 'admin');
+}
+
 /**
  * Background ingests of uploaded files or of a large POST /v1/documents, one job at a time per
  * process (their embedding calls share the NIM client's concurrency limit with queries, which go
@@ -93,13 +102,6 @@ class Changes {
  * another). Progress is saved after every stored batch, so a resumed job starts after the batches
  * it saved, and a batch stored but not yet saved is stored again as unchanged, costing no embedding.
  */
-const ownerOf = (principal: Principal | undefined) => (principal ? { owner: principal.name } : {});
-
-function jobVisibleTo(job: JobRecord, principal: Principal): boolean {
-  if (!mayTouch(principal, job.collection)) return false;
-  return job.owner === principal.name || hasScope(principal, 'admin');
-}
-
 export class JobService {
   private readonly changes: Changes;
   /** The job this process runs, and how to stop it. */

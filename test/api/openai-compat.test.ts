@@ -38,7 +38,8 @@ describe('OpenAI-compatible front door, driven by the official OpenAI SDK', () =
   });
   beforeEach(() => llmNim.reset());
 
-  const sentToNim = () => llmNim.requestsTo('/v1/chat/completions')[0]?.body;
+  // The answer's request: the last one (a follow-up's standalone query is asked for first).
+  const sentToNim = () => llmNim.requestsTo('/v1/chat/completions').at(-1)?.body;
 
   it('lists the model that answers', async () => {
     const models = await client.models.list();

@@ -45,6 +45,7 @@ describe('what each operation of openapi.yaml needs of a key', () => {
       ask: { body: true },
       askStream: { body: true },
       createChatCompletion: { body: true },
+      createConversation: { body: true },
     });
     assert.deepEqual([...access.values()].filter((a) => a.chunkQuota).map((a) => a.operationId), ['ingestDocuments', 'uploadFiles']);
   });

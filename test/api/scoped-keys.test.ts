@@ -140,6 +140,31 @@ describe('scoped API keys (API_KEYS_FILE)', () => {
     assert.equal((await call(B_RW, 'GET', '/v1/documents/doc-1?collection=app-b')).statusCode, 200, 'app-b still has its document');
   });
 
+  it("keeps a conversation to the key that made it, in that key's collections, owned by the key's name", async () => {
+    const created = await call(A_RW, 'POST', '/v1/conversations', { collection: 'app-a-docs' });
+    assert.equal(created.statusCode, 201, created.body);
+    const { id } = created.json();
+    assert.equal((await test.services.conversations.get(id, 'app-a')).collection, 'app-a-docs', 'its owner is the name "app-a"');
+    const asked = await call(A_RW, 'POST', '/v1/ask', { question: 'What is Italy famous for?', conversation_id: id });
+    assert.equal(asked.statusCode, 200, 'the collection is the conversation\'s');
+    assert.equal(asked.json().conversation_id, id);
+    assert.equal((await call(A_RW, 'GET', `/v1/conversations/${id}`)).json().turns.length, 1);
+    const missing = `conv_${'0'.repeat(32)}`;
+    for (const [method, url, body] of [
+      ['GET', `/v1/conversations/${id}`],
+      ['DELETE', `/v1/conversations/${id}`],
+      ['POST', '/v1/ask', { question: 'And?', conversation_id: id }],
+    ] as const) {
+      const refused = await call(B_RW, method, url, body);
+      const absent = await call(B_RW, method, url.replace(id, missing), body && { ...body, conversation_id: missing });
+      assert.equal(refused.statusCode, 404, `${method} ${url}`);
+      assert.equal(shape(refused.json(), id), shape(absent.json(), missing), `${method} ${url}: as if it did not exist`);
+    }
+    assert.equal((await call(A_RW, 'POST', '/v1/conversations', { collection: 'app-b' })).json().type, '/problems/collection-not-allowed');
+    const elsewhere = await call(A_RW, 'POST', '/v1/ask', { question: 'And?', conversation_id: id, collection: 'app-b' });
+    assert.equal(elsewhere.json().type, '/problems/collection-not-allowed');
+  });
+
   it('lists only the collections a key may see', async () => {
     const names = async (key: string) => (await call(key, 'GET', '/v1/collections')).json().collections.map((c: Json) => c.name).sort();
     assert.deepEqual(await names(A_RW), ['app-a-docs']);

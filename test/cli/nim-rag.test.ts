@@ -18,12 +18,13 @@ interface Run {
   stderr: string;
 }
 
-/** The CLI as a user runs it: a separate process, talking HTTP to the live server. */
-function nimRag(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<Run> {
+/** The CLI as a user runs it: a separate process, talking HTTP to the live server, with `input` piped to its stdin. */
+function nimRag(args: string[], options: { cwd: string; env: Record<string, string>; input?: string }): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env } }, (error, stdout, stderr) =>
+    const child = execFile(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env } }, (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
+    child.stdin?.end(options.input ?? '');
   });
 }
 
@@ -118,6 +119,77 @@ describe('the nim-rag CLI, as a subprocess against the live server', () => {
     assert.match(noServer.stderr, /cannot reach the service/);
     assert.equal(wrongKey.code, 1);
     assert.match(wrongKey.stderr, /401/);
+  });
+
+  let conversationId: string;
+
+  it('chat: questions piped in, one JSON answer a line; the follow-up is searched with the first turn; --conversation continues it', async () => {
+    const run = await nimRag(['chat', '--json', '-k', '1'], { cwd: folder, env, input: 'When did the Lisbon warehouse open?\n\nWhich month was that?\n' });
+    assert.equal(run.code, 0, run.stderr);
+    const [first, second, ...more] = run.stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual(more, [], 'one line per answer, none for the blank line');
+    conversationId = first.conversation_id;
+    assert.match(conversationId, /^conv_[0-9a-f]{32}$/);
+    assert.equal(second.conversation_id, conversationId);
+    assert.deepEqual([first.question, first.standalone_query, first.timings.rewriter], ['When did the Lisbon warehouse open?', 'When did the Lisbon warehouse open?', 'none']);
+    assert.equal(second.question, 'Which month was that?');
+    assert.match(second.standalone_query, /^Which month was that\?.*\bLisbon\b.*\bwarehouse\b/i);
+    assert.equal(second.timings.rewriter, 'local-keywords');
+    assert.deepEqual(second.sources.map((source: any) => [source.metadata.source, source.metadata.page]), [['report.pdf', 2]]);
+    assert.match(second.answer, /Lisbon warehouse opened in March/);
+
+    const resumed = await nimRag(['chat', '--conversation', conversationId, '-k', '1'], { cwd: folder, env, input: 'And what do llamas do when curious?\n' });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`^conversation ${conversationId} \\(continue it with: nim-rag chat --conversation ${conversationId}\\)\n$`));
+    const printed = /^> And what do llamas do when curious\?\n(?<answer>[\s\S]*)\n\nSearched for: (?<query>.*)\nSources:\n {2}\[1\] notes\.md, Llamas \(score \d\.\d\d\)\n\n$/.exec(resumed.stdout);
+    assert.ok(printed?.groups, resumed.stdout);
+    assert.match(printed.groups.answer!, /^Llamas hum when they are curious\./);
+    assert.match(printed.groups.query!, /^And what do llamas do when curious\? .*\blisbon\b/i, 'searched with the words of the earlier turns too');
+
+    const stored = await fetch(`${env.NIM_RAG_URL}/v1/conversations/${conversationId}`, { headers: { authorization: `Bearer ${KEY}` } });
+    assert.equal(stored.status, 200);
+    const conversation = (await stored.json()) as any;
+    assert.equal(conversation.collection, 'default');
+    assert.deepEqual(
+      conversation.turns.map((turn: any) => [turn.question, turn.standalone_query, turn.answer]),
+      [
+        [first.question, first.standalone_query, first.answer],
+        [second.question, second.standalone_query, second.answer],
+        ['And what do llamas do when curious?', printed.groups.query, printed.groups.answer],
+      ],
+    );
+  });
+
+  it('chat: an unknown or deleted conversation, another collection, a refused key and a missing service each exit with a clear message', async () => {
+    const deleted = await fetch(`${env.NIM_RAG_URL}/v1/conversations/${conversationId}`, { method: 'DELETE', headers: { authorization: `Bearer ${KEY}` } });
+    assert.equal(deleted.status, 204);
+    const unknownId = `conv_${'0'.repeat(32)}`;
+    const input = 'Is anyone there?\n';
+    const [unknown, gone, otherCollection, wrongKey, noServer, usage] = await Promise.all([
+      nimRag(['chat', '--conversation', unknownId, '--json'], { cwd: folder, env, input }),
+      nimRag(['chat', '--conversation', conversationId], { cwd: folder, env, input }),
+      (async () => {
+        const created = await fetch(`${env.NIM_RAG_URL}/v1/conversations`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: '{}' });
+        const { id } = (await created.json()) as { id: string };
+        return nimRag(['chat', '--conversation', id, '--collection', 'manuals'], { cwd: folder, env, input });
+      })(),
+      nimRag(['chat', '--json'], { cwd: folder, env: { ...env, NIM_RAG_API_KEY: 'wrong-key-0123456789' }, input }),
+      nimRag(['chat'], { cwd: folder, env: { ...env, NIM_RAG_URL: `http://127.0.0.1:${await unusedPort()}` }, input }),
+      nimRag(['chat', 'a question on the command line'], { cwd: folder, env, input }),
+    ]);
+    const notFound = (id: string) => new RegExp(`^nim-rag: no conversation ${id}: it was deleted, has expired, or was started with another API key \\(leave out --conversation to start one\\)\n$`);
+    assert.deepEqual([unknown.code, unknown.stdout], [1, '']);
+    assert.match(unknown.stderr, notFound(unknownId));
+    assert.deepEqual([gone.code, gone.stdout], [1, '']);
+    assert.match(gone.stderr, notFound(conversationId));
+    assert.equal(otherCollection.code, 2, otherCollection.stderr);
+    assert.match(otherCollection.stderr, /is on collection "default", not "manuals"/);
+    assert.equal(wrongKey.code, 1, wrongKey.stderr);
+    assert.match(wrongKey.stderr, /^nim-rag: 401 /);
+    assert.equal(noServer.code, 3, noServer.stderr);
+    assert.match(noServer.stderr, /^nim-rag: cannot reach the service at/);
+    assert.equal(usage.code, 2, usage.stderr);
+    assert.match(usage.stderr, /chat takes no question on the command line/);
   });
 });
 

@@ -113,6 +113,8 @@ describe('the playground in headless Chromium, against the service and the NIM e
     const file = await test.app.inject({ method: 'GET', url: '/v1/documents/00-notes.md?collection=bulk' });
     assert.deepEqual([file.json().text, file.json().metadata], ['# Notes\n\nGelato is best in summer.', { source: '00-notes.md' }]);
 
+    // The table is refreshed after the message is shown.
+    await page.locator('#documents-table tbody tr').nth(49).waitFor();
     assert.equal(await page.locator('#documents-table tbody tr').count(), 50, 'one page of documents');
     await page.getByRole('button', { name: 'Load more' }).click();
     await page.locator('#documents-table tbody tr').nth(99).waitFor();
@@ -121,6 +123,88 @@ describe('the playground in headless Chromium, against the service and the NIM e
     assert.equal((await test.app.inject({ method: 'GET', url: '/v1/documents/00-notes.md?collection=bulk' })).statusCode, 404);
     await page.getByLabel('Collection', { exact: true }).selectOption('default');
     await page.locator('#documents-caption', { hasText: 'Documents in default' }).waitFor();
+  });
+
+  it('chats: a follow-up is searched with the earlier turn, its query shown above its sources; the conversation survives a reload', async () => {
+    const turns = () =>
+      page.locator('#chat-turns > li').evaluateAll((items) =>
+        items.map((item) => ({
+          question: item.querySelector('.question')?.textContent,
+          answer: item.querySelector('.answer')?.textContent,
+          query: item.querySelector('.standalone-query q')?.textContent,
+          sources: [...item.querySelectorAll('.sources li')].map((source) => source.getAttribute('data-id')),
+        })),
+      );
+    const conversationId = () => page.evaluate(() => localStorage.getItem('nim-rag-conversation'));
+    const stored = async (id: string) => (await test.app.inject({ method: 'GET', url: `/v1/conversations/${id}` })).json();
+    await page.getByLabel('Collection', { exact: true }).selectOption('default');
+    const message = page.getByLabel('Message');
+    const answered = (turn: number) => page.locator(`#chat-turns > li:nth-child(${turn}) .answer[data-done="true"]`).waitFor();
+
+    await message.fill('Tell me about Komchatka.');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await answered(1);
+    await message.fill('What is the weather like there?');
+    await message.press('Enter');
+    await answered(2);
+    const id = (await conversationId())!;
+    assert.match(id, /^conv_[0-9a-f]{32}$/);
+    const conversation = await stored(id);
+    assert.deepEqual(
+      conversation.turns.map((turn: any) => turn.question),
+      ['Tell me about Komchatka.', 'What is the weather like there?'],
+    );
+    const [, followUp] = conversation.turns;
+    assert.match(followUp.standalone_query, /Komchatka/, 'the follow-up is searched with what the first turn was about');
+    assert.equal(followUp.sources[0].text, EXAMPLE_DOCUMENTS[0]);
+    const lastCall = nim.requestsTo('/v1/chat/completions').at(-1)!.body.messages as ChatMessage[];
+    assert.ok(lastCall.some((entry) => entry.role === 'user' && entry.content === 'Tell me about Komchatka.'), 'the NIM was given the earlier turn');
+    const shown = await turns();
+    assert.deepEqual(
+      shown,
+      conversation.turns.map((turn: any) => ({ question: `You: ${turn.question}`, answer: turn.answer, query: turn.standalone_query, sources: turn.sources.map((source: any) => source.id) })),
+    );
+    assert.match((await page.locator('#chat-about').textContent()) ?? '', new RegExp(`Conversation ${id} on collection default`));
+    await page.locator('#chat').screenshot({ path: join(ARTIFACTS, 'chat.png') });
+
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.locator('#chat-message', { hasText: 'Restored the conversation: 2 turns.' }).waitFor();
+    assert.deepEqual(await turns(), shown);
+
+    await page.getByRole('button', { name: 'New conversation' }).click();
+    assert.deepEqual([await turns(), await conversationId()], [[], null]);
+    await message.fill('What is the weather like there?');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await answered(1);
+    const alone = await conversationId();
+    assert.notEqual(alone, id);
+    assert.equal((await turns())[0]?.query, 'What is the weather like there?', 'with no earlier turn the question is searched as it is');
+    const aloneScore = Number(await page.locator('#chat-turns > li .sources li').first().getAttribute('data-score'));
+    assert.ok(aloneScore < followUp.sources[0].score, `the follow-up's words alone match Komchatka less (${aloneScore} < ${followUp.sources[0].score})`);
+
+    assert.equal((await test.app.inject({ method: 'DELETE', url: `/v1/conversations/${alone}` })).statusCode, 204);
+    const loggedBefore = consoleErrors.length;
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.locator('#chat-message', { hasText: 'The stored conversation is gone' }).waitFor();
+    // Chromium logs the 404 of the deleted conversation's GET; that one is expected here.
+    const logged = consoleErrors.splice(loggedBefore);
+    assert.deepEqual(logged.filter((entry) => !/status of 404/.test(entry)), []);
+    assert.deepEqual([await turns(), await conversationId()], [[], null]);
+    await message.fill('Tell me about Komchatka.');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await answered(1);
+    const last = (await conversationId())!;
+    assert.equal((await stored(last)).turns.length, 1);
+
+    await message.fill('Tell me about Italy, at length');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.locator('#chat-turns > li:nth-child(2) .answer', { hasText: 'word1' }).waitFor();
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.locator('#chat-message', { hasText: 'Stopped: this turn is not stored.' }).waitFor();
+    assert.equal(await page.locator('#chat-turns > li:nth-child(2)').getAttribute('class'), 'turn unsaved');
+    assert.equal((await stored(last)).turns.length, 1, 'the stopped answer left no turn behind');
   });
 
   it('streams an answer: the sources first, tokens before the end, the quoted source marked', async () => {

@@ -108,6 +108,32 @@ const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'stored conversations and their turns',
+    sql: `
+      -- One row per stored conversation; owner is the SHA-256 of the API key that created it (null without keys).
+      CREATE TABLE rag_conversations (
+        id text COLLATE "C" PRIMARY KEY,
+        collection text COLLATE "C" NOT NULL,
+        owner text,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE INDEX rag_conversations_by_update ON rag_conversations (updated_at);
+      -- Each completed answer, in order, with the sources it cited (json: kept as written).
+      CREATE TABLE rag_conversation_turns (
+        conversation_id text COLLATE "C" NOT NULL REFERENCES rag_conversations (id) ON DELETE CASCADE,
+        position integer NOT NULL,
+        question text NOT NULL,
+        standalone_query text NOT NULL,
+        answer text NOT NULL,
+        sources json NOT NULL,
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (conversation_id, position)
+      );
+    `,
+  },
 ];
 
 /** The schema versions this build knows, in order. */

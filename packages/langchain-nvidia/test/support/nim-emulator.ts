@@ -179,6 +179,38 @@ export function defaultReply(messages: ChatMessage[]): string {
   return `Emulated answer${language ? ` in ${language}` : ''} from: ${firstLine}`;
 }
 
+/** How a "condense question" prompt reads: a system message asking for the follow-up as a standalone search query. */
+const CONDENSE_REQUEST = /standalone search query/i;
+const COMMON_WORDS = new Set(
+  ('the and what which who whom whose where when why how is are was were be been does did do can could would should will ' +
+    'about tell me you your there their them they it its this that these those for with from into of on in at to a an and ' +
+    'like please some any more most also just').split(' '),
+);
+
+/**
+ * The emulated model's standalone query, for a condense prompt: the follow-up question followed by
+ * the salient words (not common words, not already in it) of the earlier user turns, newest
+ * first. Deterministic, so tests can tell which documents the follow-up retrieves; undefined for
+ * any other prompt.
+ */
+export function condensedQuery(messages: ChatMessage[]): string | undefined {
+  if (!CONDENSE_REQUEST.test(messages.find((message) => message.role === 'system')?.content ?? '')) return undefined;
+  const users = messages.filter((message) => message.role === 'user');
+  const question = users.at(-1)?.content ?? '';
+  const wordsOf = (text: string) => text.match(/[\p{L}\p{N}]+/gu) ?? [];
+  const seen = new Set(wordsOf(question).map((word) => word.toLowerCase()));
+  const salient: string[] = [];
+  for (const message of users.slice(0, -1).reverse()) {
+    for (const word of wordsOf(message.content)) {
+      const key = word.toLowerCase();
+      if (word.length < 3 || COMMON_WORDS.has(key) || seen.has(key)) continue;
+      seen.add(key);
+      salient.push(word);
+    }
+  }
+  return salient.length === 0 ? question : `${question} ${salient.join(' ')}`;
+}
+
 /** A vector as `encoding_format: "base64"` sends it: little-endian float32s. */
 export function base64Floats(vector: number[]): string {
   const bytes = Buffer.alloc(vector.length * 4);
@@ -244,6 +276,18 @@ export class NimEmulator {
 
   requestsTo(path: string): RecordedRequest[] {
     return this.requests.filter((request) => request.path === path);
+  }
+
+  /** The messages of each chat completion received, in order: what the model was told, earlier turns included. */
+  chatMessages(): ChatMessage[][] {
+    return this.requestsTo('/v1/chat/completions').map((request) => (Array.isArray(request.body?.messages) ? request.body.messages : []));
+  }
+
+  /** The chat completions received that were condense prompts (a follow-up rewritten as a standalone query), and the others. */
+  chatCalls(): { condense: number; answer: number } {
+    const all = this.chatMessages();
+    const condense = all.filter((messages) => condensedQuery(messages.map((message) => ({ ...message, content: textOf(message.content) }))) !== undefined).length;
+    return { condense, answer: all.length - condense };
   }
 
   failNext(failure: InjectedFailure): void {
@@ -470,7 +514,7 @@ export class NimEmulator {
     const messages: ChatMessage[] = wireMessages.map((message) => ({ ...message, content: textOf(message.content) }));
     const toolCalls = emulatedToolCall(body, messages);
     const stops: string[] = Array.isArray(body.stop) ? body.stop : typeof body.stop === 'string' ? [body.stop] : [];
-    const text = toolCalls ? '' : cutAtStop(structuredReply(body, messages) ?? (this.options.reply ?? defaultReply)(messages), stops);
+    const text = toolCalls ? '' : cutAtStop(structuredReply(body, messages) ?? condensedQuery(messages) ?? (this.options.reply ?? defaultReply)(messages), stops);
     const pieces = text.match(/\S+\s*/g) ?? [];
     const choices = Number.isInteger(body.n) ? (body.n as number) : 1;
     const usage = {
