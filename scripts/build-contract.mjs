@@ -1,13 +1,17 @@
 #!/usr/bin/env node
-// Part of `npm run build`: openapi.yaml, parsed once here, as JSON beside the build (dist/openapi.json).
-// Parsing the YAML took a sizeable part of every start of the service; the digest lets the service
-// fall back to the YAML itself when the file was edited after the build.
+// Part of `npm run build`, after tsc: openapi.yaml, parsed and validated once here, as JSON beside the
+// build (dist/openapi.json): the document and fastify's route table for it (dist/api/contract-routes.js).
+// Parsing the YAML and validating the document took a sizeable part of every start of the service;
+// the digest lets the service fall back to the YAML itself when the file was edited after the build.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { URL } from 'node:url';
 import { parse } from 'yaml';
+import { parseRouteTable } from '../dist/api/contract-routes.js';
 
 const text = await readFile(new URL('../openapi.yaml', import.meta.url), 'utf8');
 const sha256 = createHash('sha256').update(text).digest('hex');
+const contract = { sha256, document: /** @type {unknown} */ (parse(text)) };
+const routeTable = /** @type {unknown} */ (await parseRouteTable(/** @type {Record<string, unknown>} */ (contract.document)));
 await mkdir(new URL('../dist/', import.meta.url), { recursive: true });
-await writeFile(new URL('../dist/openapi.json', import.meta.url), JSON.stringify({ sha256, document: /** @type {unknown} */ (parse(text)) }));
+await writeFile(new URL('../dist/openapi.json', import.meta.url), JSON.stringify({ ...contract, routeTable }));

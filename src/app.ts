@@ -4,8 +4,8 @@ import rateLimit from '@fastify/rate-limit';
 import { fastifySSE } from '@fastify/sse';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RouteOptions } from 'fastify';
-import openapiGlue from 'fastify-openapi-glue';
-import { loadContract, routingContract } from './api/contract.js';
+import { loadContract } from './api/contract.js';
+import { contractRouteTable, registerContractRoutes } from './api/contract-routes.js';
 import { operationAccess } from './api/operation-access.js';
 import type { Config } from './config.js';
 import { ProblemError } from './errors.js';
@@ -121,15 +121,12 @@ export async function buildApp({ config, services, logger }: AppOptions): Promis
   const routes = operationRoutes(services, config) as Record<string, RouteOptions['handler'] | Partial<RouteOptions>>;
   const { document } = loadContract();
   const access = operationAccess(document);
-  await app.register(openapiGlue, {
-    specification: routingContract(document),
-    operationResolver: (operationId: string) => {
-      const route = routes[operationId];
-      if (!route) throw new Error(`openapi.yaml operation ${operationId} has no route`);
-      // Every route carries what its operation needs of a key, for the auth plugin's hooks.
-      const options = typeof route === 'function' ? { handler: route } : route;
-      return { ...options, config: { ...options.config, access: access.get(operationId) } } as never;
-    },
+  await registerContractRoutes(app, await contractRouteTable(), (operationId) => {
+    const route = routes[operationId];
+    if (!route) throw new Error(`openapi.yaml operation ${operationId} has no route`);
+    // Every route carries what its operation needs of a key, for the auth plugin's hooks.
+    const options = typeof route === 'function' ? { handler: route } : route;
+    return { ...options, config: { ...options.config, access: access.get(operationId) } };
   });
   return app;
 }

@@ -2,31 +2,47 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import type { RouteTable } from './contract-routes.js';
 
 /** openapi.yaml at the repository root: the single source of truth for the HTTP contract. */
 export const CONTRACT_PATH = fileURLToPath(new URL('../../openapi.yaml', import.meta.url));
-/** The contract parsed at build time (scripts/build-contract.mjs): dist/openapi.json beside the built modules; sources run through tsx have none. */
-const PARSED_PATH = fileURLToPath(new URL('../openapi.json', import.meta.url));
+/**
+ * What the build makes of the contract (scripts/build-contract.mjs): dist/openapi.json, found from
+ * the built modules (dist/api/) and from the sources run through tsx (src/api/) alike.
+ */
+const BUILT_PATH = fileURLToPath(new URL('../../dist/openapi.json', import.meta.url));
+/**
+ * The built modules also take the build's route table, which the build made with this very code; the
+ * sources, which may have changed since, make their own (contract-routes.ts).
+ */
+const RUNNING_BUILD = import.meta.url.endsWith('.js');
+
+export interface Contract {
+  readonly text: string;
+  readonly document: Record<string, unknown>;
+  /** fastify's routes for the document, from the build when this module is the built one. */
+  readonly routeTable?: RouteTable;
+}
 
 /** The build's parse of `text` when it was made from this very text, else a parse of it now. */
-function parseContract(text: string): Record<string, unknown> {
+function parseContract(text: string): Omit<Contract, 'text'> {
   const sha256 = createHash('sha256').update(text).digest('hex');
   try {
-    const built = JSON.parse(readFileSync(PARSED_PATH, 'utf8')) as { sha256: string; document: Record<string, unknown> };
-    if (built.sha256 === sha256) return built.document;
+    const built = JSON.parse(readFileSync(BUILT_PATH, 'utf8')) as { sha256: string; document: Record<string, unknown>; routeTable?: RouteTable };
+    if (built.sha256 === sha256) return { document: built.document, ...(RUNNING_BUILD && built.routeTable && { routeTable: built.routeTable }) };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  return parse(text) as Record<string, unknown>;
+  return { document: parse(text) as Record<string, unknown> };
 }
 
-let loaded: { text: string; document: Record<string, unknown> } | undefined;
+let loaded: Contract | undefined;
 
 /** The contract's text and its parsed document, read once per process (parsing it is a sizeable part of a start). */
-export function loadContract(): { readonly text: string; readonly document: Record<string, unknown> } {
+export function loadContract(): Contract {
   if (!loaded) {
     const text = readFileSync(CONTRACT_PATH, 'utf8');
-    loaded = { text, document: parseContract(text) };
+    loaded = { text, ...parseContract(text) };
   }
   return loaded;
 }
