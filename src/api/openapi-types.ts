@@ -868,7 +868,7 @@ export interface components {
             /** @description Condensing a follow-up into its standalone query; 0 without earlier turns. */
             rewrite_ms: number;
             /**
-             * @description What condensed it, the LLM's model name, `local-keywords` (offline; adds the earlier questions' words, generates nothing), or `none` without earlier turns.
+             * @description What condensed it, the LLM's model name, `local-keywords` (offline; adds the earlier questions' named entities and shared words, generates nothing), or `none` without earlier turns.
              * @example mistralai/mixtral-8x7b-instruct-v0.1
              * @example local-keywords
              * @example none

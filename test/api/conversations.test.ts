@@ -271,6 +271,19 @@ describe('conversations offline: the local-keywords rewriter', () => {
     const health = (await test.app.inject({ method: 'GET', url: '/v1/health/ready' })).json();
     assert.equal(health.providers.rewriter, 'local-keywords');
   });
+
+  it('a follow-up of a follow-up searches the place named first, not the previous follow-up\'s topic', async () => {
+    const messages: Message[] = [
+      { role: 'user', content: 'What is Italy known for?' },
+      { role: 'assistant', content: 'Its food and its summers.' },
+      { role: 'user', content: 'What is the weather like there?' },
+      { role: 'assistant', content: 'Hot, dry summers.' },
+      { role: 'user', content: 'What food there?' },
+    ];
+    const body = (await test.app.inject({ method: 'POST', url: '/v1/ask', payload: { k: 2, messages } })).json();
+    assert.equal(body.standalone_query, 'What food there? italy');
+    assert.deepEqual(ids(body.sources), ['italy-food', 'italy-weather']);
+  });
 });
 
 describe('conversations under collection-scoped keys (API_KEYS_FILE)', () => {
