@@ -989,6 +989,7 @@ export interface components {
                 };
                 finish_reason: string | null;
             }[];
+            /** @description The answer's tokens as the LLM NIM counted them; all zeros offline, where no model answers. */
             usage?: components["schemas"]["Usage"];
             sources: components["schemas"]["Source"][];
             nim_rag?: components["schemas"]["RagExtension"];

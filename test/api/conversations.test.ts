@@ -89,7 +89,12 @@ for (const backend of serviceBackends()) {
         } else {
           assert.equal(completion.nim_rag?.standalone_query, question);
         }
-        messages.push({ role: 'assistant', content: completion.choices[0]?.message.content ?? '' });
+        // The answer's usage as the NIM counted it (the emulator: one completion token a word), not the condensing call's.
+        const answer = completion.choices[0]?.message.content ?? '';
+        assert.equal(completion.usage?.completion_tokens, answer.match(/\S+\s*/g)?.length, `turn ${turn + 1} usage ${JSON.stringify(completion.usage)}`);
+        assert.ok((completion.usage?.prompt_tokens ?? 0) > 0);
+        assert.equal(completion.usage?.total_tokens, (completion.usage?.prompt_tokens ?? 0) + (completion.usage?.completion_tokens ?? 0));
+        messages.push({ role: 'assistant', content: answer });
       }
     });
 
@@ -98,6 +103,7 @@ for (const backend of serviceBackends()) {
       const completion = await client.chat.completions.create({
         model: 'any',
         stream: true,
+        stream_options: { include_usage: true },
         messages: [
           { role: 'user', content: TURNS[0] },
           { role: 'assistant', content: 'Italy is in Europe.' },
@@ -107,6 +113,9 @@ for (const backend of serviceBackends()) {
       for await (const chunk of completion) chunks.push(chunk);
       assert.equal(chunks[0]?.nim_rag?.sources[0]?.id, 'italy-weather');
       assert.match(chunks[0]?.nim_rag?.standalone_query ?? '', /weather like there\? .*Italy/);
+      const streamed = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('');
+      assert.equal(chunks.at(-1)?.usage?.completion_tokens, streamed.match(/\S+\s*/g)?.length, 'the usage chunk counts the answer');
+      assert.ok((chunks.at(-1)?.usage?.prompt_tokens ?? 0) > 0);
     });
 
     it('/v1/ask JSON with messages: the standalone query, the rewriter and its time', async () => {
@@ -270,6 +279,16 @@ describe('conversations offline: the local-keywords rewriter', () => {
     assert.ok(found[0]?.startsWith('italy-'));
     const health = (await test.app.inject({ method: 'GET', url: '/v1/health/ready' })).json();
     assert.equal(health.providers.rewriter, 'local-keywords');
+  });
+
+  it('chat completions offline report usage as zeros, with no model to count tokens', async () => {
+    const zeros = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    const payload = { model: 'any', messages: [{ role: 'user', content: TURNS[0] }] };
+    const completion = await test.app.inject({ method: 'POST', url: '/v1/chat/completions', payload });
+    assert.deepEqual(completion.json().usage, zeros);
+    const streamed = await test.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...payload, stream: true, stream_options: { include_usage: true } } });
+    const chunks = streamed.body.split('\n').filter((line) => line.startsWith('data: {')).map((line) => JSON.parse(line.slice(6)));
+    assert.deepEqual(chunks.at(-1).usage, zeros);
   });
 
   it('a follow-up of a follow-up searches the place named first, not the previous follow-up\'s topic', async () => {
