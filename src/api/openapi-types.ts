@@ -248,7 +248,10 @@ export interface paths {
          *     earlier turns, oldest dropped first beyond HISTORY_MAX_TURNS or HISTORY_MAX_CHARS. Both
          *     `question` and `messages`, neither, or `messages` with `conversation_id` is a 400; an
          *     unknown `conversation_id` (or one of another API key) a 404 `conversation-not-found`; a
-         *     question longer than HISTORY_MAX_CHARS in a conversation a 413 `conversation-too-long`.
+         *     `collection` other than the stored conversation's a 400 `conversation-collection-mismatch`
+         *     naming both (`collection`, `conversation_collection`; a collection the API key may not use
+         *     is its 403 first); a question longer than HISTORY_MAX_CHARS in a conversation a 413
+         *     `conversation-too-long`.
          *     The model is not called for any of them.
          *
          *     With `Accept: text/event-stream` (or `"stream": true`) the answer streams as Server-Sent
@@ -865,7 +868,7 @@ export interface components {
             /** @description Condensing a follow-up into its standalone query; 0 without earlier turns. */
             rewrite_ms: number;
             /**
-             * @description What condensed it, the LLM's model name, `local-keywords` (offline; adds the earlier questions' words, generates nothing), or `none` without earlier turns.
+             * @description What condensed it, the LLM's model name, `local-keywords` (offline; adds the earlier questions' named entities and shared words, generates nothing), or `none` without earlier turns.
              * @example mistralai/mixtral-8x7b-instruct-v0.1
              * @example local-keywords
              * @example none
@@ -986,6 +989,7 @@ export interface components {
                 };
                 finish_reason: string | null;
             }[];
+            /** @description The answer's tokens as the LLM NIM counted them; all zeros offline, where no model answers. */
             usage?: components["schemas"]["Usage"];
             sources: components["schemas"]["Source"][];
             nim_rag?: components["schemas"]["RagExtension"];

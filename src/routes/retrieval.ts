@@ -43,9 +43,9 @@ async function prepareAsk(request: OperationRequest<'ask' | 'askStream'>, defaul
   const question = body.question as string;
   const id = body.conversation_id;
   if (id === undefined) return { question: { ...base, question, collection: body.collection ?? DEFAULT_COLLECTION } };
-  const conversation = await conversations.history(id, ownerOf(request), request.principal);
+  const conversation = await conversations.history(id, ownerOf(request), request.principal, body.collection);
   return {
-    question: { ...base, question, history: conversation.history, conversationId: id, collection: body.collection ?? conversation.collection },
+    question: { ...base, question, history: conversation.history, conversationId: id, collection: conversation.collection },
     completed: (result) => conversations.record(id, question, result),
   };
 }
