@@ -27,7 +27,9 @@ COPY packages/langchain-nvidia/tsconfig.build.json ./packages/langchain-nvidia/
 COPY packages/langchain-nvidia/src ./packages/langchain-nvidia/src
 COPY src ./src
 COPY web ./web
-COPY scripts/build-playground.ts ./scripts/build-playground.ts
+COPY scripts/build-playground.ts scripts/build-contract.ts ./scripts/
+# The build parses and validates the contract once (dist/openapi.json), so the service need not at each start.
+COPY openapi.yaml ./
 RUN npm run build
 
 # --- prod-deps: a clean install of the production dependencies only ----------------------------

@@ -17,7 +17,7 @@ const sources = [
   'packages/langchain-nvidia/src',
   'web',
   'scripts/build-playground.ts',
-  'scripts/build-contract.mjs',
+  'scripts/build-contract.ts',
   'openapi.yaml',
   'tsconfig.json',
   'tsconfig.build.json',
