@@ -1,6 +1,7 @@
 import { CONDENSE_INSTRUCTIONS } from '../src/rag/condense.js';
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import { chatRequestLikeTheChain, corpusStore, DIMENSIONS, load, type LoadResult, type Process, startNim, startService, stop } from './serving.js';
+import { tracingCost, tracingCostReport } from './tracing-cost.js';
 import { ask as askHelper, benchFlags, count, markdownTable, median, ms, postJson, print, progress, randomWords, seededRandom, timed, writeResultsSection } from './support.js';
 
 /**
@@ -11,6 +12,8 @@ import { ask as askHelper, benchFlags, count, markdownTable, median, ms, postJso
  * with a prompt of the same size: the floor that HTTP and the emulator set. Then the cost of a
  * follow-up's rewrite (the condense step): its `rewrite_ms` beside the emulator's own latency for the
  * same condense request sent directly, and the NIM calls of requests with and without history.
+ * Last, what tracing costs: the service's CPU per answer with OpenTelemetry tracing off and on
+ * (bench/tracing-cost.ts).
  */
 
 const flags = benchFlags();
@@ -23,6 +26,7 @@ const TARGET_OVERHEAD_P50_MS = 5;
 const TARGET_THROUGHPUT_SHARE = 0.9;
 const TARGET_REWRITE_OVERHEAD_P50_MS = 3;
 const BREAKDOWN_ROUNDS = flags.quick ? 30 : 150;
+const TRACING_CLIENTS = 16;
 
 const random = seededRandom(5);
 const QUESTION = `What do the documents say about ${randomWords(random, 3)}?`;
@@ -237,9 +241,16 @@ async function main(): Promise<void> {
   let service: Process | undefined;
   try {
     nim = await startNim({ models: [EMBED_MODEL, LLM_MODEL], dimensions: DIMENSIONS, chatLatencyMs: LLM_LATENCY_MS });
-    service = await startService({ DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL });
+    const env = { DATA_DIR: dataDir, NIM_EMBEDDINGS_URL: nim.url, NIM_EMBEDDINGS_MODEL: EMBED_MODEL, NIM_LLM_URL: nim.url, NIM_LLM_MODEL: LLM_MODEL };
+    service = await startService(env);
     const pairs = await measure(nim, service);
-    const body = [report(pairs), '', breakdownReport(await breakdown(nim, service)), '', rewriteReport(await rewriteCost(nim, service))].join('\n');
+    const parts = await breakdown(nim, service);
+    const rewrite = await rewriteCost(nim, service);
+    // The tracing runs start services of their own on the same DATA_DIR, which one process holds at a time.
+    await stop(service);
+    service = undefined;
+    const tracing = await tracingCost({ env, url: '/v1/ask', body: { question: QUESTION, k: K }, clients: TRACING_CLIENTS, seconds: SECONDS });
+    const body = [report(pairs), '', breakdownReport(parts), '', rewriteReport(rewrite), '', tracingCostReport(tracing, TRACING_CLIENTS, SECONDS)].join('\n');
     print(body);
     await writeResultsSection({ id: 'bench:ask', title: 'Ask overhead (bench:ask)', body });
   } finally {

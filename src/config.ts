@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RetrievalMode } from './services/rank-fusion.js';
 
 /** The hosted NVIDIA API catalog, used when a key is set and no self-hosted NIM URL is. */
 export const HOSTED_CATALOG_URL = 'https://integrate.api.nvidia.com/v1';
@@ -73,7 +74,8 @@ export interface Config {
     llmConcurrency: number;
     maxRequestsPerMinute: number;
   };
-  retrieval: { k: number };
+  /** Chunks per request by default, and how they are found (see RetrievalService). */
+  retrieval: { k: number; mode: RetrievalMode; rrfK: number; weights: { vector: number; keyword: number }; candidates: number };
   /** Default chunking, and the most chunks one ingest request may create. */
   chunking: { size: number; overlap: number; maxChunksPerRequest: number };
   hnsw: { m: number; efConstruction: number; efSearch: number; exactSearchMaxChunks: number; maxIndexBacklog: number };
@@ -97,6 +99,8 @@ export interface Config {
   jobRetentionMs: number;
   /** Jobs in Postgres (VECTOR_STORE=pgvector): a claim's lease, and how often replicas look at jobs again. */
   jobs: { leaseMs: number; pollIntervalMs: number };
+  /** OpenTelemetry traces over OTLP, on when an OTLP endpoint is set; the SDK reads its other OTEL_* variables itself. */
+  tracing: boolean;
   /** Earlier turns a prompt carries: at most `maxTurns` question–answer pairs and `maxChars` characters with the question, oldest dropped first. */
   history: { maxTurns: number; maxChars: number };
   /** The LLM call that condenses a follow-up into a standalone search query. */
@@ -125,6 +129,10 @@ const url = z.preprocess(
   z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://nim-embed:8000/v1' })
     .optional(),
+);
+const otlpEndpoint = z.preprocess(
+  blankToUndefined,
+  z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://otel-collector:4318' }).optional(),
 );
 const list = (fallback: string) =>
   z.preprocess(
@@ -192,6 +200,14 @@ const envSchema = z.object({
   LLM_MAX_CONCURRENCY: withDefault(int(1, 4096), 256),
   NIM_MAX_REQUESTS_PER_MINUTE: withDefault(int(0, 100_000), 0),
   RETRIEVER_K: withDefault(int(1, 100), 4),
+  RETRIEVAL_MODE: withDefault(
+    z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.enum(['vector', 'keyword', 'hybrid'])),
+    'hybrid',
+  ),
+  RRF_K: withDefault(int(1, 10_000), 60),
+  RETRIEVAL_WEIGHT_VECTOR: withDefault(number().min(0).max(100), 2),
+  RETRIEVAL_WEIGHT_KEYWORD: withDefault(number().min(0).max(100), 1),
+  RETRIEVAL_CANDIDATES: withDefault(int(1, 1000), 50),
   CHUNK_SIZE: withDefault(int(50, 100_000), 1000),
   CHUNK_OVERLAP: withDefault(int(0, 50_000), 150),
   INGEST_MAX_CHUNKS: withDefault(int(1, 10_000_000), 10_000),
@@ -215,6 +231,8 @@ const envSchema = z.object({
   DATABASE_URL: optionalString,
   DATABASE_POOL_SIZE: withDefault(int(1, 1000), 10),
   DATABASE_STATEMENT_TIMEOUT_MS: withDefault(int(0, 3_600_000), 30_000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpEndpoint,
   HISTORY_MAX_TURNS: withDefault(int(0, 1000), 10),
   HISTORY_MAX_CHARS: withDefault(int(100, 10_000_000), 12_000),
   CONDENSE_TEMPERATURE: withDefault(number().min(0).max(2), 0),
@@ -270,6 +288,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   } else if (env.CHUNK_OVERLAP * 2 > env.CHUNK_SIZE) {
     problems.push(`CHUNK_OVERLAP: must be at most half of CHUNK_SIZE (${env.CHUNK_SIZE})`);
   }
+  if (env.RETRIEVAL_WEIGHT_VECTOR + env.RETRIEVAL_WEIGHT_KEYWORD <= 0) {
+    problems.push('RETRIEVAL_WEIGHT_KEYWORD: RETRIEVAL_WEIGHT_VECTOR and RETRIEVAL_WEIGHT_KEYWORD cannot both be 0');
+  }
   if (env.VECTOR_STORE === 'pgvector') problems.push(...pgvectorProblems(env));
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -321,7 +342,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       llmConcurrency: env.LLM_MAX_CONCURRENCY,
       maxRequestsPerMinute: env.NIM_MAX_REQUESTS_PER_MINUTE,
     },
-    retrieval: { k: env.RETRIEVER_K },
+    retrieval: {
+      k: env.RETRIEVER_K,
+      mode: env.RETRIEVAL_MODE,
+      rrfK: env.RRF_K,
+      weights: { vector: env.RETRIEVAL_WEIGHT_VECTOR, keyword: env.RETRIEVAL_WEIGHT_KEYWORD },
+      candidates: env.RETRIEVAL_CANDIDATES,
+    },
     chunking: { size: env.CHUNK_SIZE, overlap: env.CHUNK_OVERLAP, maxChunksPerRequest: env.INGEST_MAX_CHUNKS },
     hnsw: {
       m: env.HNSW_M,
@@ -349,6 +376,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       env.VECTOR_STORE === 'pgvector'
         ? { url: env.DATABASE_URL as string, poolSize: env.DATABASE_POOL_SIZE, statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS }
         : undefined,
+    tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined,
   };
 }
 

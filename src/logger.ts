@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { trace } from '@opentelemetry/api';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 /** Secrets never reach a log line, whatever logs them. */
@@ -59,10 +60,15 @@ export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
             }
           : request,
     },
-    // Fastify's request loggers bind reqId already; every other line logged during a request gets it here.
+    // Fastify's request loggers bind reqId already; every other line logged during a request gets it here,
+    // and every line logged under a span (tracing on) its trace and span, as OpenTelemetry's log correlation names them.
     mixin: (_merge, _level, logger) => {
       const requestId = requestScope.getStore();
-      return requestId === undefined || 'reqId' in logger.bindings() ? {} : { reqId: requestId };
+      const span = trace.getActiveSpan()?.spanContext();
+      return {
+        ...(requestId === undefined || 'reqId' in logger.bindings() ? {} : { reqId: requestId }),
+        ...(span ? { trace_id: span.traceId, span_id: span.spanId, trace_flags: `0${span.traceFlags.toString(16)}` } : {}),
+      };
     },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
   };

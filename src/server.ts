@@ -1,13 +1,19 @@
 import closeWithGrace from 'close-with-grace';
-import { buildApp } from './app.js';
 import { KeyFileError } from './auth/key-file.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
-import { createServices } from './services/create-services.js';
-import { DataDirLockedError } from './store/data-dir-lock.js';
-import { EmbeddingSpaceMismatchError } from './store/semantics/store-errors.js';
+import { startTracing } from './telemetry/tracing.js';
 
-/** Process entry: configuration, logger, services, HTTP server, and a graceful stop on SIGTERM/SIGINT. */
+/** The service's modules, loaded once tracing (when on) has started, so that what it instruments is loaded after it. */
+const loadService = () =>
+  Promise.all([
+    import('./app.js'),
+    import('./logger.js'),
+    import('./services/create-services.js'),
+    import('./store/data-dir-lock.js'),
+    import('./store/semantics/store-errors.js'),
+  ]);
+
+/** Process entry: configuration, tracing, logger, services, HTTP server, and a graceful stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
   let config;
   try {
@@ -19,6 +25,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const tracing = config.tracing ? await startTracing() : undefined;
+  const [{ buildApp }, { createLogger }, { createServices }, { DataDirLockedError }, { EmbeddingSpaceMismatchError }] = await loadService();
   const logger = createLogger(config.logLevel);
   let services;
   try {
@@ -47,6 +55,8 @@ async function main(): Promise<void> {
     else logger.info({ signal }, 'stopping: no new requests, finishing those in flight, then flushing the store');
     await app.close();
     await ready.close();
+    // Last, so that the spans of the final requests are exported; a collector that is down costs them, not the stop.
+    await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'the last spans could not be exported'));
   });
   await app.listen({ host: config.host, port: config.port });
 }

@@ -20,6 +20,7 @@ describe('configuration', () => {
     assert.equal(config.port, 8080);
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.retrieval.k, 4);
+    assert.deepEqual(config.retrieval, { k: 4, mode: 'hybrid', rrfK: 60, weights: { vector: 2, keyword: 1 }, candidates: 50 });
     assert.equal(config.hnsw.efSearch, 128);
   });
 
@@ -101,6 +102,16 @@ describe('configuration', () => {
     assert.deepEqual(problemsOf({ VECTOR_STORE: 'pgvector', DATABASE_URL: 'mysql://db/rag', HNSW_M: '64', HNSW_EF_CONSTRUCTION: '100' }), [
       'DATABASE_URL: must start with postgres:// or postgresql://',
       'HNSW_EF_CONSTRUCTION: pgvector needs at least twice HNSW_M (128)',
+    ]);
+  });
+
+  it('turns tracing on when an OTLP endpoint is set, for all signals or for traces alone, and refuses one that is no URL', () => {
+    assert.equal(loadConfig({}).tracing, false);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: ' ' }).tracing, false);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318' }).tracing, true);
+    assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/v1/traces' }).tracing, true);
+    assert.deepEqual(problemsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' }), [
+      'OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL such as http://otel-collector:4318',
     ]);
   });
 });

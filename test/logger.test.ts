@@ -48,6 +48,7 @@ describe('logs', () => {
       const during = lines.filter((line) => line.reqId === 'req-77').map((line) => line.msg);
       assert.deepEqual(during, ['incoming request', 'collection opened', 'collection created', 'documents ingested', 'request completed']);
       assert.ok(raw.every((line) => (line.match(/"reqId"/g) ?? []).length <= 1), 'Fastify\'s own request lines do not get it twice');
+      assert.ok(lines.every((line) => !('trace_id' in line) && !('span_id' in line)), 'no trace without tracing (test/telemetry has it on)');
     } finally {
       await app.close();
       await services.close();

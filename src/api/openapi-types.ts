@@ -207,7 +207,14 @@ export interface paths {
         put?: never;
         /**
          * Find the chunks closest to a query
-         * @description The query is embedded with `input_type: query`; scores are cosine similarities (higher = closer).
+         * @description Retrieves by `retrieval.mode` (the service's RETRIEVAL_MODE when omitted): `vector` embeds
+         *     the query (`input_type: query`) and scores chunks by cosine similarity; `keyword` scores
+         *     them by BM25 over their words and identifiers, without calling the embedding model;
+         *     `hybrid` runs both and fuses the two rankings by weighted reciprocal rank fusion. Each
+         *     hit says which list(s) found it (`matched`) and where (`ranks`). With a reranker
+         *     configured, the fused (or single-list) candidates are reordered by it. Filters, `k`,
+         *     `min_score` and collections work alike in every mode; what `score` means depends on it
+         *     (see Source.score).
          */
         post: operations["search"];
         delete?: never;
@@ -241,7 +248,10 @@ export interface paths {
          *     earlier turns, oldest dropped first beyond HISTORY_MAX_TURNS or HISTORY_MAX_CHARS. Both
          *     `question` and `messages`, neither, or `messages` with `conversation_id` is a 400; an
          *     unknown `conversation_id` (or one of another API key) a 404 `conversation-not-found`; a
-         *     question longer than HISTORY_MAX_CHARS in a conversation a 413 `conversation-too-long`.
+         *     `collection` other than the stored conversation's a 400 `conversation-collection-mismatch`
+         *     naming both (`collection`, `conversation_collection`; a collection the API key may not use
+         *     is its 403 first); a question longer than HISTORY_MAX_CHARS in a conversation a 413
+         *     `conversation-too-long`.
          *     The model is not called for any of them.
          *
          *     With `Accept: text/event-stream` (or `"stream": true`) the answer streams as Server-Sent
@@ -756,8 +766,32 @@ export interface components {
             k?: number;
             collection?: components["schemas"]["CollectionName"];
             filter?: components["schemas"]["Filter"];
-            /** @description Leave out chunks whose cosine similarity is below this. */
-            min_score?: number;
+            min_score?: components["schemas"]["MinScore"];
+            retrieval?: components["schemas"]["Retrieval"];
+        };
+        /**
+         * @description Leave out chunks whose `score` is below this, in the request's retrieval mode: a cosine
+         *     similarity (-1 to 1) in `vector` mode, a BM25 score (0 and up) in `keyword` mode, the
+         *     normalised fused score (0 to 1) in `hybrid` mode.
+         */
+        MinScore: number;
+        /** @description How chunks are found; each field defaults to the service's configuration (RETRIEVAL_MODE, RRF_K, RETRIEVAL_WEIGHT_VECTOR, RETRIEVAL_WEIGHT_KEYWORD). */
+        Retrieval: {
+            /**
+             * @description `vector`: nearest by embedding, for paraphrased and cross-lingual questions.
+             *     `keyword`: BM25 over words, CJK bigrams and identifiers, for exact codes, names and
+             *     error numbers; needs no embedding call. `hybrid`: both lists fused, for a mix of
+             *     both kinds of question.
+             * @enum {string}
+             */
+            mode?: "vector" | "keyword" | "hybrid";
+            /** @description The reciprocal rank fusion constant; larger flattens the difference between ranks. */
+            rrf_k?: number;
+            /** @description Each list's weight in the fusion (hybrid mode); a weight of 0 leaves its list out of the order but still reports its ranks. */
+            weights?: {
+                vector?: number;
+                keyword?: number;
+            };
         };
         Source: {
             /** @description The id of the document the chunk belongs to. */
@@ -765,8 +799,26 @@ export interface components {
             chunk: components["schemas"]["ChunkPosition"];
             text: string;
             metadata: components["schemas"]["Metadata"];
-            /** @description Cosine similarity to the query, -1 to 1; higher is closer. */
+            /**
+             * @description Higher is closer. `vector` mode: cosine similarity to the query, -1 to 1. `keyword`
+             *     mode: BM25 (k1 1.2, b 0.75), 0 and up, comparable only within one collection and query.
+             *     `hybrid` mode: the weighted reciprocal rank fusion Σ w / (rrf_k + rank) over the lists
+             *     that found the chunk, divided by its largest possible value, so 0 to 1, and 1 only for
+             *     a chunk ranked first by every weighted list.
+             */
             score: number;
+            /** @description The retrieval lists that found this chunk. */
+            matched?: ("vector" | "keyword")[];
+            /** @description The chunk's 1-based rank in each list that found it. */
+            ranks?: {
+                vector?: number;
+                keyword?: number;
+            };
+            /** @description The chunk's own score in each list that found it (cosine similarity, BM25), before fusion. */
+            scores?: {
+                vector?: number;
+                keyword?: number;
+            };
         };
         SearchResponse: {
             results: components["schemas"]["Source"][];
@@ -785,7 +837,8 @@ export interface components {
             k?: number;
             collection?: components["schemas"]["CollectionName"];
             filter?: components["schemas"]["Filter"];
-            min_score?: number;
+            min_score?: components["schemas"]["MinScore"];
+            retrieval?: components["schemas"]["Retrieval"];
             /** @description Stream the answer as Server-Sent Events (as `Accept: text/event-stream` does). */
             stream?: boolean;
             temperature?: components["schemas"]["Temperature"];
@@ -815,7 +868,7 @@ export interface components {
             /** @description Condensing a follow-up into its standalone query; 0 without earlier turns. */
             rewrite_ms: number;
             /**
-             * @description What condensed it, the LLM's model name, `local-keywords` (offline; adds the earlier questions' words, generates nothing), or `none` without earlier turns.
+             * @description What condensed it, the LLM's model name, `local-keywords` (offline; adds the earlier questions' named entities and shared words, generates nothing), or `none` without earlier turns.
              * @example mistralai/mixtral-8x7b-instruct-v0.1
              * @example local-keywords
              * @example none
@@ -936,6 +989,7 @@ export interface components {
                 };
                 finish_reason: string | null;
             }[];
+            /** @description The answer's tokens as the LLM NIM counted them; all zeros offline, where no model answers. */
             usage?: components["schemas"]["Usage"];
             sources: components["schemas"]["Source"][];
             nim_rag?: components["schemas"]["RagExtension"];
@@ -977,7 +1031,7 @@ export interface components {
             created: number;
             owned_by: string;
         };
-        CreateConversationRequest: {
+        ConversationCreateRequest: {
             collection?: components["schemas"]["CollectionName"];
         };
         ConversationTurn: {
@@ -1987,7 +2041,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CreateConversationRequest"];
+                "application/json": components["schemas"]["ConversationCreateRequest"];
             };
         };
         responses: {

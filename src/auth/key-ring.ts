@@ -28,6 +28,8 @@ const SETTLE_MS = 20;
 export class KeyRing {
   private fileKeys: KeyEntry[] = [];
   private loadedText: string | undefined;
+  /** The last text refused on a reload, so that later folder events over the same bad file do not log it again. */
+  private refusedText: string | undefined;
   private watcher: FSWatcher | undefined;
   private settle: NodeJS.Timeout | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -102,14 +104,16 @@ export class KeyRing {
       logger.error({ file, reason, kept }, `API_KEYS_FILE not reloaded, keeping the keys loaded before: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
       return;
     }
-    // The folder also changes for files beside it.
-    if (text === this.loadedText) return;
+    // The folder also changes for files beside it, and an editor's save can come as several events.
+    if (text === this.loadedText || (text === this.refusedText && reason !== 'SIGHUP')) return;
     try {
       this.fileKeys = parseKeyFile(file, text, this.options.defaultWindowMs);
       this.loadedText = text;
+      this.refusedText = undefined;
       logger.info({ file, reason, keys: this.fileKeys.map((entry) => entry.principal.name) }, 'API_KEYS_FILE reloaded');
     } catch (error) {
       const problems = error instanceof KeyFileError ? error.problems : [String(error)];
+      this.refusedText = text;
       logger.error({ file, reason, kept, problems }, `API_KEYS_FILE not reloaded, keeping the keys loaded before: ${problems.join('; ')}`);
     }
   }

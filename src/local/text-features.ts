@@ -5,7 +5,7 @@
  * so that spelling variants (Komchatka, Kamchatka) and inflections still overlap.
  */
 
-const STOPWORDS = new Set(
+export const STOPWORDS = new Set(
   (
     'a an and are as at be been being but by can could did do does doing for from had has have how i if in into ' +
     'is it its itself me my of on or our ours so than that the their them then there these they this those to ' +
@@ -27,7 +27,7 @@ const WEIGHTS: Record<string, number> = { w: 1, t: 1, g: 0.35, c: 0.35 };
 const wordSegmenter = new Intl.Segmenter(undefined, { granularity: 'word' });
 
 /** Case-folded, width-folded text with Latin accents removed (café → cafe), other scripts intact. */
-function normalizeText(text: string): string {
+export function normalizeText(text: string): string {
   return text.normalize('NFKD').replace(LATIN_DIACRITICS, '').normalize('NFKC').toLowerCase();
 }
 

@@ -61,7 +61,8 @@ const unauthorized = (detail: string, invalid: boolean) =>
 const forbidden = (slug: string, detail: string, extensions: Record<string, unknown>) =>
   new ProblemError({ status: 403, slug, title: 'Forbidden', detail, extensions });
 
-const operationName = (request: FastifyRequest) => `${request.method} ${request.routeOptions.url ?? request.url}`;
+/** "METHOD /path" as openapi.yaml writes the path (`{name}`, not Fastify's `:name`), for messages a client reads beside the contract. */
+const operationName = (request: FastifyRequest) => `${request.method} ${(request.routeOptions.url ?? request.url).replace(/:(\w+)/g, '{$1}')}`;
 
 /**
  * The collection named by the request where its operation touches one; the default one when

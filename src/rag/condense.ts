@@ -66,21 +66,42 @@ export function llmCondenser(name: string, llm: Runnable<BaseLanguageModelInput,
 const MAX_ADDED_WORDS = 12;
 
 /**
- * The offline rewriter: the question followed by the content words of the earlier user turns
- * (newest first, those the question lacks), so that a follow-up such as "and the weather there?"
- * is searched for with the place named before. Deterministic; it generates nothing.
+ * The named entities of a text, normalised: its capitalised words that do not start a sentence
+ * ("Italy" in "What is Italy known for?"), the only sign of a name the text itself gives.
+ */
+function namedEntities(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const sentence of text.split(/(?<=[.!?])\s+/u)) {
+    const words = sentence.match(/[\p{L}\p{N}][\p{L}\p{N}'’-]*/gu) ?? [];
+    for (const word of words.slice(1)) if (/^\p{Lu}/u.test(word)) for (const name of contentWords(word)) names.add(name);
+  }
+  return names;
+}
+
+/**
+ * The offline rewriter: the question followed by what the earlier user turns say it refers to,
+ * newest first and none twice, so that a follow-up such as "and the weather there?" is searched
+ * for with the place named before. From every earlier turn its named entities and the words that
+ * several turns share; from the last one its other content words too, unless that turn named
+ * nothing itself after an earlier turn: then it was a follow-up whose own topic ("the weather there") the new question
+ * replaces ("what food there?"), and adding it would pull the search back to the older topic.
+ * Deterministic; it generates nothing.
  */
 export function localKeywordsQuery(input: CondenseInput): string {
+  const turns = input.history.filter((message) => message.role === 'user').map((message) => ({ words: contentWords(message.content), names: namedEntities(message.content) }));
+  const turnsWith = new Map<string, number>();
+  for (const turn of turns) for (const word of new Set(turn.words)) turnsWith.set(word, (turnsWith.get(word) ?? 0) + 1);
   const seen = new Set(contentWords(input.question));
   const added: string[] = [];
-  for (const message of [...input.history].reverse()) {
-    if (message.role !== 'user') continue;
-    for (const word of contentWords(message.content)) {
-      if (seen.has(word) || added.length >= MAX_ADDED_WORDS) continue;
+  turns.reverse().forEach((turn, newest) => {
+    const topical = newest === 0 && (turn.names.size > 0 || turns.length === 1);
+    for (const word of turn.words) {
+      const refersTo = topical || turn.names.has(word) || (turnsWith.get(word) ?? 0) > 1;
+      if (!refersTo || seen.has(word) || added.length >= MAX_ADDED_WORDS) continue;
       seen.add(word);
       added.push(word);
     }
-  }
+  });
   return added.length === 0 ? input.question : `${input.question} ${added.join(' ')}`;
 }
 

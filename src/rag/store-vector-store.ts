@@ -4,7 +4,7 @@ import type { EmbeddingsInterface } from '@langchain/core/embeddings';
 import { VectorStore } from '@langchain/core/vectorstores';
 import { contentHash } from '../store/content-hash.js';
 import type { Metadata } from '../store/metadata-filter.js';
-import type { StoreCollection, StoreFilter } from '../store/store-contract.js';
+import type { ChunkHit, StoreCollection, StoreFilter } from '../store/store-contract.js';
 
 /** How a search narrows its hits: a metadata filter, and a floor on the cosine similarity. */
 export interface StoreSearch {
@@ -19,6 +19,12 @@ export interface ChunkSource {
   text: string;
   metadata: Metadata;
   score: number;
+}
+
+/** A store's hit as the service reports it. */
+export function chunkSource(hit: ChunkHit): ChunkSource {
+  const [start, end] = hit.document.spans[hit.chunk] as [number, number];
+  return { id: hit.document.id, chunk: { index: hit.chunk, start, end }, text: hit.text, metadata: hit.document.metadata, score: hit.score };
 }
 
 /** A retrieved chunk as a LangChain document (page content, document metadata and id) that keeps its source and score. */
@@ -79,10 +85,6 @@ export class StoreVectorStore extends VectorStore {
 
   async similaritySearchVectorWithScore(query: number[], k: number, search?: StoreSearch): Promise<Array<[ChunkDocument, number]>> {
     const hits = await this.collection.searchVector(query, k, { filter: search?.filter, minScore: search?.minScore });
-    return hits.map((hit) => {
-      const [start, end] = hit.document.spans[hit.chunk] as [number, number];
-      const source = { id: hit.document.id, chunk: { index: hit.chunk, start, end }, text: hit.text, metadata: hit.document.metadata, score: hit.score };
-      return [new ChunkDocument(source), hit.score];
-    });
+    return hits.map((hit) => [new ChunkDocument(chunkSource(hit)), hit.score]);
   }
 }

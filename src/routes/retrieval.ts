@@ -5,10 +5,16 @@ import { conversationOf } from '../rag/history.js';
 import type { AnswerCompleted, AskRequest } from '../services/ask-service.js';
 import type { ConversationService } from '../services/conversation-service.js';
 import type { Services } from '../services/create-services.js';
+import type { RetrievalOptions } from '../services/retrieval-service.js';
 import { DEFAULT_COLLECTION } from '../store/store-contract.js';
 import { coalescedWrites } from './coalesced-writes.js';
 import { eventStream, wantsEventStream } from './event-stream.js';
 import { ownerOf } from './owner.js';
+
+/** The request's `retrieval` object in the service's terms. */
+function retrievalOptions(retrieval: components['schemas']['Retrieval'] | undefined): RetrievalOptions | undefined {
+  return retrieval && { mode: retrieval.mode, rrfK: retrieval.rrf_k, weights: retrieval.weights };
+}
 
 /** A request to answer, and what to do with the answer once complete (a stored conversation records it). */
 interface PreparedAsk {
@@ -25,7 +31,7 @@ async function prepareAsk(request: OperationRequest<'ask' | 'askStream'>, defaul
   const body: components['schemas']['AskRequest'] = request.body;
   const { language, k = defaultK, filter, min_score: minScore } = body;
   const generation = { temperature: body.temperature, topP: body.top_p, maxTokens: body.max_tokens, seed: body.seed };
-  const base = { language, k, filter, minScore, generation };
+  const base = { language, k, filter, minScore, retrieval: retrievalOptions(body.retrieval), generation };
   if ((body.question === undefined) === (body.messages === undefined)) {
     throw badRequest('send exactly one of question (optionally with conversation_id) and messages');
   }
@@ -37,9 +43,9 @@ async function prepareAsk(request: OperationRequest<'ask' | 'askStream'>, defaul
   const question = body.question as string;
   const id = body.conversation_id;
   if (id === undefined) return { question: { ...base, question, collection: body.collection ?? DEFAULT_COLLECTION } };
-  const conversation = await conversations.history(id, ownerOf(request), request.principal);
+  const conversation = await conversations.history(id, ownerOf(request), request.principal, body.collection);
   return {
-    question: { ...base, question, history: conversation.history, conversationId: id, collection: body.collection ?? conversation.collection },
+    question: { ...base, question, history: conversation.history, conversationId: id, collection: conversation.collection },
     completed: (result) => conversations.record(id, question, result),
   };
 }
@@ -60,7 +66,8 @@ export function retrievalRoutes(
   return {
     search: async (request) => {
       const { query, k = defaultK, collection = DEFAULT_COLLECTION, filter, min_score: minScore } = request.body;
-      return { results: await retrieval.search({ query, k, collection, filter, minScore }, request.deadline) };
+      const search = { query, k, collection, filter, minScore, retrieval: retrievalOptions(request.body.retrieval) };
+      return { results: await retrieval.search(search, request.deadline) };
     },
     ask: {
       sse: 'manual',

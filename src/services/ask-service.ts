@@ -3,6 +3,7 @@ import { type Answerer, buildAskChain } from '../rag/ask-chain.js';
 import { type Condenser, NO_REWRITER } from '../rag/condense.js';
 import { type HistoryBudget, type HistoryMessage, withinBudget } from '../rag/history.js';
 import { GenerationRecorder } from '../rag/generation-recorder.js';
+import { tracedRunnable } from '../telemetry/traced-runnable.js';
 import { PushQueue } from './push-queue.js';
 import type { RetrievalService, SearchRequest, SearchTimings, Source } from './retrieval-service.js';
 
@@ -114,18 +115,19 @@ class AskRun {
     // A follow-up is condensed first; a single question goes to the retriever as it is.
     const condenser = history.length > 0 ? answering.condenser : undefined;
     this.rewriter = condenser?.name ?? NO_REWRITER;
+    const condense = condenser && { ...condenser, runnable: tracedRunnable('rag.condense', condenser.runnable, { 'rag.rewriter': condenser.name }) };
     this.input = { question: request.question, language: request.language, history, instructions: request.instructions };
     this.chain = buildAskChain<Source>(
       async (query, signal) => {
         this.rewrittenAt = performance.now();
         const found = await retrieval.search({ ...request, query }, signal, this.searchTimings);
         this.retrievedAt = performance.now();
-        const sources = options.dropUnmatched && request.minScore === undefined ? found.filter((source) => source.score > 0) : found;
+        const sources = options.dropUnmatched && request.minScore === undefined ? found.filter(sharesSomething) : found;
         listener?.sources(query, sources);
         return sources;
       },
-      answering.answerer(request.generation, this.report),
-      condenser,
+      tracedRunnable('rag.generate', answering.answerer(request.generation, this.report), { 'gen_ai.request.model': answering.model }),
+      condense,
     );
   }
 
@@ -145,8 +147,11 @@ class AskRun {
   }
 }
 
+/** A source that has something of the question: a positive cosine similarity, or a keyword match. */
+const sharesSomething = (source: Source) => (source.scores.vector ?? 0) > 0 || source.scores.keyword !== undefined;
+
 export interface AskOptions {
-  /** Leave out sources scoring 0 or less unless the request sets its own `min_score`. */
+  /** Leave out sources without a positive cosine similarity or a keyword match, unless the request sets its own `min_score`. */
   dropUnmatched: boolean;
   history: HistoryBudget;
 }

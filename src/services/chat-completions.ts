@@ -3,7 +3,7 @@ import type { components } from '../api/operations.js';
 import { badRequest, ProblemError } from '../errors.js';
 import { conversationOf } from '../rag/history.js';
 import type { GenerationOptions } from '@nim-rag/langchain-nvidia';
-import type { AskRequest, AskResult, AskService } from './ask-service.js';
+import type { AskRequest, AskService } from './ask-service.js';
 
 type ChatRequest = components['schemas']['ChatCompletionRequest'];
 type ChatMessage = components['schemas']['ChatMessage'];
@@ -92,7 +92,8 @@ export class ChatCompletionsService {
       created: now(),
       model: result.model,
       choices: [{ index: 0, message: { role: 'assistant', content: result.answer }, finish_reason: result.finish_reason ?? 'stop' }],
-      ...usageOf(result),
+      // OpenAI's clients read usage from every completion: zeros when no model counted tokens (offline).
+      usage: result.usage ?? NO_USAGE,
       sources: result.sources,
       nim_rag: { standalone_query: result.standalone_query, sources: result.sources },
     };
@@ -140,4 +141,3 @@ export class ChatCompletionsService {
 
 const completionId = () => `chatcmpl-${randomUUID()}`;
 const now = () => Math.floor(Date.now() / 1000);
-const usageOf = (result: AskResult) => (result.usage ? { usage: result.usage } : {});

@@ -12,7 +12,7 @@ export interface TurnRecord {
 export interface ConversationRecord {
   id: string;
   collection: string;
-  /** The identity of the API key that created it (SHA-256 of the key), or null with authentication off. */
+  /** The name of the API key that created it (the request's principal), or null with authentication off. */
   owner: string | null;
   created_at: string;
   updated_at: string;

@@ -15,6 +15,15 @@ const PURGE_EVERY_MS = 10 * 60_000;
 const notFound = (id: string) =>
   new ProblemError({ status: 404, slug: 'conversation-not-found', title: 'Not Found', detail: `no conversation ${id}: it was never created, was deleted, or expired (CONVERSATION_RETENTION_HOURS)` });
 
+const collectionMismatch = (id: string, asked: string, stored: string) =>
+  new ProblemError({
+    status: 400,
+    slug: 'conversation-collection-mismatch',
+    title: 'Bad Request',
+    detail: `conversation ${id} is in collection "${stored}", not "${asked}": send its collection or none`,
+    extensions: { collection: asked, conversation_collection: stored },
+  });
+
 const view = ({ owner: _owner, ...rest }: ConversationRecord): ConversationView => rest;
 
 /**
@@ -65,11 +74,13 @@ export class ConversationService {
 
   /**
    * The conversation's collection and its turns as the history of the next question. A key that
-   * may no longer touch the conversation's collection does not find it either.
+   * may no longer touch the conversation's collection does not find it either. A question naming
+   * another collection is refused: its turn would be stored with sources from outside the conversation.
    */
-  async history(id: string, owner: string | null, principal?: Principal): Promise<{ collection: string; history: HistoryMessage[] }> {
+  async history(id: string, owner: string | null, principal?: Principal, asked?: string): Promise<{ collection: string; history: HistoryMessage[] }> {
     const record = await this.owned(id, owner);
     if (principal && !mayTouch(principal, record.collection)) throw notFound(id);
+    if (asked !== undefined && asked !== record.collection) throw collectionMismatch(id, asked, record.collection);
     const history = record.turns.flatMap((turn): HistoryMessage[] => [
       { role: 'user', content: turn.question },
       { role: 'assistant', content: turn.answer },

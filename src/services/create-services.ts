@@ -236,7 +236,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   const store = await openStore(config, embedder, dimensions, logger);
   opened.store = store;
   metrics.watchStore(store);
-  const retrieval = new RetrievalService(store, embedder, reranking);
+  const retrieval = new RetrievalService(store, embedder, reranking, config.retrieval);
   // A lexical score of 0 means not one word in common: nothing such a source could be cited for.
   const ask = new AskService(retrieval, answering, { dropUnmatched: config.embeddings.provider === 'local', history: config.history });
   const documents = new DocumentService(store, embedder, config.chunking, metrics, logger);

@@ -56,6 +56,10 @@ class EmbeddedCollection implements StoreCollection {
     return this.collection.searchVector(vector, k, { filter: options.filter?.matches, minScore: options.minScore });
   }
 
+  async searchKeyword(query: string, k: number, options: SearchOptions = {}): Promise<ChunkHit[]> {
+    return this.collection.searchKeyword(query, k, { filter: options.filter?.matches, minScore: options.minScore });
+  }
+
   upsert(writes: DocumentWrite[]): Promise<UpsertResult> {
     return this.collection.upsert(writes);
   }

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { contentHash } from './content-hash.js';
 import { chunkText, DocumentRegistry } from './document-registry.js';
 import { GraphIndexer } from './graph-indexer.js';
+import { KeywordIndex } from './keyword/keyword-index.js';
+import { compareKeywordHits } from './keyword/keyword-order.js';
 import { recordProblem, replayLog } from './log-replay.js';
 import type { MetadataPredicate } from './metadata-filter.js';
 import type { Mutation } from './mutation-codec.js';
@@ -56,6 +58,8 @@ export class HnswCollection {
   private readonly options: CollectionOptions;
   private vectors: VectorIndex | undefined;
   private readonly registry = new DocumentRegistry();
+  /** BM25 over the registry's chunks, fed by remember() and forget() alone, so it never drifts from the documents. */
+  private readonly keywords = new KeywordIndex();
   /** Labels added by a write still being applied: in the vector index, invisible to searches. */
   private readonly pending = new Set<number>();
   private nextLabel = 0;
@@ -137,15 +141,25 @@ export class HnswCollection {
   }
 
   private async loadSnapshot(snapshotDir: string): Promise<void> {
-    const header = await readSnapshotEntries(snapshotDir, (entry) => this.registry.remember(entry.document, entry.labels));
+    const header = await readSnapshotEntries(snapshotDir, (entry) => this.remember(entry.document, entry.labels));
     this.nextLabel = header.nextLabel;
     if (header.dimensions !== null) {
       this.vectors = await VectorIndex.read(snapshotDir, header.dimensions, this.options.hnsw, this.registry.chunkCount);
     }
   }
 
+  private remember(document: StoredDocument, labels: number[]): void {
+    this.registry.remember(document, labels);
+    labels.forEach((label, chunk) => this.keywords.add(label, chunkText(document, chunk)));
+  }
+
   private forget(id: string): void {
-    for (const label of this.registry.forget(id)) this.vectors?.remove(label);
+    const document = this.registry.get(id);
+    if (!document) return;
+    this.registry.forget(id).forEach((label, chunk) => {
+      this.vectors?.remove(label);
+      this.keywords.remove(label, chunkText(document, chunk));
+    });
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -190,6 +204,29 @@ export class HnswCollection {
       return [{ document, chunk, text: chunkText(document, chunk), score }];
     });
     return finishHits(found, options.minScore);
+  }
+
+  /**
+   * The k chunks that score best by BM25 for the query's terms (see keyword/bm25.ts), best first;
+   * a filter is applied to every match, so k matching chunks come back whenever k hold a term.
+   */
+  searchKeyword(query: string, k: number, options: SearchOptions = {}): ChunkHit[] {
+    if (k <= 0) return [];
+    const { filter, minScore } = options;
+    const visible = filter
+      ? (label: number) => {
+          const ref = this.registry.chunk(label);
+          return ref !== undefined && filter(ref.document.metadata);
+        }
+      : undefined;
+    const matches = this.keywords.search(query, k, visible).filter((match) => minScore === undefined || match.score >= minScore);
+    return matches
+      .flatMap(({ label, score }) => {
+        const ref = this.registry.chunk(label);
+        return ref ? [{ document: ref.document, chunk: ref.chunk, text: chunkText(ref.document, ref.chunk), score }] : [];
+      })
+      .sort(compareKeywordHits)
+      .slice(0, k);
   }
 
   /**
@@ -295,7 +332,7 @@ export class HnswCollection {
       case 'put':
         await this.insert(mutation.labels, mutation.vectors);
         this.forget(mutation.document.id);
-        this.registry.remember(mutation.document, mutation.labels);
+        this.remember(mutation.document, mutation.labels);
         for (const label of mutation.labels) this.pending.delete(label);
         this.nextLabel = Math.max(this.nextLabel, (mutation.labels.at(-1) ?? -1) + 1);
         this.chunksSinceSnapshot += mutation.labels.length;

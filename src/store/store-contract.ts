@@ -45,7 +45,7 @@ export interface ChunkHit {
   document: StoredDocument;
   chunk: number;
   text: string;
-  /** Cosine similarity, higher is closer. */
+  /** Cosine similarity from searchVector, BM25 from searchKeyword; higher is closer either way. */
   score: number;
 }
 
@@ -91,6 +91,12 @@ export interface StoreCollection {
   reusableVectors(texts: string[]): Promise<Map<string, number[]>>;
   /** The k nearest chunks, best first; with a filter, k matches whenever k matching chunks exist. */
   searchVector(vector: number[], k: number, options?: SearchOptions): Promise<ChunkHit[]>;
+  /**
+   * The k chunks best by BM25 for the query's keyword terms (src/store/keyword/), best first, ties
+   * in document id and chunk order; the same query ranks alike on every backend. `minScore` is a
+   * floor on the BM25 score; with a filter, k matches whenever k matching chunks hold a term.
+   */
+  searchKeyword(query: string, k: number, options?: SearchOptions): Promise<ChunkHit[]>;
   /**
    * Stores documents atomically, replacing any with the same id: all of them or none. Identical
    * content and metadata is left alone, a metadata change keeps the vectors, and a chunk without

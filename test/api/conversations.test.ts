@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { CONVERSATION_DOCUMENTS, TURNS } from '../support/conversation-corpus.js';
@@ -6,7 +8,7 @@ import { eventViolation } from '../support/contract.js';
 import { EMBED_MODEL, LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { type ServiceBackend, serviceBackends } from '../support/service-backends.js';
 import { readEvents } from '../support/sse.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, temporaryDir, type TestApp } from '../support/test-app.js';
 
 const KEY = 'sk-conv-one-0123456789abcdef';
 const OTHER_KEY = 'sk-conv-two-0123456789abcdef';
@@ -87,7 +89,12 @@ for (const backend of serviceBackends()) {
         } else {
           assert.equal(completion.nim_rag?.standalone_query, question);
         }
-        messages.push({ role: 'assistant', content: completion.choices[0]?.message.content ?? '' });
+        // The answer's usage as the NIM counted it (the emulator: one completion token a word), not the condensing call's.
+        const answer = completion.choices[0]?.message.content ?? '';
+        assert.equal(completion.usage?.completion_tokens, answer.match(/\S+\s*/g)?.length, `turn ${turn + 1} usage ${JSON.stringify(completion.usage)}`);
+        assert.ok((completion.usage?.prompt_tokens ?? 0) > 0);
+        assert.equal(completion.usage?.total_tokens, (completion.usage?.prompt_tokens ?? 0) + (completion.usage?.completion_tokens ?? 0));
+        messages.push({ role: 'assistant', content: answer });
       }
     });
 
@@ -96,6 +103,7 @@ for (const backend of serviceBackends()) {
       const completion = await client.chat.completions.create({
         model: 'any',
         stream: true,
+        stream_options: { include_usage: true },
         messages: [
           { role: 'user', content: TURNS[0] },
           { role: 'assistant', content: 'Italy is in Europe.' },
@@ -105,6 +113,9 @@ for (const backend of serviceBackends()) {
       for await (const chunk of completion) chunks.push(chunk);
       assert.equal(chunks[0]?.nim_rag?.sources[0]?.id, 'italy-weather');
       assert.match(chunks[0]?.nim_rag?.standalone_query ?? '', /weather like there\? .*Italy/);
+      const streamed = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('');
+      assert.equal(chunks.at(-1)?.usage?.completion_tokens, streamed.match(/\S+\s*/g)?.length, 'the usage chunk counts the answer');
+      assert.ok((chunks.at(-1)?.usage?.prompt_tokens ?? 0) > 0);
     });
 
     it('/v1/ask JSON with messages: the standalone query, the rewriter and its time', async () => {
@@ -209,6 +220,8 @@ for (const backend of serviceBackends()) {
         ['blank content', '/v1/ask/stream', { messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: ' ' }, { role: 'user', content: 'b' }] }, 400, /content/],
         ['last message not the user\'s', '/v1/ask', { messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] }, 400, /last message must be a user message/],
         ['an unknown conversation', '/v1/ask', { question: 'q', conversation_id: `conv_${'0'.repeat(32)}` }, 404, /no conversation/],
+        ['a conversation asked in another collection', '/v1/ask', { question: 'q', conversation_id: id, collection: 'elsewhere' }, 400, /collection "default", not "elsewhere"/],
+        ['the same streamed', '/v1/ask/stream', { question: 'q', conversation_id: id, collection: 'elsewhere' }, 400, /collection "default", not "elsewhere"/],
         ['a malformed conversation id', '/v1/ask', { question: 'q', conversation_id: 'conv_1' }, 400, /conversation_id/],
         ['a question past HISTORY_MAX_CHARS in a conversation', '/v1/ask', { messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: long }] }, 413, /HISTORY_MAX_CHARS/],
         ['the same through a stored conversation', '/v1/ask/stream', { question: long, conversation_id: id }, 413, /HISTORY_MAX_CHARS/],
@@ -221,7 +234,12 @@ for (const backend of serviceBackends()) {
         assert.equal(reply.statusCode, status, `${what}: ${reply.body}`);
         assert.match(reply.json().detail, detail, what);
         if (status === 413) assert.equal(reply.json().type, '/problems/conversation-too-long');
+        if (/another collection|streamed/.test(what)) {
+          assert.equal(reply.json().type, '/problems/conversation-collection-mismatch');
+          assert.deepEqual([reply.json().collection, reply.json().conversation_collection], ['elsewhere', 'default']);
+        }
       }
+      assert.equal((await call('GET', `/v1/conversations/${id}`)).json().turns.length, 0, 'no turn stored from another collection');
       assert.equal(nim.requests.length, 0, 'no NIM was called for any of them');
       // A long conversation is cut, not refused: the oldest turns are dropped from the prompt.
       const turns = Array.from({ length: 12 }, (_, turn): Message[] => [
@@ -261,5 +279,67 @@ describe('conversations offline: the local-keywords rewriter', () => {
     assert.ok(found[0]?.startsWith('italy-'));
     const health = (await test.app.inject({ method: 'GET', url: '/v1/health/ready' })).json();
     assert.equal(health.providers.rewriter, 'local-keywords');
+  });
+
+  it('chat completions offline report usage as zeros, with no model to count tokens', async () => {
+    const zeros = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    const payload = { model: 'any', messages: [{ role: 'user', content: TURNS[0] }] };
+    const completion = await test.app.inject({ method: 'POST', url: '/v1/chat/completions', payload });
+    assert.deepEqual(completion.json().usage, zeros);
+    const streamed = await test.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { ...payload, stream: true, stream_options: { include_usage: true } } });
+    const chunks = streamed.body.split('\n').filter((line) => line.startsWith('data: {')).map((line) => JSON.parse(line.slice(6)));
+    assert.deepEqual(chunks.at(-1).usage, zeros);
+  });
+
+  it('a follow-up of a follow-up searches the place named first, not the previous follow-up\'s topic', async () => {
+    const messages: Message[] = [
+      { role: 'user', content: 'What is Italy known for?' },
+      { role: 'assistant', content: 'Its food and its summers.' },
+      { role: 'user', content: 'What is the weather like there?' },
+      { role: 'assistant', content: 'Hot, dry summers.' },
+      { role: 'user', content: 'What food there?' },
+    ];
+    const body = (await test.app.inject({ method: 'POST', url: '/v1/ask', payload: { k: 2, messages } })).json();
+    assert.equal(body.standalone_query, 'What food there? italy');
+    assert.deepEqual(ids(body.sources), ['italy-food', 'italy-weather']);
+  });
+});
+
+describe('conversations under collection-scoped keys (API_KEYS_FILE)', () => {
+  const TRAVEL = 'travel-key-0123456789abcdef';
+  const OTHER = 'other-key-0123456789abcdef';
+  let test: TestApp;
+  const call = (key: string, url: string, payload?: object, method: 'GET' | 'POST' = 'POST') =>
+    test.app.inject({ method, url, headers: { authorization: `Bearer ${key}` }, ...(payload ? { payload } : {}) });
+
+  before(async () => {
+    const file = join(await temporaryDir('conversation-keys-'), 'keys.yaml');
+    await writeFile(
+      file,
+      `keys:\n  - name: travel\n    key: ${TRAVEL}\n    scopes: [read, write]\n    collections: [travel]\n  - name: other\n    key: ${OTHER}\n    scopes: [read, write]\n    collections: [other]\n`,
+    );
+    test = await startTestApp({ EMBEDDINGS_PROVIDER: 'local', LLM_PROVIDER: 'local', API_KEYS_FILE: file });
+    assert.equal((await call(TRAVEL, '/v1/documents', { collection: 'travel', documents: CONVERSATION_DOCUMENTS })).statusCode, 201);
+  });
+  after(() => test.close());
+
+  it('a key continues its conversation in its own collection, named or not; another collection or key cannot reach it', async () => {
+    assert.equal((await call(OTHER, '/v1/conversations', { collection: 'travel' })).statusCode, 403, 'a conversation only in a collection the key may touch');
+    const { id } = (await call(TRAVEL, '/v1/conversations', { collection: 'travel' })).json();
+    assert.equal((await call(TRAVEL, '/v1/ask', { question: TURNS[0], conversation_id: id, collection: 'travel', k: 2 })).statusCode, 200);
+    const followUp = await call(TRAVEL, '/v1/ask', { question: TURNS[1], conversation_id: id, collection: 'travel', k: 2 });
+    assert.equal(followUp.json().sources[0].id, 'italy-weather');
+    // Without a collection, the conversation's is the one the key must be allowed.
+    assert.equal((await call(TRAVEL, '/v1/ask', { question: TURNS[2], conversation_id: id, k: 2 })).json().sources[0].id, 'italy-food');
+    assert.equal((await call(OTHER, `/v1/conversations/${id}`, undefined, 'GET')).statusCode, 404);
+    assert.equal((await call(OTHER, '/v1/ask', { question: TURNS[2], conversation_id: id, collection: 'other' })).statusCode, 404);
+    const unnamed = await call(OTHER, '/v1/ask', { question: TURNS[2], conversation_id: id });
+    assert.equal(unnamed.statusCode, 404, unnamed.body);
+    assert.equal(unnamed.json().type, '/problems/conversation-not-found');
+    // A key's refusal for a collection it may not use comes first, as for any request.
+    const refused = await call(TRAVEL, '/v1/ask', { question: TURNS[2], conversation_id: id, collection: 'other' });
+    assert.equal(refused.statusCode, 403, refused.body);
+    assert.equal(refused.json().type, '/problems/collection-not-allowed');
+    assert.equal((await call(TRAVEL, `/v1/conversations/${id}`, undefined, 'GET')).json().turns.length, 3);
   });
 });

@@ -62,6 +62,10 @@ describe('keys file reload', () => {
     assert.equal(await status(SECOND), 200, 'the old keys still work');
     assert.ok(!JSON.stringify(lines).includes('secret-in-a-broken-file'), 'no key of the file in the logs');
     assert.ok(logged.problems.some((problem: string) => /keys\.1: Unrecognized key: "extra"/.test(problem)), logged.problems);
+    // A file written beside it changes the folder again; the same refused file is not reported twice.
+    await writeFile(join(dir, 'beside.txt'), 'x');
+    await sleep(200);
+    assert.equal(lines.slice(mark).filter((line) => line.level === 50).length, 1);
   });
 
   it('reads the file again on SIGHUP', async () => {

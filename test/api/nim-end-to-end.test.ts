@@ -51,6 +51,7 @@ describe('end to end over HTTP against self-hosted NIMs (emulated)', () => {
     const requests = embedNim.requestsTo('/v1/embeddings');
     assert.equal(requests.length, 1);
     assert.equal(requests[0]?.headers.authorization, 'Bearer nvapi-self-hosted');
+    assert.equal(requests[0]?.headers.traceparent, undefined, 'tracing is off: no trace context is sent (test/telemetry has it on)');
     assert.deepEqual(requests[0]?.body, {
       input: EXAMPLE_DOCUMENTS,
       model: EMBED_MODEL,

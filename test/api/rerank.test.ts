@@ -58,6 +58,21 @@ describe('the optional rerank stage between retrieval and the prompt (emulated r
     assert.deepEqual(body.results.map((hit: { id: string }) => hit.id), ['doc-1']);
   });
 
+  it('reranks the fused candidates of a hybrid search, which keep the lists that found them', async () => {
+    const query = 'pasta and pizza in Italy';
+    const fused = (await post('/v1/search', { query, k: 4, retrieval: { mode: 'hybrid' } })).body.results;
+    nim.reset();
+    nim.failNext({ path: '/v1/ranking', status: 200, body: { rankings: [2, 0, 1, 3].map((index, rank) => ({ index, logit: 5 - rank })) } });
+    const { status, body } = await post('/v1/search', { query, k: 2, retrieval: { mode: 'hybrid' } });
+    assert.equal(status, 200);
+    const passages = nim.requestsTo('/v1/ranking')[0]?.body.passages.map((passage: { text: string }) => passage.text);
+    assert.deepEqual([...passages].sort(), fused.map((hit: { text: string }) => hit.text).sort(), 'the reranker gets the fused candidates, RERANK_CANDIDATES of them');
+    assert.deepEqual(body.results.map((hit: { text: string }) => hit.text), [passages[2], passages[0]]);
+    const [third, first] = body.results as Array<{ score: number; matched: string[] }>;
+    assert.ok((first?.score as number) >= (third?.score as number), 'the candidates went to the reranker in fused order, and keep their fused scores');
+    assert.ok([first, third].every((hit) => (hit?.matched.length ?? 0) > 0));
+  });
+
   it('turns a failing reranker into the NIM problem naming the model', async () => {
     nim.failNext({ path: '/v1/ranking', status: 404, body: { detail: 'Function not found for account' } });
     const { status, body } = await post('/v1/search', { query: 'pasta', k: 1 });

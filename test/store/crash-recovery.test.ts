@@ -46,6 +46,7 @@ describe('crash safety: kill -9 while writing', imageNodeLane, () => {
     const acknowledged = new Map<string, { text: string; token: string }>();
     const inFlight = new Map<string, { text: string; token: string }>();
     const deleted = new Set<string>();
+    const deletedTokens = new Map<string, string>();
     const deletesInFlight = new Map<string, { text: string; token: string }>();
     let acknowledgedThisRun = 0;
 
@@ -63,6 +64,7 @@ describe('crash safety: kill -9 while writing', imageNodeLane, () => {
             const response = await fetch(`${server.base}/v1/documents/${id}`, { method: 'DELETE' }).catch(() => undefined);
             if (!response) return;
             assert.equal(response.status, 204);
+            deletedTokens.set(id, (deletesInFlight.get(id) as { token: string }).token);
             deletesInFlight.delete(id);
             deleted.add(id);
             continue;
@@ -127,15 +129,22 @@ describe('crash safety: kill -9 while writing', imageNodeLane, () => {
         assert.ok(sent, `round ${round}: ${id} appeared without ever being sent`);
         assert.equal(chunks, (await chunkSpans(sent.text, CHUNKING)).length, `round ${round}: ${id} is half-written`);
       }
-      const sample = [...acknowledged.entries()].slice(-25);
-      for (const [id, { token }] of sample) {
+      const search = async (query: string, mode: string) => {
         const response = await fetch(`${base}/v1/search`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ query: token, k: 1 }),
+          body: JSON.stringify({ query, k: 1, retrieval: { mode } }),
         });
-        const { results } = (await response.json()) as { results: Array<{ id: string }> };
-        assert.equal(results[0]?.id, id, `round ${round}: ${id} is not found by its own word`);
+        return ((await response.json()) as { results: Array<{ id: string }> }).results;
+      };
+      const sample = [...acknowledged.entries()].slice(-25);
+      for (const [id, { token }] of sample) {
+        assert.equal((await search(token, 'vector'))[0]?.id, id, `round ${round}: ${id} is not found by its own word`);
+        // The keyword index is rebuilt from what came back: a word of one document is a keyword hit of that document alone.
+        assert.deepEqual((await search(token, 'keyword')).map((hit) => hit.id), [id], `round ${round}: the keyword index lost ${id}`);
+      }
+      for (const [id, token] of [...deletedTokens].slice(-10)) {
+        assert.deepEqual(await search(token, 'keyword'), [], `round ${round}: the keyword index still has deleted ${id}`);
       }
 
       for (const [id, document] of [...inFlight, ...deletesInFlight]) {

@@ -68,8 +68,8 @@ export function hnswBackend(): StoreBackend {
 
 /** The service's tables and functions: dropped to give the next test an empty database. */
 const RESET_SQL = `
-  DROP TABLE IF EXISTS rag_chunks, rag_documents, rag_collections, rag_manifest, rag_job_parts, rag_jobs, rag_conversation_turns, rag_conversations, rag_schema_migrations CASCADE;
-  DROP FUNCTION IF EXISTS rag_metadata_at(jsonb, text[]), rag_metadata_values(jsonb);`;
+  DROP TABLE IF EXISTS rag_terms, rag_keyword_stats, rag_chunks, rag_documents, rag_collections, rag_manifest, rag_job_parts, rag_jobs, rag_conversation_turns, rag_conversations, rag_schema_migrations CASCADE;
+  DROP FUNCTION IF EXISTS rag_metadata_at(jsonb, text[]), rag_metadata_values(jsonb), rag_keyword_stats_add(), rag_keyword_stats_remove();`;
 
 /** Postgres with pgvector: PGlite, or a database of its own on TEST_DATABASE_URL's server (test/support/test-database.ts). */
 export function pgvectorBackend(): StoreBackend & { url(): string } {

@@ -42,7 +42,8 @@ export interface TestApp {
 /** The real app, built from an environment as the process would read it, over a fresh (or given) DATA_DIR. */
 export async function startTestApp(env: Record<string, string> = {}, dataDir?: string, logger: Logger = silentLogger): Promise<TestApp> {
   const dir = dataDir ?? (await temporaryDir());
-  const config = loadConfig({ LOG_LEVEL: 'silent', ...env, DATA_DIR: dir });
+  // The suites written for vector search (cosine scores, their min_score) pin it; the retrieval-mode suites set the mode per request.
+  const config = loadConfig({ LOG_LEVEL: 'silent', RETRIEVAL_MODE: 'vector', ...env, DATA_DIR: dir });
   const services = await createServices(config, logger);
   const app = await buildApp({ config, services, logger });
   const violations: string[] = [];

@@ -1,4 +1,5 @@
 import type { ClientBase } from 'pg';
+import { indexExistingChunks, KEYWORD_MIGRATION_SQL } from './pgvector-keywords.js';
 
 /** Taken by every replica around schema changes, so replicas starting at once migrate one at a time. */
 export const SCHEMA_LOCK = 0x5241_4753; // "RAGS"
@@ -7,6 +8,8 @@ interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** Work SQL alone cannot do (tokenizing text in TypeScript), run after \`sql\` in the same transaction. */
+  backfill?: (client: ClientBase) => Promise<void>;
 }
 
 /**
@@ -134,6 +137,12 @@ const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'keyword index: BM25 terms and collection totals',
+    sql: KEYWORD_MIGRATION_SQL,
+    backfill: indexExistingChunks,
+  },
 ];
 
 /** The schema versions this build knows, in order. */
@@ -153,6 +162,7 @@ export async function migrate(client: ClientBase): Promise<number[]> {
   for (const migration of MIGRATIONS) {
     if (applied.has(migration.version)) continue;
     await client.query(migration.sql);
+    await migration.backfill?.(client);
     await client.query('INSERT INTO rag_schema_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
     done.push(migration.version);
   }

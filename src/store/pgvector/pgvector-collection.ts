@@ -16,6 +16,7 @@ import { CollectionDroppedError } from '../semantics/store-errors.js';
 import { planUpsert } from '../semantics/upsert-plan.js';
 import { checkQueryVector } from '../semantics/vector-check.js';
 import { filterSql } from './filter-sql.js';
+import { chunkTerms, insertTerms, keywordSearchQuery } from './pgvector-keywords.js';
 import type { PgvectorContext } from './pgvector-context.js';
 
 /** pgvector's `hnsw.ef_search` bound. */
@@ -176,6 +177,16 @@ export class PgvectorCollection implements StoreCollection {
     );
   }
 
+  async searchKeyword(query: string, k: number, options: SearchOptions = {}): Promise<ChunkHit[]> {
+    if (k <= 0) return [];
+    const params: unknown[] = [this.name];
+    const condition = options.filter ? `AND ${filterSql(options.filter.filter, 'c.metadata', params)}` : '';
+    const sql = keywordSearchQuery(query, k, options.minScore, params, condition, DOCUMENT_COLUMNS);
+    if (!sql) return [];
+    const { rows } = await this.context.transaction((client) => client.query<DocumentRow & { chunk: number; content: string; score: number }>(sql, params));
+    return rows.map((row) => ({ document: toDocument(row), chunk: row.chunk, text: row.content, score: row.score }));
+  }
+
   async upsert(writes: DocumentWrite[]): Promise<UpsertResult> {
     return this.context.transaction(async (client) => {
       await this.lockCollection(client);
@@ -243,16 +254,18 @@ export class PgvectorCollection implements StoreCollection {
     const rows = puts.flatMap(({ write, vectors }) =>
       write.spans.map((span, chunk) => {
         const content = write.text.slice(...span);
+        const terms = chunkTerms(content);
         // As given: Postgres rounds each number to the float4 the check was made on.
-        return { id: write.id, chunk, content, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[chunk] as ChunkVector) };
+        return { id: write.id, chunk, content, terms, sha: chunkHash(content), metadata: JSON.stringify(write.metadata), vector: vectorLiteral(vectors[chunk] as ChunkVector) };
       }),
     );
     for (let start = 0; start < rows.length; start += CHUNK_ROWS_PER_INSERT) {
       const batch = rows.slice(start, start + CHUNK_ROWS_PER_INSERT);
-      await client.query(
-        `INSERT INTO rag_chunks (collection, document_id, chunk, content, content_sha, metadata, embedding)
-         SELECT $1, u.id, u.chunk, u.content, u.sha, u.metadata::jsonb, u.vector::vector
-           FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(id, chunk, content, sha, metadata, vector)`,
+      const inserted = await client.query<{ id: string; document_id: string; chunk: number }>(
+        `INSERT INTO rag_chunks (collection, document_id, chunk, content, content_sha, metadata, embedding, term_count)
+         SELECT $1, u.id, u.chunk, u.content, u.sha, u.metadata::jsonb, u.vector::vector, u.term_count
+           FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[]) AS u(id, chunk, content, sha, metadata, vector, term_count)
+         RETURNING id::text AS id, document_id, chunk`,
         [
           this.name,
           batch.map((row) => row.id),
@@ -261,7 +274,14 @@ export class PgvectorCollection implements StoreCollection {
           batch.map((row) => row.sha),
           batch.map((row) => row.metadata),
           batch.map((row) => row.vector),
+          batch.map((row) => row.terms.length),
         ],
+      );
+      const idOf = new Map(inserted.rows.map((row) => [`${row.chunk}\u0000${row.document_id}`, row.id]));
+      await insertTerms(
+        client,
+        this.name,
+        batch.map((row) => ({ id: idOf.get(`${row.chunk}\u0000${row.id}`) as string, terms: row.terms })),
       );
     }
   }

@@ -170,8 +170,13 @@ export function emulatedEmbedding(text: string, dimensions: number): number[] {
   return norm === 0 ? vector : vector.map((value) => Math.fround(value / norm));
 }
 
-/** The default emulated answer: names the first context line it was given, so tests can check what reached the LLM. */
+/**
+ * The default emulated answer: to a condense prompt, the standalone query (see condensedQuery);
+ * otherwise it names the first context line it was given, so tests can check what reached the LLM.
+ */
 export function defaultReply(messages: ChatMessage[]): string {
+  const condensed = condensedQuery(messages);
+  if (condensed !== undefined) return condensed;
   const system = messages.find((message) => message.role === 'system')?.content ?? '';
   const context = /<Documents>\n([\s\S]*?)\n<\/Documents>/.exec(system)?.[1] ?? '';
   const firstLine = context.split('\n').find((line) => line.trim()) ?? 'nothing';
@@ -514,7 +519,7 @@ export class NimEmulator {
     const messages: ChatMessage[] = wireMessages.map((message) => ({ ...message, content: textOf(message.content) }));
     const toolCalls = emulatedToolCall(body, messages);
     const stops: string[] = Array.isArray(body.stop) ? body.stop : typeof body.stop === 'string' ? [body.stop] : [];
-    const text = toolCalls ? '' : cutAtStop(structuredReply(body, messages) ?? condensedQuery(messages) ?? (this.options.reply ?? defaultReply)(messages), stops);
+    const text = toolCalls ? '' : cutAtStop(structuredReply(body, messages) ?? (this.options.reply ?? defaultReply)(messages), stops);
     const pieces = text.match(/\S+\s*/g) ?? [];
     const choices = Number.isInteger(body.n) ? (body.n as number) : 1;
     const usage = {

@@ -1,0 +1,244 @@
+import { BM25_K1, idf, roundScore, termScore } from './bm25.js';
+import { queryTerms, termFrequencies } from './tokenizer.js';
+
+/** One term's postings: chunk labels and their term frequencies, in growable typed arrays. */
+interface Postings {
+  labels: Int32Array;
+  tfs: Uint16Array;
+  size: number;
+  /** Chunks holding the term that are still live (postings of removed chunks linger until compaction). */
+  df: number;
+}
+
+export interface KeywordMatch {
+  label: number;
+  score: number;
+}
+
+const MAX_TF = 0xffff;
+
+/**
+ * The embedded store's BM25 inverted index over chunk labels. It is derived state: the collection
+ * feeds it every chunk it remembers (from the snapshot, the log replay and each applied write)
+ * and every chunk it forgets, so after any crash it is rebuilt from exactly the documents that
+ * came back. Removal is lazy (labels are never reused, so a removed label's postings are skipped
+ * by their missing length) with exact df and length totals, and the dead postings are compacted
+ * away once they make up half of all postings.
+ */
+export class KeywordIndex {
+  private readonly postings = new Map<string, Postings>();
+  /** Term count of each chunk by label, -1 for none (never added, or removed). */
+  private lengths = new Int32Array(1024).fill(-1);
+  private live = 0;
+  private totalLength = 0;
+  private storedPostings = 0;
+  private livePostings = 0;
+  /** Per-query scratch, by label: accumulated scores, and which labels were touched. */
+  private scores = new Float64Array(1024);
+  private touched = new Int32Array(1024);
+
+  get chunkCount(): number {
+    return this.live;
+  }
+
+  private lengthOf(label: number): number {
+    return label < this.lengths.length ? (this.lengths[label] as number) : -1;
+  }
+
+  add(label: number, text: string): void {
+    if (this.lengthOf(label) >= 0) return;
+    const { frequencies, length } = termFrequencies(text);
+    if (label >= this.lengths.length) {
+      const grown = new Int32Array(Math.max(label + 1, this.lengths.length * 2)).fill(-1);
+      grown.set(this.lengths);
+      this.lengths = grown;
+    }
+    this.lengths[label] = length;
+    this.live += 1;
+    this.totalLength += length;
+    for (const [term, tf] of frequencies) {
+      let list = this.postings.get(term);
+      if (!list) {
+        list = { labels: new Int32Array(2), tfs: new Uint16Array(2), size: 0, df: 0 };
+        this.postings.set(term, list);
+      }
+      if (list.size === list.labels.length) grow(list);
+      list.labels[list.size] = label;
+      list.tfs[list.size] = Math.min(tf, MAX_TF);
+      list.size += 1;
+      list.df += 1;
+    }
+    this.storedPostings += frequencies.size;
+    this.livePostings += frequencies.size;
+  }
+
+  /** Forgets a chunk; `text` is the chunk's text, whose terms say which postings lose it. */
+  remove(label: number, text: string): void {
+    const length = this.lengthOf(label);
+    if (length < 0) return;
+    this.lengths[label] = -1;
+    this.live -= 1;
+    this.totalLength -= length;
+    const { frequencies } = termFrequencies(text);
+    for (const term of frequencies.keys()) {
+      const list = this.postings.get(term);
+      if (list) list.df -= 1;
+    }
+    this.livePostings -= frequencies.size;
+    if (this.storedPostings > 1024 && this.livePostings * 2 < this.storedPostings) this.compact();
+  }
+
+  /**
+   * The live chunks holding a query term that `visible` lets through, with their BM25 scores,
+   * best first: the k best and any that tie with the k-th (the caller orders ties by document).
+   *
+   * Exact, with MaxScore pruning (Turtle and Flood 1995): terms are taken rarest first (highest
+   * upper bound, idf·(k1+1)); once the terms left could not lift a chunk that none of the earlier
+   * terms matched past the k-th best score so far, their postings are only looked up for the
+   * chunks already found, not scanned, so a query's common words cost little on a large index.
+   */
+  search(query: string, k: number, visible?: (label: number) => boolean): KeywordMatch[] {
+    if (this.live === 0 || k <= 0) return [];
+    const averageLength = this.totalLength / this.live;
+    if (this.scores.length < this.lengths.length) {
+      this.scores = new Float64Array(this.lengths.length);
+      this.touched = new Int32Array(this.lengths.length);
+    }
+    const { scores, touched, lengths } = this;
+    const terms = queryTerms(query)
+      .map((term) => this.postings.get(term))
+      .filter((list): list is Postings => list !== undefined && list.df > 0)
+      .map((list) => ({ list, idf: idf(this.live, list.df) }))
+      .sort((a, b) => b.idf - a.idf);
+    // What the terms from i on can add to a chunk at most (tf·(k1+1)/(tf + …) stays below k1+1).
+    const bounds = new Float64Array(terms.length + 1);
+    for (let i = terms.length - 1; i >= 0; i--) bounds[i] = (bounds[i + 1] as number) + (terms[i]?.idf as number) * (BM25_K1 + 1);
+    let count = 0;
+    for (let t = 0; t < terms.length; t++) {
+      const { list, idf: termIdf } = terms[t] as { list: Postings; idf: number };
+      if (!visible && count >= k && (bounds[t] as number) + PRUNING_MARGIN < kthLargest(Float64Array.from(touched.subarray(0, count), (label) => scores[label] as number), k)) {
+        this.addToFound(terms.slice(t), touched.subarray(0, count), averageLength);
+        break;
+      }
+      for (let i = 0; i < list.size; i++) {
+        const label = list.labels[i] as number;
+        const length = lengths[label] as number;
+        if (length < 0) continue;
+        if (scores[label] === 0) touched[count++] = label;
+        scores[label] = (scores[label] as number) + termScore(termIdf, list.tfs[i] as number, length, averageLength);
+      }
+    }
+    // The k-th best score found on the raw sums, then match objects only for the chunks that reach it (rounding keeps the order).
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const label = touched[i] as number;
+      if (!visible || visible(label)) touched[kept++] = label;
+      else scores[label] = 0;
+    }
+    const threshold = kept > k ? roundScore(kthLargest(Float64Array.from(touched.subarray(0, kept), (label) => scores[label] as number), k)) : 0;
+    const matches: KeywordMatch[] = [];
+    for (let i = 0; i < kept; i++) {
+      const label = touched[i] as number;
+      const score = roundScore(scores[label] as number);
+      scores[label] = 0;
+      if (score >= threshold) matches.push({ label, score });
+    }
+    return matches.sort(byScore);
+  }
+
+  /** Adds these terms' scores to the chunks found so far, by galloping through each (label-ordered) postings list. */
+  private addToFound(terms: Array<{ list: Postings; idf: number }>, found: Int32Array, averageLength: number): void {
+    const { scores, lengths } = this;
+    found.sort();
+    for (const { list, idf: termIdf } of terms) {
+      sortPostings(list);
+      let at = 0;
+      for (const label of found) {
+        let step = 1;
+        let high = at;
+        while (high < list.size && (list.labels[high] as number) < label) {
+          at = high + 1;
+          high += step;
+          step *= 2;
+        }
+        high = Math.min(high, list.size);
+        while (at < high) {
+          const middle = (at + high) >>> 1;
+          if ((list.labels[middle] as number) < label) at = middle + 1;
+          else high = middle;
+        }
+        if (at >= list.size) break;
+        if (list.labels[at] === label) scores[label] = (scores[label] as number) + termScore(termIdf, list.tfs[at] as number, lengths[label] as number, averageLength);
+      }
+    }
+  }
+
+  private compact(): void {
+    for (const [term, list] of this.postings) {
+      let kept = 0;
+      for (let i = 0; i < list.size; i++) {
+        const label = list.labels[i] as number;
+        if (this.lengthOf(label) < 0) continue;
+        list.labels[kept] = label;
+        list.tfs[kept] = list.tfs[i] as number;
+        kept += 1;
+      }
+      list.size = kept;
+      if (kept === 0) this.postings.delete(term);
+    }
+    this.storedPostings = this.livePostings;
+  }
+}
+
+/** Leaves rounding (scores are compared at six decimals) out of the pruning's strict inequality. */
+const PRUNING_MARGIN = 1e-5;
+
+/** Orders a postings list by label; appends keep it ordered, a snapshot's load order may not. */
+function sortPostings(list: Postings): void {
+  let ordered = true;
+  for (let i = 1; i < list.size && ordered; i++) ordered = (list.labels[i - 1] as number) < (list.labels[i] as number);
+  if (ordered) return;
+  const order = Array.from({ length: list.size }, (_, i) => i).sort((a, b) => (list.labels[a] as number) - (list.labels[b] as number));
+  const labels = Int32Array.from(order, (i) => list.labels[i] as number);
+  const tfs = Uint16Array.from(order, (i) => list.tfs[i] as number);
+  list.labels.set(labels);
+  list.tfs.set(tfs);
+}
+
+const byScore = (a: KeywordMatch, b: KeywordMatch) => b.score - a.score || a.label - b.label;
+
+/** The k-th largest value (k ≥ 1, at most values.length), by quickselect; reorders `values`. */
+function kthLargest(values: Float64Array, k: number): number {
+  let low = 0;
+  let high = values.length - 1;
+  const target = k - 1;
+  while (low < high) {
+    const pivot = values[(low + high) >>> 1] as number;
+    let i = low;
+    let j = high;
+    while (i <= j) {
+      while ((values[i] as number) > pivot) i++;
+      while ((values[j] as number) < pivot) j--;
+      if (i <= j) {
+        const swap = values[i] as number;
+        values[i] = values[j] as number;
+        values[j] = swap;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) high = j;
+    else if (target >= i) low = i;
+    else break;
+  }
+  return values[target] as number;
+}
+
+function grow(list: Postings): void {
+  const labels = new Int32Array(list.labels.length * 2);
+  labels.set(list.labels);
+  const tfs = new Uint16Array(list.tfs.length * 2);
+  tfs.set(list.tfs);
+  list.labels = labels;
+  list.tfs = tfs;
+}
