@@ -151,8 +151,9 @@ describe('replicas: two service processes on one pgvector database', imageNodeLa
     const running = [traffic(a), traffic(b)];
     await sleep(500);
     await database.stop();
-    await sleep(1500);
-    const readiness = await call(b.base, 'GET', '/v1/health/ready');
+    // Until b has seen the outage (no fixed wait: the writes go on meanwhile either way).
+    let readiness = await call(b.base, 'GET', '/v1/health/ready');
+    for (const outage = Date.now() + 30_000; readiness.status !== 503 && Date.now() < outage; readiness = await call(b.base, 'GET', '/v1/health/ready')) await sleep(50);
     assert.equal(readiness.status, 503);
     assert.equal(readiness.body.store.ready, false);
     assert.match(readiness.body.store.detail, /unreachable/);
