@@ -1,8 +1,8 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { asStoreError, isConnectionError, isRetryable } from '../store/pgvector/database-errors.js';
 import { migrate } from '../store/pgvector/migrations.js';
 import type { ConversationRecord, ConversationRepository, TurnRecord } from './conversation-repository.js';
+import { runTransaction } from '../store/pgvector/transaction.js';
 
 export interface PostgresConversationOptions {
   url: string;
@@ -12,7 +12,6 @@ export interface PostgresConversationOptions {
 
 /** Connections of this pool, beside the store's and the jobs': conversations are small and their statements short. */
 export const CONVERSATION_POOL_SIZE = 2;
-const TRANSACTION_ATTEMPTS = 3;
 
 interface ConversationRow {
   id: string;
@@ -63,39 +62,9 @@ export class PostgresConversationRepository implements ConversationRepository {
     return this.schema;
   }
 
-  /**
-   * Runs `work` in one transaction (every statement here is in one: PGlite over its socket serves
-   * several connections in one session and keeps only a transaction's messages together); one lost
-   * to a concurrent transaction runs again; an unreachable database is a 503.
-   */
+  /** Every statement here runs in a transaction: PGlite over its socket serves several connections in one session and keeps only a transaction's messages together. */
   private async attempt<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (error) {
-        throw asStoreError(error);
-      }
-      let broken = false;
-      const lost = () => {
-        broken = true;
-      };
-      client.on('error', lost);
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        broken ||= isConnectionError(error);
-        if (!broken) await client.query('ROLLBACK').catch(() => undefined);
-        if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
-        throw asStoreError(error);
-      } finally {
-        client.off('error', lost);
-        client.release(broken);
-      }
-    }
+    return runTransaction(this.pool, work, (error) => this.options.logger.warn({ err: error }, 'conversation database connection lost'));
   }
 
   private async transaction<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T> {

@@ -4,12 +4,12 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { asStoreError, isConnectionError, isRetryable } from '../store/pgvector/database-errors.js';
 import { migrate } from '../store/pgvector/migrations.js';
 import type { StagedFile } from '../files/staging.js';
 import type { SectionDocument } from './file-service.js';
 import { type JobRecord, TERMINAL } from './job-record.js';
 import type { CancelOutcome, JobClaim, JobPayload, JobRepository } from './job-repository.js';
+import { runTransaction } from '../store/pgvector/transaction.js';
 
 export interface PostgresJobOptions {
   url: string;
@@ -28,7 +28,6 @@ const PART_BYTES = 1024 ** 2;
 const DOCUMENTS_PART = 'documents.json';
 /** A job claimed this many times without finishing (its replica died each time) is failed rather than tried again. */
 const MAX_CLAIMS = 5;
-const TRANSACTION_ATTEMPTS = 3;
 
 interface JobRow {
   id: string;
@@ -107,34 +106,7 @@ export class PostgresJobRepository implements JobRepository {
 
   /** Runs `work` in one transaction; one lost to a concurrent transaction runs again; an unreachable database is a 503. */
   async transaction<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (error) {
-        throw asStoreError(error);
-      }
-      let broken = false;
-      const lost = (error: Error) => {
-        broken = true;
-        this.options.logger.warn({ err: error }, 'job database connection lost');
-      };
-      client.on('error', lost);
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        broken ||= isConnectionError(error);
-        if (!broken) await client.query('ROLLBACK').catch(() => undefined);
-        if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
-        throw asStoreError(error);
-      } finally {
-        client.off('error', lost);
-        client.release(broken);
-      }
-    }
+    return runTransaction(this.pool, work, (error) => this.options.logger.warn({ err: error }, 'job database connection lost'));
   }
 
   private async inTransaction<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T> {

@@ -10,10 +10,11 @@ import {
 } from '../store-contract.js';
 import { checkEmbeddingSpace, fixesDimensions } from '../semantics/embedding-space.js';
 import { CollectionDroppedError, EmbeddingSpaceMismatchError, StoreUnavailableError } from '../semantics/store-errors.js';
-import { asStoreError, describe, isConnectionError, isRetryable } from './database-errors.js';
+import { describe } from './database-errors.js';
 import { fixDimensionsSql, migrate, SCHEMA_LOCK } from './migrations.js';
 import { PgvectorCollection } from './pgvector-collection.js';
 import type { PgvectorContext } from './pgvector-context.js';
+import { runTransaction } from './transaction.js';
 
 export interface PgvectorOptions {
   url: string;
@@ -27,7 +28,6 @@ export interface PgvectorOptions {
 }
 
 const RECONNECT_MS = { first: 500, most: 5000 };
-const TRANSACTION_ATTEMPTS = 3;
 
 /** Where a DATABASE_URL points, without its password, for logs and readiness. */
 function where(url: string): string {
@@ -180,35 +180,7 @@ export class PgvectorStore implements DocumentStore {
    * one (serialisation failure, deadlock) runs again; an unreachable database is a 503.
    */
   private async transaction<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (error) {
-        throw asStoreError(error);
-      }
-      let broken = false;
-      // A connection lost between two statements is reported as an event; unheard, it would end the process.
-      const lost = (error: Error) => {
-        broken = true;
-        this.options.logger.warn({ err: error }, 'vector database connection lost');
-      };
-      client.on('error', lost);
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        broken ||= isConnectionError(error);
-        if (!broken) await client.query('ROLLBACK').catch(() => undefined);
-        if (isRetryable(error) && attempt < TRANSACTION_ATTEMPTS) continue;
-        throw asStoreError(error);
-      } finally {
-        client.off('error', lost);
-        client.release(broken);
-      }
-    }
+    return runTransaction(this.pool, work, (error) => this.options.logger.warn({ err: error }, 'vector database connection lost'));
   }
 
   /** Calls that need the schema wait for it, and fail with a 503 while the database has not been reached. */
