@@ -109,7 +109,7 @@ class AskRun {
   readonly rewriter: string;
   readonly input;
 
-  constructor(retrieval: RetrievalService, answering: Answering, request: AskRequest, options: AskOptions, listener?: RunListener) {
+  constructor(retrieval: RetrievalService, private readonly answering: Answering, private readonly request: AskRequest, options: AskOptions, listener?: RunListener) {
     this.report = new GenerationRecorder(listener?.token);
     const history = request.history ?? [];
     // A follow-up is condensed first; a single question goes to the retriever as it is.
@@ -129,6 +129,19 @@ class AskRun {
       tracedRunnable('rag.generate', answering.answerer(request.generation, this.report), { 'gen_ai.request.model': answering.model }),
       condense,
     );
+  }
+
+  /** The answer as the API reports it, from what the chain produced. */
+  result(output: { answer: string; standalone_query?: string | undefined; sources: Source[] }, firstTokenAt?: number): AskResult {
+    return {
+      answer: output.answer,
+      standalone_query: output.standalone_query ?? this.request.question,
+      sources: output.sources,
+      model: this.answering.model,
+      ...conversationOf(this.request),
+      ...reported(this.report),
+      timings: this.timings(firstTokenAt),
+    };
   }
 
   timings(firstTokenAt?: number): AskTimings {
@@ -179,16 +192,7 @@ export class AskService {
   /** Retrieves, then answers from what was retrieved; `answer` is exactly what the model produced. */
   async ask(request: AskRequest, signal?: AbortSignal, completed?: AnswerCompleted): Promise<AskResult> {
     const run = new AskRun(this.retrieval, this.answering, this.bounded(request), this.options);
-    const result = await run.chain.invoke(run.input, { signal });
-    const answer: AskResult = {
-      answer: result.answer,
-      standalone_query: result.standalone_query ?? request.question,
-      sources: result.sources,
-      model: this.answering.model,
-      ...conversationOf(request),
-      ...reported(run.report),
-      timings: run.timings(),
-    };
+    const answer = run.result(await run.chain.invoke(run.input, { signal }));
     await completed?.(answer);
     return answer;
   }
@@ -217,15 +221,7 @@ export class AskService {
           firstTokenAt = performance.now();
           events.push({ type: 'token', text: result.answer });
         }
-        const answer: AskResult = {
-          answer: result.answer,
-          standalone_query: result.standalone_query ?? request.question,
-          sources: result.sources,
-          model: this.answering.model,
-          ...conversationOf(request),
-          ...reported(run.report),
-          timings: run.timings(firstTokenAt),
-        };
+        const answer = run.result(result, firstTokenAt);
         // Recorded before `done` goes out: a stream cut short or failed never gets here, and records nothing.
         await completed?.(answer);
         events.push({ type: 'done', ...withoutSources(answer) });
