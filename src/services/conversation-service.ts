@@ -33,18 +33,23 @@ const view = ({ owner: _owner, ...rest }: ConversationRecord): ConversationView 
  */
 export class ConversationService {
   private purging: NodeJS.Timeout | undefined;
+  private firstPurge: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly repository: ConversationRepository,
     private readonly retentionMs: number,
   ) {}
 
-  /** With a retention (0: kept for ever), conversations idle longer are removed now and every few minutes. */
+  /**
+   * With a retention (0: kept for ever), conversations idle longer are removed from the start on
+   * and every few minutes. The first purge runs beside the start, not before it: on disk it reads
+   * every conversation, and an expired one is refused by its age (`owned`) until it is gone.
+   */
   static async open(repository: ConversationRepository, logger: Logger, retentionMs: number): Promise<ConversationService> {
     const service = new ConversationService(repository, retentionMs);
     if (retentionMs > 0) {
       const purge = () => service.purge().catch((error: unknown) => logger.error({ err: error }, 'purging expired conversations failed'));
-      await purge();
+      service.firstPurge = purge();
       service.purging = setInterval(() => void purge(), PURGE_EVERY_MS).unref();
     }
     return service;
@@ -59,7 +64,7 @@ export class ConversationService {
 
   private async owned(id: string, owner: string | null): Promise<ConversationRecord> {
     const record = await this.repository.get(id);
-    if (!record || record.owner !== owner) throw notFound(id);
+    if (!record || record.owner !== owner || this.expired(record)) throw notFound(id);
     return record;
   }
 
@@ -94,6 +99,11 @@ export class ConversationService {
     if (!(await this.repository.append(id, turn))) throw notFound(id);
   }
 
+  /** Idle longer than the retention: gone for the API even before a purge has removed it. */
+  private expired(record: ConversationRecord, now = Date.now()): boolean {
+    return this.retentionMs > 0 && Date.parse(record.updated_at) < now - this.retentionMs;
+  }
+
   /** Forgets the conversations idle longer than the retention before `now`; returns how many. */
   async purge(now = Date.now()): Promise<number> {
     if (this.retentionMs <= 0) return 0;
@@ -102,6 +112,7 @@ export class ConversationService {
 
   async close(): Promise<void> {
     clearInterval(this.purging);
+    await this.firstPurge;
     await this.repository.close();
   }
 }

@@ -56,12 +56,15 @@ export class DiskConversationRepository implements ConversationRepository {
 
   delete(id: string): Promise<boolean> {
     return this.writes(async () => {
-      const path = this.path(id);
-      const existed = (await this.get(id)) !== undefined;
-      if (!existed) return false;
-      await rm(path, { force: true });
-      await fsyncDirectory(this.dir);
-      return true;
+      const removed = await rm(this.path(id)).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return false;
+          throw error;
+        },
+      );
+      if (removed) await fsyncDirectory(this.dir);
+      return removed;
     });
   }
 
