@@ -135,7 +135,9 @@ export class KeywordIndex {
     let hidden = touched.length;
     for (let t = 0; t < terms.length; t++) {
       const { list, idf: termIdf } = terms[t] as { list: Postings; idf: number };
-      if (count >= k && (bounds[t] as number) + PRUNING_MARGIN < this.kthBest(count, k)) {
+      // No chunk has more than the bounds of the terms taken so far: when the rest could add as much, pruning cannot start yet.
+      const left = (bounds[t] as number) + PRUNING_MARGIN;
+      if (count >= k && left < (bounds[0] as number) - (bounds[t] as number) && left < this.kthBest(count, k)) {
         this.addToFound(terms.slice(t), touched.subarray(0, count), averageLength);
         break;
       }
