@@ -1,7 +1,7 @@
 import { CONDENSE_INSTRUCTIONS } from '../src/rag/condense.js';
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import { chatRequestLikeTheChain, corpusStore, DIMENSIONS, load, type LoadResult, type Process, startNim, startService, stop } from './serving.js';
-import { tracingCost, tracingCostReport } from './tracing-cost.js';
+import { tracingCost, tracingCostReport, tracingLoad } from './tracing-cost.js';
 import { ask as askHelper, benchFlags, count, markdownTable, median, ms, postJson, print, progress, randomWords, seededRandom, timed, writeResultsSection } from './support.js';
 
 /**
@@ -26,7 +26,6 @@ const TARGET_OVERHEAD_P50_MS = 5;
 const TARGET_THROUGHPUT_SHARE = 0.9;
 const TARGET_REWRITE_OVERHEAD_P50_MS = 3;
 const BREAKDOWN_ROUNDS = flags.quick ? 30 : 150;
-const TRACING_CLIENTS = 16;
 
 const random = seededRandom(5);
 const QUESTION = `What do the documents say about ${randomWords(random, 3)}?`;
@@ -249,8 +248,8 @@ async function main(): Promise<void> {
     // The tracing runs start services of their own on the same DATA_DIR, which one process holds at a time.
     await stop(service);
     service = undefined;
-    const tracing = await tracingCost({ env, url: '/v1/ask', body: { question: QUESTION, k: K }, clients: TRACING_CLIENTS, seconds: SECONDS });
-    const body = [report(pairs), '', breakdownReport(parts), '', rewriteReport(rewrite), '', tracingCostReport(tracing, TRACING_CLIENTS, SECONDS)].join('\n');
+    const tracing = await tracingCost({ env, url: '/v1/ask', body: { question: QUESTION, k: K }, ...tracingLoad(flags.quick) });
+    const body = [report(pairs), '', breakdownReport(parts), '', rewriteReport(rewrite), '', tracingCostReport(tracing)].join('\n');
     print(body);
     await writeResultsSection({ id: 'bench:ask', title: 'Ask overhead (bench:ask)', body });
   } finally {

@@ -161,12 +161,23 @@ export interface LoadResult {
   failures: number;
 }
 
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  seconds: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** An offered rate (requests per second over all connections) and a number of requests, instead of as many as the service takes for `seconds`. */
+  paced?: { rate: number; requests: number };
+}
+
 /** An autocannon run against one URL, summarised. */
-export async function load(options: { url: string; connections: number; seconds: number; body?: unknown; headers?: Record<string, string> }): Promise<LoadResult> {
+export async function load(options: LoadOptions): Promise<LoadResult> {
   const result = await autocannon({
     url: options.url,
     connections: options.connections,
     duration: options.seconds,
+    ...(options.paced ? { overallRate: options.paced.rate, amount: options.paced.requests } : {}),
     method: options.body === undefined ? 'GET' : 'POST',
     headers: { 'content-type': 'application/json', ...options.headers },
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),

@@ -38,6 +38,7 @@ export async function startTracing(options: TracingOptions = {}): Promise<Tracin
         registerOnInitialization: true,
         // The request and its handler; a span for each of the app's dozen hooks would cost more than it tells.
         instrumentHooks: false,
+        instrumentHandler: false,
         // Named by route, as HTTP server spans are; a request no route matched by its method alone, not by a path anyone may make up.
         requestHook: (span, request) => span.updateName(request.routeOptions.url ? `${request.method} ${request.routeOptions.url}` : request.method),
       }),
