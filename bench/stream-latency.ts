@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { cp, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import { checkoutTree } from './checkout-tree.js';
 import { corpusStore, DIMENSIONS, type Process, processCpuMs, startNim, startService, stop } from './serving.js';
-import { benchFlags, count, markdownTable, ms, print, progress, randomWords, REPOSITORY_ROOT, seededRandom, summarize, type Summary, writeResultsSection } from './support.js';
+import { benchFlags, count, markdownTable, ms, print, progress, randomWords, REPOSITORY_ROOT, seededRandom, summarize, type Summary, temporaryDir, writeResultsSection } from './support.js';
 
 /**
  * bench:stream — what a streamed answer costs. POST /v1/ask with `Accept: text/event-stream` over
@@ -151,9 +151,17 @@ function resultOf(tally: Tally): VariantResult {
 /** Both services side by side, warmed up, then measured in turns (baseline, candidate, baseline, …) so the machine's noise falls on both alike. */
 async function measureInTurns(roots: string[], env: Record<string, string>): Promise<VariantResult[]> {
   const tallies: Tally[] = [];
+  // Each service holds its DATA_DIR's lock: the second reads a copy of the store.
+  const copies: string[] = [];
   try {
     for (const root of roots) {
-      const service = await startService(env, root);
+      let dataDir = env.DATA_DIR as string;
+      if (tallies.length > 0) {
+        dataDir = await temporaryDir('stream-store');
+        copies.push(dataDir);
+        await cp(env.DATA_DIR as string, dataDir, { recursive: true });
+      }
+      const service = await startService({ ...env, DATA_DIR: dataDir }, root);
       tallies.push({ service, firstTokens: ROWS.map(() => []), cpu: [], tokens: [], answers: [], plainCpu: 0 });
       progress(`warming up ${root}`);
       await measure(service, 32, 8, () => streamOnce(service.url));
@@ -168,6 +176,7 @@ async function measureInTurns(roots: string[], env: Record<string, string>): Pro
     return tallies.map(resultOf);
   } finally {
     for (const tally of tallies) await stop(tally.service);
+    for (const copy of copies) await rm(copy, { recursive: true, force: true });
   }
 }
 
