@@ -12,29 +12,30 @@ export function wantsEventStream(request: FastifyRequest, bodyAsks: boolean | un
 }
 
 /**
- * Waits for a stream's first event before anything is sent, so that a failure before it (the
- * retrieval, say) still gets a plain problem+json reply with its own status; then yields every
- * event. A failure after that can only travel inside the stream: it becomes the message that
- * `onError` makes of its problem document, and the stream ends. A client that left hears nothing.
+ * Waits for a stream's first batch of events before anything is sent, so that a failure before it
+ * (the retrieval, say) still gets a plain problem+json reply with its own status; then yields
+ * every batch, as messages. A failure after that can only travel inside the stream: it becomes the
+ * message that `onError` makes of its problem document, and the stream ends. A client that left
+ * hears nothing.
  */
 export async function eventStream<T>(
   request: FastifyRequest,
-  events: AsyncGenerator<T>,
+  batches: AsyncGenerator<T[]>,
   toMessage: (event: T) => EventMessage,
   onError: (problem: Problem) => EventMessage,
-): Promise<AsyncGenerator<EventMessage>> {
-  const first = await events.next();
+): Promise<AsyncGenerator<EventMessage[]>> {
+  const first = await batches.next();
   return (async function* () {
     try {
       if (first.done) return;
-      yield toMessage(first.value);
-      for await (const event of events) yield toMessage(event);
+      yield first.value.map(toMessage);
+      for await (const batch of batches) yield batch.map(toMessage);
     } catch (error) {
       if (request.clientSignal.aborted) return;
-      yield onError(problemFor(error, request));
+      yield [onError(problemFor(error, request))];
     } finally {
       // Stopped early (the client left), the source still runs its own cleanup.
-      await events.return(undefined);
+      await batches.return(undefined);
     }
   })();
 }

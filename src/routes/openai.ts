@@ -1,18 +1,19 @@
 import type { OperationRoutes } from '../api/operations.js';
 import type { Services } from '../services/create-services.js';
 import { openaiError } from '../plugins/problem-errors.js';
-import { coalescedWrites } from './coalesced-writes.js';
 import { eventStream } from './event-stream.js';
+import { writeEvents } from './event-writes.js';
 
 /** OpenAI's stream ends with a line that is not JSON. */
 const DONE = { data: '[DONE]' };
+// `data: [DONE]` must go out as is; everything else is JSON.
+const serialize = (data: unknown) => (typeof data === 'string' ? data : JSON.stringify(data));
 
 export function openaiRoutes({ chatCompletions }: Services): Pick<OperationRoutes, 'createChatCompletion' | 'listModels' | 'retrieveModel'> {
   return {
     createChatCompletion: {
       config: { errorFormat: 'openai' },
-      // `data: [DONE]` must go out as is; everything else is JSON.
-      sse: { kind: 'manual', serializer: (data: unknown) => (typeof data === 'string' ? data : JSON.stringify(data)) },
+      sse: { kind: 'manual', serializer: serialize },
       handler: async (request, reply) => {
         // As OpenAI does: only `stream: true` streams, whatever the Accept header says.
         if (request.body.stream !== true) return chatCompletions.complete(request.body, request.deadline);
@@ -23,7 +24,7 @@ export function openaiRoutes({ chatCompletions }: Services): Pick<OperationRoute
           // OpenAI's SDKs raise an error object found in the stream.
           ({ body }) => ({ data: { ...body, error: openaiError(body) } }),
         );
-        await reply.sse.send(coalescedWrites(reply.raw, chunks));
+        await writeEvents(reply, chunks, serialize);
         if (reply.sse.isConnected) await reply.sse.send(DONE);
       },
     },

@@ -7,8 +7,8 @@ import type { ConversationService } from '../services/conversation-service.js';
 import type { Services } from '../services/create-services.js';
 import type { RetrievalOptions } from '../services/retrieval-service.js';
 import { DEFAULT_COLLECTION } from '../store/store-contract.js';
-import { coalescedWrites } from './coalesced-writes.js';
 import { eventStream, wantsEventStream } from './event-stream.js';
+import { writeEvents } from './event-writes.js';
 import { ownerOf } from './owner.js';
 
 /** The request's `retrieval` object in the service's terms. */
@@ -61,7 +61,7 @@ export function retrievalRoutes(
       ({ type, ...data }) => ({ event: type, data }),
       (problem) => ({ event: 'error', data: problem.body }),
     );
-    await reply.sse.send(coalescedWrites(reply.raw, events));
+    await writeEvents(reply, events);
   };
   return {
     search: async (request) => {

@@ -100,25 +100,29 @@ export class ChatCompletionsService {
   }
 
   /**
-   * The chunks of a streamed completion: the role and the sources first, a chunk per piece of the
-   * answer, one with the finish reason, and the usage when asked for (OpenAI's order).
+   * The chunks of a streamed completion, in the answer's batches (see AskService.stream): the role
+   * and the sources first, a chunk per piece of the answer, one with the finish reason, and the
+   * usage when asked for (OpenAI's order).
    */
-  async *stream(request: ChatRequest, signal?: AbortSignal): AsyncGenerator<ChatCompletionChunk> {
+  async *stream(request: ChatRequest, signal?: AbortSignal): AsyncGenerator<ChatCompletionChunk[]> {
     const base = { id: completionId(), object: 'chat.completion.chunk' as const, created: now(), model: this.ask.model };
     const chunk = (delta: { role?: string; content?: string }, finishReason: string | null = null): ChatCompletionChunk => ({
       ...base,
       choices: [{ index: 0, delta, finish_reason: finishReason }],
     });
-    for await (const event of this.ask.stream(this.askRequest(request), signal)) {
-      if (event.type === 'sources') {
-        yield { ...chunk({ role: 'assistant', content: '' }), sources: event.sources, nim_rag: { standalone_query: event.standalone_query, sources: event.sources } };
+    for await (const events of this.ask.stream(this.askRequest(request), signal)) {
+      const chunks: ChatCompletionChunk[] = [];
+      for (const event of events) {
+        if (event.type === 'sources') {
+          chunks.push({ ...chunk({ role: 'assistant', content: '' }), sources: event.sources, nim_rag: { standalone_query: event.standalone_query, sources: event.sources } });
+        } else if (event.type === 'token') chunks.push(chunk({ content: event.text }));
+        else {
+          chunks.push(chunk({}, event.finish_reason ?? 'stop'));
+          // OpenAI always sends it when asked (LangChain's usage_metadata waits for it): zeros when nothing was counted.
+          if (request.stream_options?.include_usage) chunks.push({ ...base, choices: [], usage: event.usage ?? NO_USAGE });
+        }
       }
-      else if (event.type === 'token') yield chunk({ content: event.text });
-      else {
-        yield chunk({}, event.finish_reason ?? 'stop');
-        // OpenAI always sends it when asked (LangChain's usage_metadata waits for it): zeros when nothing was counted.
-        if (request.stream_options?.include_usage) yield { ...base, choices: [], usage: event.usage ?? NO_USAGE };
-      }
+      yield chunks;
     }
   }
 

@@ -4,7 +4,8 @@ import pg from 'pg';
 import { LexicalEmbeddings } from '../../src/local/lexical-embeddings.js';
 import { contentHash } from '../../src/store/content-hash.js';
 import { KeywordIndex } from '../../src/store/keyword/keyword-index.js';
-import { keywordTerms, wordSegments } from '../../src/store/keyword/tokenizer.js';
+import { idf, roundScore, termScore } from '../../src/store/keyword/bm25.js';
+import { keywordTerms, queryTerms, termFrequencies, wordSegments } from '../../src/store/keyword/tokenizer.js';
 import { compileFilter, type Metadata, type MetadataFilter } from '../../src/store/metadata-filter.js';
 import { indexExistingChunks } from '../../src/store/pgvector/pgvector-keywords.js';
 import type { DocumentStore, DocumentWrite, StoreCollection } from '../../src/store/store-contract.js';
@@ -100,7 +101,62 @@ describe('keyword index pruning', () => {
       assert.deepEqual(index.search(query, k), expected, query);
     }
   });
+
+  it('returns what scoring every live chunk does, with deletions, filters and compaction, on random corpora', () => {
+    for (const seedOf of [3, 5, 8]) {
+      let seed = seedOf;
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      const vocabulary = 200 + Math.floor(random() * 3000);
+      const word = () => `w${Math.floor(random() ** 2 * vocabulary)}`;
+      const index = new KeywordIndex();
+      const texts = new Map<number, string>();
+      const labels = Array.from({ length: 4000 }, (_, label) => label);
+      if (seedOf === 5) labels.sort(() => random() - 0.5);
+      for (const label of labels) {
+        const text = Array.from({ length: 1 + Math.floor(random() * 120) }, word).join(' ');
+        texts.set(label, text);
+        index.add(label, text);
+      }
+      // Enough removals on one corpus to compact the postings.
+      for (const label of labels.slice(0, seedOf === 8 ? 2500 : 400)) {
+        index.remove(label, texts.get(label) as string);
+        texts.delete(label);
+      }
+      for (let q = 0; q < 150; q++) {
+        const query = Array.from({ length: 1 + (q % 6) }, word).join(' ');
+        const k = [1, 3, 10, 50, 200][q % 5] as number;
+        const filters: Array<((label: number) => boolean) | undefined> = [undefined, (label) => label % 3 !== 0, (label) => label % 97 === 0];
+        for (const visible of filters) {
+          assert.deepEqual(index.search(query, k, visible), bruteForce(texts, query, k, visible), `${seedOf}: ${query}, k ${k}`);
+        }
+      }
+    }
+  });
 });
+
+/** The keyword index's answer by scoring every live chunk that `visible` lets through: the k best and ties with the k-th. */
+function bruteForce(texts: Map<number, string>, query: string, k: number, visible?: (label: number) => boolean) {
+  const documents = [...texts].map(([label, text]) => ({ label, ...termFrequencies(text) }));
+  const averageLength = documents.reduce((sum, document) => sum + document.length, 0) / documents.length;
+  const terms = queryTerms(query)
+    .map((term) => ({ term, df: documents.filter((document) => document.frequencies.has(term)).length }))
+    .filter(({ df }) => df > 0)
+    .map(({ term, df }) => ({ term, idf: idf(documents.length, df) }))
+    .sort((a, b) => b.idf - a.idf);
+  const scored = documents
+    .filter((document) => (!visible || visible(document.label)) && terms.some(({ term }) => document.frequencies.has(term)))
+    .map((document) => {
+      let score = 0;
+      for (const { term, idf: termIdf } of terms) {
+        const tf = document.frequencies.get(term);
+        if (tf !== undefined) score += termScore(termIdf, tf, document.length, averageLength);
+      }
+      return { label: document.label, score: roundScore(score) };
+    })
+    .sort((a, b) => b.score - a.score || a.label - b.label);
+  const boundary = scored[k - 1]?.score;
+  return boundary === undefined ? scored : scored.filter((match) => match.score >= boundary);
+}
 
 const results = new Map<string, Record<string, Ranked>>();
 

@@ -489,8 +489,9 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
 
   /**
    * The whole message, streamed: the text is gathered as a string, and only the few chunks that
-   * carry more (tool calls, usage, finish reason) are merged as LangChain merges chunks, so a
-   * token costs no message merge.
+   * carry more (tool calls, usage, finish reason) are merged as LangChain merges chunks. A piece of
+   * text is no LangChain message unless a callback handler asks for its chunk, so a token costs
+   * no message, no merge and, with no handler listening for tokens, no callback either.
    */
   private async streamedResult(messages: BaseMessage[], options: this['ParsedCallOptions'], runManager?: CallbackManagerForLLMRun): Promise<ChatResult> {
     let text = '';
@@ -498,14 +499,17 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     const merge = (chunk: ChatGenerationChunk) => {
       merged = merged ? merged.concat(chunk) : chunk;
     };
-    for await (const chunk of this._streamResponseChunks(messages, options, runManager)) {
-      if (isTextOnly(chunk)) {
-        text += chunk.text;
+    const tokensHeard = listensForTokens(runManager);
+    for await (const piece of this.streamPieces(messages, options)) {
+      if (typeof piece === 'string') {
+        text += piece;
+        if (tokensHeard) await reportText(runManager, piece);
         continue;
       }
       if (text) merge(textGeneration(text));
       text = '';
-      merge(chunk);
+      merge(piece);
+      if (tokensHeard) await reportChunk(runManager, piece);
     }
     if (text) merge(textGeneration(text));
     const generation = merged ?? textGeneration('');
@@ -521,33 +525,39 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
     options: this['ParsedCallOptions'],
     runManager?: CallbackManagerForLLMRun,
   ): AsyncGenerator<ChatGenerationChunk> {
+    const tokensHeard = listensForTokens(runManager);
+    for await (const piece of this.streamPieces(messages, options)) {
+      const generation = typeof piece === 'string' ? textGeneration(piece) : piece;
+      yield generation;
+      if (tokensHeard) await reportChunk(runManager, generation);
+    }
+  }
+
+  /**
+   * The stream's pieces: the text of the content-only events that arrived in one read, as one
+   * string (nothing waits for it, and what is done per piece downstream is done once), and a
+   * chunk for each event that carries more.
+   */
+  private async *streamPieces(messages: BaseMessage[], options: this['ParsedCallOptions']): AsyncGenerator<string | ChatGenerationChunk> {
     const model = await this.endpoint.resolveModel();
     const pending: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (event) => pending.push(event) });
     const pieces = this.endpoint.client.postStream('/chat/completions', this.requestBody(model, messages, options, true), this.callOptions(model, options));
-    // The text of content-only events that arrived in one read becomes one chunk: nothing waits
-    // for it, and LangChain's per-chunk work (callbacks, every step of a chain) is done once.
     let text = '';
-    const flush = async function* (): AsyncGenerator<ChatGenerationChunk> {
-      if (!text) return;
-      const generation = textGeneration(text);
-      text = '';
-      yield generation;
-      await runManager?.handleLLMNewToken(generation.text, undefined, undefined, undefined, undefined, { chunk: generation });
-    };
     for await (const piece of pieces) {
       parser.feed(piece);
-      for (const event of pending.splice(0)) {
-        if (event.data.trim() === '[DONE]') {
-          yield* flush();
+      for (let at = 0; at < pending.length; at++) {
+        const data = (pending[at] as EventSourceMessage).data;
+        if (data.trim() === '[DONE]') {
+          if (text) yield text;
           return;
         }
         let chunk: CompletionChunk;
         try {
-          chunk = this.parseChunk(model, event.data);
+          chunk = this.parseChunk(model, data);
         } catch (error) {
           // What came before a broken or failing event is still the caller's.
-          yield* flush();
+          if (text) yield text;
           throw error;
         }
         const contentOnly = contentOf(chunk);
@@ -555,13 +565,15 @@ export class ChatNVIDIA extends BaseChatModel<ChatNVIDIACallOptions, AIMessageCh
           text += contentOnly;
           continue;
         }
-        yield* flush();
         const generation = this.generationOf(chunk);
         if (!generation) continue;
+        if (text) yield text;
+        text = '';
         yield generation;
-        await runManager?.handleLLMNewToken(generation.text, undefined, undefined, undefined, undefined, { chunk: generation });
       }
-      yield* flush();
+      pending.length = 0;
+      if (text) yield text;
+      text = '';
     }
     // A stream that stops before its terminator was cut: what came so far is not the whole answer.
     throw this.endpoint.client.badResponse({ model }, 'the stream ended without data: [DONE]; the answer is incomplete');
@@ -622,9 +634,25 @@ function contentOf(chunk: CompletionChunk): string | undefined {
   return content;
 }
 
-function isTextOnly(chunk: ChatGenerationChunk): boolean {
-  const message = chunk.message as AIMessageChunk;
-  return !message.tool_call_chunks?.length && !message.usage_metadata && Object.keys(chunk.generationInfo ?? {}).length === 0;
+/** Whether any of the run's callback handlers hears tokens: LangChain calls each handler per token whether it has the method or not. */
+function listensForTokens(runManager: CallbackManagerForLLMRun | undefined): runManager is CallbackManagerForLLMRun {
+  return runManager?.handlers.some((handler) => typeof handler.handleLLMNewToken === 'function') ?? false;
+}
+
+function reportChunk(runManager: CallbackManagerForLLMRun, chunk: ChatGenerationChunk): Promise<void> {
+  return runManager.handleLLMNewToken(chunk.text, undefined, undefined, undefined, undefined, { chunk });
+}
+
+/** A piece of text to the token handlers, its chunk made only if a handler reads it. */
+function reportText(runManager: CallbackManagerForLLMRun, text: string): Promise<void> {
+  let chunk: ChatGenerationChunk | undefined;
+  const fields = {
+    get chunk() {
+      chunk ??= textGeneration(text);
+      return chunk;
+    },
+  };
+  return runManager.handleLLMNewToken(text, undefined, undefined, undefined, undefined, fields);
 }
 
 function textGeneration(text: string): ChatGenerationChunk {

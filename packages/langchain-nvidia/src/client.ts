@@ -158,7 +158,8 @@ export class NVIDIAClient {
   /** The key sent as a Bearer token, if any (kept for LangChain serialisation, which writes it as a secret reference). */
   readonly apiKey: string | undefined;
   private readonly options: ResolvedOptions;
-  private readonly slots: Semaphore;
+  /** None without a limit: async-mutex's release walks every free unit, a million steps a call for an unbounded one. */
+  private readonly slots: Semaphore | undefined;
   private readonly connections = new Agent();
 
   constructor(options: NVIDIAClientOptions) {
@@ -184,7 +185,7 @@ export class NVIDIAClient {
     };
     this.baseUrl = options.baseUrl;
     this.apiKey = options.apiKey || undefined;
-    this.slots = new Semaphore(this.options.maxConcurrency);
+    this.slots = this.options.maxConcurrency >= UNBOUNDED ? undefined : new Semaphore(this.options.maxConcurrency);
   }
 
   /** Closes the kept-alive connections. */
@@ -362,7 +363,7 @@ export class NVIDIAClient {
     for (let attempt = firstAttempt; ; attempt++) {
       call.signal?.throwIfAborted();
       await this.options.hooks.beforeAttempt?.({ endpoint: path, model: call.model });
-      const [, release] = await this.slots.acquire(1, call.priority ?? 0);
+      const release = this.slots ? (await this.slots.acquire(1, call.priority ?? 0))[1] : () => undefined;
       // The caller may have gone while this call waited for its turn: then it is not sent at all.
       if (call.signal?.aborted) {
         release();

@@ -1,4 +1,4 @@
-import { BM25_K1, idf, roundScore, termScore } from './bm25.js';
+import { idf, roundScore, termScore } from './bm25.js';
 import { queryTerms, termFrequencies } from './tokenizer.js';
 
 /** One term's postings: chunk labels and their term frequencies, in growable typed arrays. */
@@ -8,6 +8,11 @@ interface Postings {
   size: number;
   /** Chunks holding the term that are still live (postings of removed chunks linger until compaction). */
   df: number;
+  /** Whether the labels ascend (appends keep them so; a snapshot's load order may not). */
+  ordered: boolean;
+  /** The largest tf and the shortest chunk among the postings (removals leave them as they were: still bounds). */
+  maxTf: number;
+  minLength: number;
 }
 
 export interface KeywordMatch {
@@ -36,6 +41,7 @@ export class KeywordIndex {
   /** Per-query scratch, by label: accumulated scores, and which labels were touched. */
   private scores = new Float64Array(1024);
   private touched = new Int32Array(1024);
+  private values = new Float64Array(1024);
 
   get chunkCount(): number {
     return this.live;
@@ -59,14 +65,18 @@ export class KeywordIndex {
     for (const [term, tf] of frequencies) {
       let list = this.postings.get(term);
       if (!list) {
-        list = { labels: new Int32Array(2), tfs: new Uint16Array(2), size: 0, df: 0 };
+        list = { labels: new Int32Array(2), tfs: new Uint16Array(2), size: 0, df: 0, ordered: true, maxTf: 0, minLength: length };
         this.postings.set(term, list);
       }
       if (list.size === list.labels.length) grow(list);
+      if (list.size > 0 && (list.labels[list.size - 1] as number) > label) list.ordered = false;
+      const kept = Math.min(tf, MAX_TF);
       list.labels[list.size] = label;
-      list.tfs[list.size] = Math.min(tf, MAX_TF);
+      list.tfs[list.size] = kept;
       list.size += 1;
       list.df += 1;
+      list.maxTf = Math.max(list.maxTf, kept);
+      list.minLength = Math.min(list.minLength, length);
     }
     this.storedPostings += frequencies.size;
     this.livePostings += frequencies.size;
@@ -92,10 +102,13 @@ export class KeywordIndex {
    * The live chunks holding a query term that `visible` lets through, with their BM25 scores,
    * best first: the k best and any that tie with the k-th (the caller orders ties by document).
    *
-   * Exact, with MaxScore pruning (Turtle and Flood 1995): terms are taken rarest first (highest
-   * upper bound, idf·(k1+1)); once the terms left could not lift a chunk that none of the earlier
-   * terms matched past the k-th best score so far, their postings are only looked up for the
-   * chunks already found, not scanned, so a query's common words cost little on a large index.
+   * Exact, with MaxScore pruning (Turtle and Flood 1995): terms are taken rarest first; once the
+   * terms left could not lift a chunk that none of the earlier terms matched past the k-th best
+   * score so far (each term's bound is its score at its largest tf in its shortest chunk), their
+   * postings are only looked up for the chunks already found, not scanned, so a query's common
+   * words cost little on a large index. `visible` is asked once per chunk found, and a chunk it
+   * hides is marked so that later terms skip it: the k-th best is then among visible chunks
+   * only, so pruning works under filters too.
    */
   search(query: string, k: number, visible?: (label: number) => boolean): KeywordMatch[] {
     if (this.live === 0 || k <= 0) return [];
@@ -103,6 +116,7 @@ export class KeywordIndex {
     if (this.scores.length < this.lengths.length) {
       this.scores = new Float64Array(this.lengths.length);
       this.touched = new Int32Array(this.lengths.length);
+      this.values = new Float64Array(this.lengths.length);
     }
     const { scores, touched, lengths } = this;
     const terms = queryTerms(query)
@@ -110,13 +124,20 @@ export class KeywordIndex {
       .filter((list): list is Postings => list !== undefined && list.df > 0)
       .map((list) => ({ list, idf: idf(this.live, list.df) }))
       .sort((a, b) => b.idf - a.idf);
-    // What the terms from i on can add to a chunk at most (tf·(k1+1)/(tf + …) stays below k1+1).
+    // What the terms from i on can add to a chunk at most: BM25 grows with tf and falls with length.
     const bounds = new Float64Array(terms.length + 1);
-    for (let i = terms.length - 1; i >= 0; i--) bounds[i] = (bounds[i + 1] as number) + (terms[i]?.idf as number) * (BM25_K1 + 1);
+    for (let i = terms.length - 1; i >= 0; i--) {
+      const { list, idf: termIdf } = terms[i] as { list: Postings; idf: number };
+      bounds[i] = (bounds[i + 1] as number) + termScore(termIdf, list.maxTf, list.minLength, averageLength);
+    }
+    // Touched chunks: the visible ones from the front of `touched`, the hidden ones (score -Infinity) from its back.
     let count = 0;
+    let hidden = touched.length;
     for (let t = 0; t < terms.length; t++) {
       const { list, idf: termIdf } = terms[t] as { list: Postings; idf: number };
-      if (!visible && count >= k && (bounds[t] as number) + PRUNING_MARGIN < kthLargest(Float64Array.from(touched.subarray(0, count), (label) => scores[label] as number), k)) {
+      // No chunk has more than the bounds of the terms taken so far: when the rest could add as much, pruning cannot start yet.
+      const left = (bounds[t] as number) + PRUNING_MARGIN;
+      if (count >= k && left < (bounds[0] as number) - (bounds[t] as number) && left < this.kthBest(count, k)) {
         this.addToFound(terms.slice(t), touched.subarray(0, count), averageLength);
         break;
       }
@@ -124,26 +145,35 @@ export class KeywordIndex {
         const label = list.labels[i] as number;
         const length = lengths[label] as number;
         if (length < 0) continue;
-        if (scores[label] === 0) touched[count++] = label;
+        if (scores[label] === 0) {
+          if (visible && !visible(label)) {
+            scores[label] = -Infinity;
+            touched[--hidden] = label;
+            continue;
+          }
+          touched[count++] = label;
+        }
         scores[label] = (scores[label] as number) + termScore(termIdf, list.tfs[i] as number, length, averageLength);
       }
     }
+    for (let i = hidden; i < touched.length; i++) scores[touched[i] as number] = 0;
     // The k-th best score found on the raw sums, then match objects only for the chunks that reach it (rounding keeps the order).
-    let kept = 0;
-    for (let i = 0; i < count; i++) {
-      const label = touched[i] as number;
-      if (!visible || visible(label)) touched[kept++] = label;
-      else scores[label] = 0;
-    }
-    const threshold = kept > k ? roundScore(kthLargest(Float64Array.from(touched.subarray(0, kept), (label) => scores[label] as number), k)) : 0;
+    const threshold = count > k ? roundScore(this.kthBest(count, k)) : 0;
     const matches: KeywordMatch[] = [];
-    for (let i = 0; i < kept; i++) {
+    for (let i = 0; i < count; i++) {
       const label = touched[i] as number;
       const score = roundScore(scores[label] as number);
       scores[label] = 0;
       if (score >= threshold) matches.push({ label, score });
     }
     return matches.sort(byScore);
+  }
+
+  /** The k-th best score among the first `count` touched chunks (k ≤ count), in the reused `values` scratch. */
+  private kthBest(count: number, k: number): number {
+    const { scores, touched, values } = this;
+    for (let i = 0; i < count; i++) values[i] = scores[touched[i] as number] as number;
+    return kthLargest(values, count, k);
   }
 
   /** Adds these terms' scores to the chunks found so far, by galloping through each (label-ordered) postings list. */
@@ -176,11 +206,16 @@ export class KeywordIndex {
   private compact(): void {
     for (const [term, list] of this.postings) {
       let kept = 0;
+      list.maxTf = 0;
+      list.minLength = Infinity;
       for (let i = 0; i < list.size; i++) {
         const label = list.labels[i] as number;
-        if (this.lengthOf(label) < 0) continue;
+        const length = this.lengthOf(label);
+        if (length < 0) continue;
         list.labels[kept] = label;
         list.tfs[kept] = list.tfs[i] as number;
+        list.maxTf = Math.max(list.maxTf, list.tfs[i] as number);
+        list.minLength = Math.min(list.minLength, length);
         kept += 1;
       }
       list.size = kept;
@@ -193,11 +228,10 @@ export class KeywordIndex {
 /** Leaves rounding (scores are compared at six decimals) out of the pruning's strict inequality. */
 const PRUNING_MARGIN = 1e-5;
 
-/** Orders a postings list by label; appends keep it ordered, a snapshot's load order may not. */
+/** Orders a postings list by label, once: appends keep it ordered, a snapshot's load order may not. */
 function sortPostings(list: Postings): void {
-  let ordered = true;
-  for (let i = 1; i < list.size && ordered; i++) ordered = (list.labels[i - 1] as number) < (list.labels[i] as number);
-  if (ordered) return;
+  if (list.ordered) return;
+  list.ordered = true;
   const order = Array.from({ length: list.size }, (_, i) => i).sort((a, b) => (list.labels[a] as number) - (list.labels[b] as number));
   const labels = Int32Array.from(order, (i) => list.labels[i] as number);
   const tfs = Uint16Array.from(order, (i) => list.tfs[i] as number);
@@ -207,10 +241,10 @@ function sortPostings(list: Postings): void {
 
 const byScore = (a: KeywordMatch, b: KeywordMatch) => b.score - a.score || a.label - b.label;
 
-/** The k-th largest value (k ≥ 1, at most values.length), by quickselect; reorders `values`. */
-function kthLargest(values: Float64Array, k: number): number {
+/** The k-th largest of the first `count` values (1 ≤ k ≤ count), by quickselect; reorders them. */
+function kthLargest(values: Float64Array, count: number, k: number): number {
   let low = 0;
-  let high = values.length - 1;
+  let high = count - 1;
   const target = k - 1;
   while (low < high) {
     const pivot = values[(low + high) >>> 1] as number;
