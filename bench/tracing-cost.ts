@@ -19,8 +19,10 @@ import { markdownTable, ms, percentile, progress, REPOSITORY_ROOT, seededRandom,
  * - the load is paced (open loop, the same offered rate and number of answers in every window,
  *   well below what the service can take), so both variants do the same work per answer: at
  *   saturation tracing's extra work would change how many requests each event-loop turn batches;
- * - a variant's CPU is read from the start of its window to the start of its next one, so the
- *   spans it exports after its window (the SDK's default batching, every 5 s) count as its own;
+ * - a window's CPU is read from its start to 5.5 s after its end (while the next service's window
+ *   runs), so the spans exported after it (the SDK's default batching, every 5 s) count as its
+ *   own, less what the service spends idle over that time (its timers and pollers, measured for
+ *   each service in a quiet spell after the warm-up: no answer's work, and the same off and on);
  *   on, spans go over OTLP/HTTP protobuf to a collector of the variant's own in the benchmark's
  *   process, which accepts and drops them (the bytes it received say the export happened);
  * - the cost is the median over rounds of each round's on / off ratio, with the interquartile
@@ -35,6 +37,8 @@ import { markdownTable, ms, percentile, progress, REPOSITORY_ROOT, seededRandom,
 const TARGET_CPU_SHARE = 0.05;
 /** The SDK's default scheduled delay of the batch span processor: a window's last spans are exported within it. */
 const EXPORT_DELAY_MS = 5000;
+const TAIL_MS = EXPORT_DELAY_MS + 500;
+const IDLE_MS = 8000;
 const BOOTSTRAP_SAMPLES = 4000;
 
 /**
@@ -89,6 +93,8 @@ export interface TracingCostResult {
   options: Omit<TracingCostOptions, 'env' | 'body'>;
   trees: TreeCost[];
   loadAverage: { before: number[]; after: number[] };
+  /** Each service's CPU while idle, in ms per ms. */
+  idleCpuShare: Record<string, number>;
 }
 
 async function collector(): Promise<{ server: Server; bytes: number; endpoint: string }> {
@@ -119,33 +125,38 @@ export async function tracingCost(options: TracingCostOptions): Promise<TracingC
   try {
     for (const tree of trees) for (const tracing of [false, true]) variants.push(await startVariant(tree, tracing, options.env, scratch));
     const windows = new Map<Variant, Window[]>(variants.map((variant) => [variant, []]));
-    const marks = new Map<Variant, { cpuMs: number; bytes: number; load: LoadResult }>();
-    // A variant's window closes when it is loaded again (or at the end): its CPU from one start to the next.
-    const close = (variant: Variant) => {
-      const mark = marks.get(variant);
-      if (!mark) return;
-      windows.get(variant)?.push({ load: mark.load, cpuMs: processCpuMs(variant.service.child) - mark.cpuMs, exportedBytes: (variant.collector?.bytes ?? 0) - mark.bytes });
+    const window = async (variant: Variant) => {
+      const start = { cpuMs: processCpuMs(variant.service.child), bytes: variant.collector?.bytes ?? 0, at: performance.now() };
+      const result = await load({ url: `${variant.service.url}${options.url}`, connections: options.connections, seconds: 0, body: options.body, paced: { rate: options.rate, requests: options.answers } });
+      // Read after the window's last spans are exported, while the next window (another service's) runs.
+      const measured = sleep(TAIL_MS).then(() => ({ load: result, cpuMs: processCpuMs(variant.service.child) - start.cpuMs, ms: performance.now() - start.at, exportedBytes: (variant.collector?.bytes ?? 0) - start.bytes }));
+      return { measured };
     };
-    for (let round = 0; round <= options.rounds; round++) {
-      const order = round % 2 === 0 ? variants : [...variants].reverse();
-      progress(`tracing cost: round ${round}${round === 0 ? ' (warm-up)' : ` of ${options.rounds}`}: ${order.map((v) => `${v.tree.name} ${v.tracing ? 'on' : 'off'}`).join(', ')}`);
+    progress(`tracing cost: warm-up, then ${IDLE_MS / 1000} s idle`);
+    const warmUp = [];
+    for (const variant of variants) warmUp.push((await window(variant)).measured);
+    await Promise.all(warmUp);
+    // What each service spends idle (timers, pollers) is no answer's: it is taken off each window by its length.
+    const idle = variants.map((variant) => processCpuMs(variant.service.child));
+    await sleep(IDLE_MS);
+    const idleRate = new Map(variants.map((variant, index) => [variant, (processCpuMs(variant.service.child) - (idle[index] as number)) / IDLE_MS]));
+    const pending = new Map<Variant, Promise<void>>();
+    for (let round = 1; round <= options.rounds; round++) {
+      const order = round % 2 === 1 ? variants : [...variants].reverse();
+      progress(`tracing cost: round ${round} of ${options.rounds}: ${order.map((v) => `${v.tree.name} ${v.tracing ? 'on' : 'off'}`).join(', ')}`);
       for (const variant of order) {
-        close(variant);
-        const start = { cpuMs: processCpuMs(variant.service.child), bytes: variant.collector?.bytes ?? 0 };
-        const result = await load({
-          url: `${variant.service.url}${options.url}`,
-          connections: options.connections,
-          seconds: 0,
-          body: options.body,
-          paced: { rate: options.rate, requests: options.answers },
-        });
-        marks.set(variant, { ...start, load: result });
+        // A service's windows do not overlap: its previous one is read first.
+        await pending.get(variant);
+        const { measured } = await window(variant);
+        pending.set(
+          variant,
+          measured.then(({ ms: length, ...measured }) => {
+            windows.get(variant)?.push({ ...measured, cpuMs: measured.cpuMs - (idleRate.get(variant) ?? 0) * length });
+          }),
+        );
       }
-      // The warm-up windows are not counted.
-      if (round === 0) marks.clear();
     }
-    await sleep(EXPORT_DELAY_MS * 1.5);
-    for (const variant of variants) close(variant);
+    await Promise.all(pending.values());
     const after = loadavg();
     return {
       options: { url: options.url, trees, rate: options.rate, answers: options.answers, rounds: options.rounds, connections: options.connections },
@@ -156,6 +167,7 @@ export async function tracingCost(options: TracingCostOptions): Promise<TracingC
         return { tree, rounds: off.map((window, index) => ({ off: window, on: on[index] as Window })) };
       }),
       loadAverage: { before, after },
+      idleCpuShare: Object.fromEntries(variants.map((variant) => [`${variant.tree.name} ${variant.tracing ? 'on' : 'off'}`, idleRate.get(variant) ?? 0])),
     };
   } finally {
     for (const variant of variants) {
@@ -192,7 +204,7 @@ function verdict(low: number, high: number): string {
 export function tracingCostReport(result: TracingCostResult): string {
   const { options } = result;
   const lines = [
-    `Tracing off and on, side by side (${options.rounds} rounds after a warm-up round; in each, every service below gets ${options.answers} /v1/ask at an offered ${options.rate} per second over ${options.connections} connections, the order reversed every other round; each service runs all along on its own copy of the store; on: the SDK's defaults, spans over OTLP/HTTP protobuf to a collector that drops them). CPU: the service process's user + system time (/proc) from the start of its window to the start of its next, so its export counts, divided by its answers. Load average (1, 5, 15 min) ${result.loadAverage.before.map((v) => v.toFixed(2)).join(', ')} before, ${result.loadAverage.after.map((v) => v.toFixed(2)).join(', ')} after.`,
+    `Tracing off and on, side by side (${options.rounds} rounds after a warm-up window each; in each, every service below gets ${options.answers} /v1/ask at an offered ${options.rate} per second over ${options.connections} connections, the order reversed every other round; each service runs all along on its own copy of the store; on: the SDK's defaults, spans over OTLP/HTTP protobuf to a collector that drops them). CPU: the service process's user + system time (/proc) from the start of its window to ${TAIL_MS / 1000} s after its end, so its export counts, less its idle CPU over that time, divided by its answers (idle, ms per s: ${Object.entries(result.idleCpuShare).map(([name, share]) => `${name} ${(share * 1000).toFixed(1)}`).join(', ')}). Load average (1, 5, 15 min) ${result.loadAverage.before.map((v) => v.toFixed(2)).join(', ')} before, ${result.loadAverage.after.map((v) => v.toFixed(2)).join(', ')} after.`,
     '',
   ];
   const header = ['tree', 'service CPU ms per answer, off → on (medians)', 'on / off per round: median', 'quartiles', 'bootstrap 95 % interval of the median', 'exported KiB per answer', 'latency p50 off / on ms', 'failed'];

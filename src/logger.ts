@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { trace } from '@opentelemetry/api';
+import { context, createContextKey, trace } from '@opentelemetry/api';
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { tracingStarted } from './telemetry/spans.js';
 
 /** Secrets never reach a log line, whatever logs them. */
 const REDACTED_PATHS = [
@@ -40,8 +41,23 @@ interface LoggedRequest {
   socket?: { remotePort?: number };
 }
 
-/** The id of the request a piece of work is for, so that lines logged by services carry it too. */
-export const requestScope = new AsyncLocalStorage<string>();
+const requestIds = new AsyncLocalStorage<string>();
+const REQUEST_ID = createContextKey('nim-rag request id');
+
+/**
+ * The id of the request a piece of work is for, so that lines logged by services carry it too.
+ * With tracing on it rides in the OpenTelemetry context, itself an AsyncLocalStorage: on Node 20
+ * each storage in use is copied onto every promise made, and a chain makes hundreds an answer.
+ */
+export const requestScope = {
+  run(id: string, work: () => void): void {
+    if (tracingStarted()) context.with(context.active().setValue(REQUEST_ID, id), work);
+    else requestIds.run(id, work);
+  },
+  getStore(): string | undefined {
+    return tracingStarted() ? (context.active().getValue(REQUEST_ID) as string | undefined) : requestIds.getStore();
+  },
+};
 
 export function loggerOptions(level: string, pretty: boolean): LoggerOptions {
   return {
