@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { EMBED_MODEL, LLM_MODEL } from '../test/support/nim-emulator.js';
 import { readProfile, summarizeProfile, summaryTable } from './cpu-profile-summary.js';
 import { corpusStore, DIMENSIONS, processCpuMs, startNim, startService, stop } from './serving.js';
-import { count, print, progress, randomWords, REPOSITORY_ROOT, seededRandom, temporaryDir } from './support.js';
+import { count, markdownTable, print, progress, randomWords, REPOSITORY_ROOT, seededRandom, temporaryDir } from './support.js';
 
 /**
  * Where the service's CPU goes per streamed token: the built service (dist/server.js, `npm run
@@ -87,6 +87,7 @@ try {
   const plainBefore = processCpuMs(service.child);
   const plainSystemBefore = systemCpuMs(pid);
   await run(service.url, STREAMS, false);
+  const plainTo = monotonicMicros();
   const cpuPlain = processCpuMs(service.child) - plainBefore;
   const systemPlain = systemCpuMs(pid) - plainSystemBefore;
   await stop(service);
@@ -98,8 +99,18 @@ try {
     `${count(STREAMS)} streams of ${(tokens / STREAMS).toFixed(0)} tokens, ${CLIENTS} at a time: process CPU ${cpuStreams.toFixed(0)} ms = ${perToken(cpuStreams)} µs per token, the fixed cost included; ` +
       `${count(STREAMS)} plain asks ${cpuPlain.toFixed(0)} ms, so a token alone ${perToken(cpuStreams - cpuPlain)} µs, of which system (kernel) ${perToken(systemStreams - systemPlain)} µs.\n`,
   );
-  print(summaryTable(summarizeProfile(profile, { from, to }), { count: tokens, unit: 'token (fixed cost included)', cpuMicros: cpuStreams * 1000 }, 5));
-  print(`\nprofile: ${join(profileDir, file)} (window ${from}–${to} µs)`);
+  const streams = summarizeProfile(profile, { from, to });
+  print(summaryTable(streams, { count: tokens, unit: 'token (fixed cost included)', cpuMicros: cpuStreams * 1000 }, 5));
+  // Each category's process CPU in the streams less the same in the plain asks, per token: where a token's own CPU goes.
+  const plain = summarizeProfile(profile, { from: to, to: plainTo });
+  const share = (summary: typeof streams, name: string, cpuMs: number) => ((summary.byCategory.get(name) ?? 0) / summary.totalMicros) * cpuMs * 1000;
+  const names = [...new Set([...streams.byCategory.keys(), ...plain.byCategory.keys()])];
+  const rows = names
+    .map((name) => [name, (share(streams, name, cpuStreams) - share(plain, name, cpuPlain)) / tokens] as const)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, micros]) => [name, micros.toFixed(1)]);
+  print(`\nA token alone, by category (streams less plain asks):\n\n${markdownTable(['where', 'CPU µs per token'], [...rows, ['**all**', perToken(cpuStreams - cpuPlain)]])}`);
+  print(`\nprofile: ${join(profileDir, file)} (streams ${from}–${to} µs, plain asks ${to}–${plainTo} µs)`);
 } finally {
   await stop(service);
   await stop(nim);
