@@ -75,6 +75,18 @@ describe('keyword tokenizer', () => {
       assert.deepEqual(wordSegments(text), expected, JSON.stringify(text));
     }
   });
+
+  it('segments mixed text (ASCII beside accents, marks, joiners, CJK, emoji, odd spaces) exactly as Intl.Segmenter does on the whole text', () => {
+    const segmenter = new Intl.Segmenter(undefined, { granularity: 'word' });
+    const pieces = ['a', 'z', '0', '7', '_', '.', ',', "'", '-', ' ', ' ', '\t', '\n', '\r', '\v', 'é', 'e\u0301', '\u0301', '\u200d', '\u200b', '\ufeff', '\u00a0', '\u3000', '水', 'の', 'カ', '한', '🙂', '👍🏽', '🇫', '🇷', '’', '“', '—', 'ß', '٣', 'ａ'];
+    let seed = 3;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 10_000; i++) {
+      const text = Array.from({ length: Math.floor(random() * 20) }, () => pieces[Math.floor(random() * pieces.length)]).join('');
+      const expected = [...segmenter.segment(text)].filter((segment) => segment.isWordLike).map((segment) => segment.segment);
+      assert.deepEqual(wordSegments(text), expected, JSON.stringify(text));
+    }
+  });
 });
 
 describe('keyword index pruning', () => {
