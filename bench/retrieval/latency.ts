@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { loadConfig } from '../../src/config.js';
 import { RetrievalService, type RetrievalMode } from '../../src/services/retrieval-service.js';
 import { contentHash } from '../../src/store/content-hash.js';
@@ -80,16 +81,22 @@ export async function measureLatencyAtScale(chunks: number): Promise<string> {
   for (const [setting, retrieval] of Object.entries(retrievals)) for (const [queryKind, texts] of Object.entries(querySets)) {
     const name = `${queryKind}, ${setting}`;
     const samples = new Map<RetrievalMode, number[]>(MODES.map((mode) => [mode, []]));
+    const cpu = new Map<RetrievalMode, number[]>(MODES.map((mode) => [mode, []]));
     for (const [index, text] of texts.entries()) {
       for (const mode of MODES) {
         const begun = performance.now();
+        const cpuBefore = process.cpuUsage();
         await retrieval.search({ query: text, k: 10, collection: 'scale', retrieval: { mode } });
-        if (index >= WARM_UP) samples.get(mode)?.push(performance.now() - begun);
+        const { user, system } = process.cpuUsage(cpuBefore);
+        if (index >= WARM_UP) {
+          samples.get(mode)?.push(performance.now() - begun);
+          cpu.get(mode)?.push((user + system) / 1000);
+        }
       }
     }
-    const at = (mode: RetrievalMode, p: number) => percentile([...(samples.get(mode) ?? [])].sort((a, b) => a - b), p);
-    for (const mode of MODES) rows.push([name, mode, `${at(mode, 50).toFixed(2)} ms`, `${at(mode, 95).toFixed(2)} ms`]);
-    ratios.push(`${name}: **${(at('hybrid', 50) / at('vector', 50)).toFixed(2)}×**`);
+    const at = (mode: RetrievalMode, p: number, from = samples) => percentile([...(from.get(mode) ?? [])].sort((a, b) => a - b), p);
+    for (const mode of MODES) rows.push([name, mode, `${at(mode, 50).toFixed(2)} ms`, `${at(mode, 95).toFixed(2)} ms`, `${at(mode, 50, cpu).toFixed(2)} ms`]);
+    ratios.push(`${name}: **${(at('hybrid', 50) / at('vector', 50)).toFixed(2)}×** (CPU ${(at('hybrid', 50, cpu) / at('vector', 50, cpu)).toFixed(2)}×)`);
   }
   await nim.stop();
   await store.close();
@@ -98,9 +105,9 @@ export async function measureLatencyAtScale(chunks: number): Promise<string> {
   return [
     `### Search latency per mode at ${chunks.toLocaleString('en-US')} chunks (embedded store)`,
     '',
-    `${chunks.toLocaleString('en-US')} chunks of ~150 pseudo-words (5,000-word vocabulary, skewed), ${DIMENSIONS}-dimensional clustered vectors, default HNSW settings (graph caught up: written in ${((written - started) / 1000).toFixed(0)} s, graph ${((built - written) / 1000).toFixed(0)} s more); ${QUERIES} queries of 2–5 words of each kind, k 10, each mode in turn per query, through RetrievalService.search, once with the query vector ready (the store's and the fusion's time alone) and once with the query embedded first by the NIM emulator on loopback (answering at once; keyword mode makes no embedding call). Hybrid takes RETRIEVAL_CANDIDATES (${config.retrieval.candidates}) from each list.`,
+    `${chunks.toLocaleString('en-US')} chunks of ~150 pseudo-words (5,000-word vocabulary, skewed), ${DIMENSIONS}-dimensional clustered vectors, default HNSW settings (graph caught up: written in ${((written - started) / 1000).toFixed(0)} s, graph ${((built - written) / 1000).toFixed(0)} s more); ${QUERIES} queries of 2–5 words of each kind, k 10, each mode in turn per query, through RetrievalService.search, once with the query vector ready (the store's and the fusion's time alone) and once with the query embedded first by the NIM emulator on loopback (answering at once; keyword mode makes no embedding call). Hybrid takes RETRIEVAL_CANDIDATES (${config.retrieval.candidates}) from each list. CPU p50: the process's user + system CPU time per search (less exposed to other processes on a shared machine than the wall time). Load average at the end: ${loadavg().map((load) => load.toFixed(2)).join(', ')}.`,
     '',
-    markdownTable(['queries', 'mode', 'p50', 'p95'], rows),
+    markdownTable(['queries', 'mode', 'p50', 'p95', 'CPU p50'], rows),
     '',
     `Hybrid p50 / vector p50 (target ≤ 1.5×): ${ratios.join('; ')}.`,
   ].join('\n');

@@ -93,7 +93,11 @@ export class RetrievalService {
     if (mode === 'vector') return rankedList('vector', await this.nearest({ ...search, k: depth, minScore: request.minScore }));
     if (mode === 'keyword') return rankedList('keyword', await this.keywords({ ...search, k: depth, minScore: request.minScore }));
     const listDepth = Math.max(depth, this.settings.candidates);
-    const [vector, keyword] = await Promise.all([this.nearest({ ...search, k: listDepth }), this.keywords({ ...search, k: listDepth })]);
+    // The query goes to the embedder first, so that the keyword side (CPU work on this thread) runs while the embedding is on its way.
+    const queryVector = this.embedder.embedQuery(request.query, { signal });
+    queryVector.catch(() => undefined);
+    const keyword = await this.keywords({ ...search, k: listDepth });
+    const vector = await this.nearest({ ...search, k: listDepth }, queryVector);
     return fuseRankings(vector, keyword, rrfK, weights)
       .filter((source) => request.minScore === undefined || source.score >= request.minScore)
       .slice(0, depth);
@@ -108,12 +112,12 @@ export class RetrievalService {
     return { mode, rrfK: options.rrfK ?? this.settings.rrfK, weights };
   }
 
-  /** The collection's retriever, as the LangChain example builds one: the store as a VectorStore, `asRetriever()`. */
-  private async nearest(search: ListSearch): Promise<ChunkSource[]> {
+  /** The collection's retriever, as the LangChain example builds one: the store as a VectorStore, `asRetriever()`; `queryVector`, when given, is the query's embedding already asked for. */
+  private async nearest(search: ListSearch, queryVector?: Promise<number[]>): Promise<ChunkSource[]> {
     const { signal } = search;
-    // LangChain's retriever embeds the query without the request's signal: this embedder carries it.
+    // LangChain's retriever embeds the query without the request's signal: this embedder carries it (or hands over the vector already asked for).
     const embeddings = {
-      embedQuery: (text: string) => this.embedder.embedQuery(text, { signal }),
+      embedQuery: (text: string) => queryVector ?? this.embedder.embedQuery(text, { signal }),
       embedDocuments: (texts: string[]) => this.embedder.embedDocuments(texts, { signal }),
     };
     const retriever = new StoreVectorStore(embeddings, search.collection).asRetriever({ k: search.k, filter: { filter: search.filter, minScore: search.minScore } });

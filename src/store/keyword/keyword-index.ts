@@ -176,11 +176,25 @@ export class KeywordIndex {
     return kthLargest(values, count, k);
   }
 
-  /** Adds these terms' scores to the chunks found so far, by galloping through each (label-ordered) postings list. */
+  /**
+   * Adds these terms' scores to the chunks found so far: a list much longer than the chunks found
+   * is galloped through (label-ordered) for each of them; a shorter one is read straight through,
+   * which costs less than searching it for each chunk.
+   */
   private addToFound(terms: Array<{ list: Postings; idf: number }>, found: Int32Array, averageLength: number): void {
     const { scores, lengths } = this;
-    found.sort();
+    let sorted = false;
     for (const { list, idf: termIdf } of terms) {
+      if (list.size < found.length * GALLOP_RATIO) {
+        for (let i = 0; i < list.size; i++) {
+          const label = list.labels[i] as number;
+          // Found visible chunks alone score above 0 (unfound ones 0, hidden ones -Infinity).
+          if ((scores[label] as number) > 0) scores[label] = (scores[label] as number) + termScore(termIdf, list.tfs[i] as number, lengths[label] as number, averageLength);
+        }
+        continue;
+      }
+      if (!sorted) found.sort();
+      sorted = true;
       sortPostings(list);
       let at = 0;
       for (const label of found) {
@@ -224,6 +238,9 @@ export class KeywordIndex {
     this.storedPostings = this.livePostings;
   }
 }
+
+/** Postings per chunk found above which galloping through a list beats reading all of it. */
+const GALLOP_RATIO = 8;
 
 /** Leaves rounding (scores are compared at six decimals) out of the pruning's strict inequality. */
 const PRUNING_MARGIN = 1e-5;
