@@ -122,7 +122,7 @@ describe('keyword index pruning', () => {
       const word = () => `w${Math.floor(random() ** 2 * vocabulary)}`;
       const index = new KeywordIndex();
       const texts = new Map<number, string>();
-      const labels = Array.from({ length: 4000 }, (_, label) => label);
+      const labels = Array.from({ length: 600 }, (_, label) => label);
       if (seedOf === 5) labels.sort(() => random() - 0.5);
       for (const label of labels) {
         const text = Array.from({ length: 1 + Math.floor(random() * 120) }, word).join(' ');
@@ -130,11 +130,11 @@ describe('keyword index pruning', () => {
         index.add(label, text);
       }
       // Enough removals on one corpus to compact the postings.
-      for (const label of labels.slice(0, seedOf === 8 ? 2500 : 400)) {
+      for (const label of labels.slice(0, seedOf === 8 ? 380 : 60)) {
         index.remove(label, texts.get(label) as string);
         texts.delete(label);
       }
-      for (let q = 0; q < 150; q++) {
+      for (let q = 0; q < 60; q++) {
         const query = Array.from({ length: 1 + (q % 6) }, word).join(' ');
         const k = [1, 3, 10, 50, 200][q % 5] as number;
         const filters: Array<((label: number) => boolean) | undefined> = [undefined, (label) => label % 3 !== 0, (label) => label % 97 === 0];
