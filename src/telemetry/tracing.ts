@@ -36,7 +36,7 @@ export async function startTracing(options: TracingOptions = {}): Promise<Tracin
     instrumentations: [
       new FastifyOtelInstrumentation({
         registerOnInitialization: true,
-        // The request and its handler; a span for each of the app's dozen hooks would cost more than it tells.
+        // The request alone: its context already reaches the handler, and a span for each of the app's dozen hooks (or the handler) would cost more than it tells.
         instrumentHooks: false,
         instrumentHandler: false,
         // Named by route, as HTTP server spans are; a request no route matched by its method alone, not by a path anyone may make up.
