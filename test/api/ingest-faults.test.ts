@@ -6,6 +6,7 @@ import { type ChildServer, kill, killAll, startServer } from '../support/child-s
 import { embeddingRewrites, type Fault, FaultyNim } from '../support/faulty-nim.js';
 import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { startTestApp, type TestApp, temporaryDir, unusedPort } from '../support/test-app.js';
+import { imageNodeLane } from '../support/lanes.js';
 
 const EMBEDDINGS = '/v1/embeddings';
 
@@ -154,7 +155,7 @@ describe('NIM and disk faults during ingest: whole requests or nothing', () => {
   });
 });
 
-describe('kill -9 right after NIM faults: the store always restarts, holding whole requests only', () => {
+describe('kill -9 right after NIM faults: the store always restarts, holding whole requests only', imageNodeLane, () => {
   let nim: NimEmulator;
   let proxy: FaultyNim;
   let dataDir: string;

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { killAll, startServer } from '../support/child-server.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
+import { imageNodeLane } from '../support/lanes.js';
 
 const FILES = 8;
 const topic = (file: number) => `topic${file}x`;
@@ -46,7 +47,7 @@ async function finishedJob(base: string, location: string): Promise<any> {
   return job;
 }
 
-describe('a background job killed with SIGKILL', () => {
+describe('a background job killed with SIGKILL', imageNodeLane, () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
     killAll();

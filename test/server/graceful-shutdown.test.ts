@@ -8,8 +8,9 @@ import { after, describe, it } from 'node:test';
 import { LLM_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { builtEntry } from '../support/built.js';
 import { temporaryDir, unusedPort } from '../support/test-app.js';
+import { imageNodeLane } from '../support/lanes.js';
 
-describe('graceful shutdown of the real process', () => {
+describe('graceful shutdown of the real process', imageNodeLane, () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();

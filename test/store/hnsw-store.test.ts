@@ -86,6 +86,39 @@ describe('HNSW store', () => {
     assert.equal(store.get('default')?.skippedAtOpen, 1);
   });
 
+  it('hides a document from every mode while its vectors are still being added, then shows all its chunks at once', async () => {
+    store = await openStore();
+    const collection = await store.getOrCreate('default');
+    const size = 20_000;
+    const pieces = Array.from({ length: size }, (_, n) => `quartz sample ${n}`);
+    const text = pieces.join(' ');
+    const spans = pieces.map((piece, n): [number, number] => {
+      const start = pieces.slice(0, n).reduce((sum, earlier) => sum + earlier.length + 1, 0);
+      return [start, start + piece.length];
+    });
+    const document: DocumentWrite = { id: 'q', text, metadata: {}, contentHash: contentHash(text, 'whole'), spans, vectors: pieces.map((piece) => embedder.embed(piece)) };
+    const seen: Array<{ added: number; vector: number; keyword: number }> = [];
+    let done = false;
+    const applied = collection.upsert([document]).finally(() => {
+      done = true;
+    });
+    const look = () => {
+      if (done) return;
+      const { exact, graph } = collection.vectorCounts();
+      seen.push({
+        added: exact + graph,
+        vector: collection.searchVector(embedder.embed('quartz sample'), 10).length,
+        keyword: collection.searchKeyword('quartz', 10).length,
+      });
+      setImmediate(look);
+    };
+    look();
+    await applied;
+    assert.ok(seen.some(({ added }) => added > 0 && added < size), `no search ran while the vectors were being added (${seen.length} searches)`);
+    assert.deepEqual(seen.filter(({ vector, keyword }) => vector > 0 || keyword > 0), [], 'no search saw part of the document');
+    assert.equal(collection.searchKeyword('quartz', size).length, size);
+    assert.equal(collection.searchVector(embedder.embed('quartz sample'), 10).length, 10);
+  });
 });
 
 describe('exact tier and HNSW graph', () => {

@@ -173,7 +173,7 @@ describe('replicas: two service processes on one pgvector database', imageNodeLa
   });
 });
 
-describe('database down at start', () => {
+describe('database down at start', imageNodeLane, () => {
   it('starts, says why it is not ready, answers 503, and connects once the database comes', { timeout: 120_000 }, async () => {
     const port = await unusedPort();
     const service = await startServer(undefined, await unusedPort(), {
