@@ -89,7 +89,7 @@ describe('HNSW store', () => {
   it('hides a document from every mode while its vectors are still being added, then shows all its chunks at once', async () => {
     store = await openStore();
     const collection = await store.getOrCreate('default');
-    const size = 20_000;
+    const size = 6_000;
     const pieces = Array.from({ length: size }, (_, n) => `quartz sample ${n}`);
     const text = pieces.join(' ');
     const spans = pieces.map((piece, n): [number, number] => {
