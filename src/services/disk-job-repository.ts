@@ -30,6 +30,10 @@ function parseJournal(text: string, id: string): JobRecord {
  */
 export class DiskJobRepository implements JobRepository {
   readonly pollIntervalMs = undefined;
+  /**
+   * Each job as its journal last said, a copy apart from the one its runner changes: a GET shows
+   * only what is saved, as the Postgres repository's does, never a state a crash would undo.
+   */
   private readonly jobs = new Map<string, JobRecord>();
   private readonly claims = new Map<string, DiskClaim>();
   /** Journal writes one at a time: a cancel and the runner may both write a job, and share its temporary file. */
@@ -117,7 +121,7 @@ export class DiskJobRepository implements JobRepository {
     }
     await this.persist(job);
     await fsyncDirectory(this.root);
-    this.jobs.set(job.id, job);
+    this.jobs.set(job.id, structuredClone(job));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -129,7 +133,7 @@ export class DiskJobRepository implements JobRepository {
       .filter((job) => !TERMINAL.has(job.state) && !this.claims.has(job.id))
       .sort((a, b) => a.created_at.localeCompare(b.created_at))[0];
     if (!next) return undefined;
-    const claim = new DiskClaim(next, this);
+    const claim = new DiskClaim(structuredClone(next), this);
     this.claims.set(next.id, claim);
     return claim;
   }
@@ -143,10 +147,9 @@ export class DiskJobRepository implements JobRepository {
       claim.cancelRequested = true;
       return { outcome: 'requested', job };
     }
-    job.state = 'cancelled';
-    job.finished_at = new Date().toISOString();
-    await this.finish(job);
-    return { outcome: 'cancelled', job };
+    const cancelled: JobRecord = { ...job, state: 'cancelled', finished_at: new Date().toISOString() };
+    await this.finish(cancelled);
+    return { outcome: 'cancelled', job: cancelled };
   }
 
   async prune(finishedBefore: Date): Promise<number> {
@@ -162,16 +165,28 @@ export class DiskJobRepository implements JobRepository {
     await this.journal(async () => undefined);
   }
 
-  /** Replaces the job's journal (after the writes queued before it). */
+  /** Replaces the job's journal (after the writes queued before it); a known job then reads as saved. */
   persist(job: JobRecord): Promise<void> {
     const content = JSON.stringify(job);
-    return this.journal(() => writeFileAtomic(join(this.dir(job.id), JOB_FILE), content));
+    return this.journal(async () => {
+      await writeFileAtomic(join(this.dir(job.id), JOB_FILE), content);
+      if (this.jobs.has(job.id)) this.jobs.set(job.id, JSON.parse(content) as JobRecord);
+    });
   }
 
-  /** A finished job keeps its journal (for GET) and drops its files or documents. */
+  /**
+   * A finished job keeps its journal (for GET) and drops its files or documents. One whose journal
+   * could not be written still reads as finished here, so its failure is seen; the next start
+   * resumes it from the journal it has.
+   */
   async finish(job: JobRecord): Promise<void> {
     this.claims.delete(job.id);
-    await this.persist(job);
+    try {
+      await this.persist(job);
+    } catch (error) {
+      this.jobs.set(job.id, structuredClone(job));
+      throw error;
+    }
     await this.dropPayload(job.id);
   }
 

@@ -95,6 +95,32 @@ describe('job journals that cannot be read or written', () => {
     }
   });
 
+  it('a job reads as finished only once its journal says so: GET never shows a state a crash would undo', async () => {
+    const dataDir = await temporaryDir('rag-journal-order-');
+    dirs.push(dataDir);
+    const service = await startApp(dataDir);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const submitted = await service.app.inject({ method: 'POST', url: '/v1/documents?async=true', payload: { documents: [{ id: `order-${round}`, text: 'A note about the tide tables.' }] } });
+        const id = submitted.json<{ id: string }>().id;
+        const journal = join(dataDir, 'jobs', id, 'job.json');
+        for (;;) {
+          const { state } = await service.get(id);
+          if (state === 'queued' || state === 'running') {
+            // One turn of the event loop between looks, so the job's file writes go on.
+            await new Promise(setImmediate);
+            continue;
+          }
+          assert.equal(state, 'completed');
+          assert.equal(JSON.parse(await readFile(journal, 'utf8')).state, 'completed', `round ${round}: the journal says what GET said`);
+          break;
+        }
+      }
+    } finally {
+      await service.stop();
+    }
+  });
+
   it('a journal write that fails turns the running job failed, visibly and logged, and the service goes on', { timeout: 60_000 }, async () => {
     const nim = await NimEmulator.start({ models: [EMBED_MODEL], embedLatencyMs: 40, maxConcurrentEmbeddings: 1 });
     const dataDir = await temporaryDir('rag-journal-write-');
