@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { makePdf, makeScannedPdf } from '../support/documents.js';
 import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { startTestApp, temporaryDir, type TestApp, unusedPort } from '../support/test-app.js';
+import { machineNodeLane } from '../support/lanes.js';
 
 /** The package's bin, compiled, as `npm install` links it. */
 const CLI = await builtEntry('cli/nim-rag.js');
@@ -28,7 +29,7 @@ function nimRag(args: string[], options: { cwd: string; env: Record<string, stri
   });
 }
 
-describe('the nim-rag CLI, as a subprocess against the live server', () => {
+describe('the nim-rag CLI, as a subprocess against the live server', machineNodeLane, () => {
   let test: TestApp;
   let folder: string;
   let env: Record<string, string>;
@@ -193,7 +194,7 @@ describe('the nim-rag CLI, as a subprocess against the live server', () => {
   });
 });
 
-describe('nim-rag ingest interrupted with Ctrl-C', () => {
+describe('nim-rag ingest interrupted with Ctrl-C', machineNodeLane, () => {
   let nim: NimEmulator;
   let test: TestApp;
   let folder: string;

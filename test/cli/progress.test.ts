@@ -6,6 +6,7 @@ import { builtEntry } from '../support/built.js';
 import { after, before, describe, it } from 'node:test';
 import { EMBED_MODEL, NimEmulator } from '../support/nim-emulator.js';
 import { startTestApp, temporaryDir, type TestApp } from '../support/test-app.js';
+import { machineNodeLane } from '../support/lanes.js';
 
 /** The package's bin, compiled, as `npm install` links it. */
 const CLI = await builtEntry('cli/nim-rag.js');
@@ -34,7 +35,7 @@ function nimRag(args: string[], options: { cwd: string; env: Record<string, stri
   });
 }
 
-describe('the nim-rag CLI\'s progress while it follows a job', () => {
+describe('the nim-rag CLI\'s progress while it follows a job', machineNodeLane, () => {
   let nim: NimEmulator;
   let test: TestApp;
   let folder: string;

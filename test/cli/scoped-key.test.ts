@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { builtEntry } from '../support/built.js';
 import { startTestApp, temporaryDir, type TestApp } from '../support/test-app.js';
+import { machineNodeLane } from '../support/lanes.js';
 
 const CLI = await builtEntry('cli/nim-rag.js');
 const READER = 'cli-reader-key-0123456789';
@@ -18,7 +19,7 @@ const nimRag = (args: string[], cwd: string, env: Record<string, string>, input 
     child.stdin?.end(input);
   });
 
-describe('the nim-rag CLI with a scoped key', () => {
+describe('the nim-rag CLI with a scoped key', machineNodeLane, () => {
   let test: TestApp;
   let folder: string;
   let env: Record<string, string>;

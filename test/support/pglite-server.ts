@@ -29,7 +29,9 @@ process.once('exit', () => {
 
 /** Starts a PGlite server process; with `dataDir`, its data survive a stop and a start on the same directory. */
 export async function startPgliteServer(options: { dataDir?: string; port?: number } = {}): Promise<PgliteServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+  // Liftoff only: optimising Postgres's WebAssembly in the background cost about 1.5 s of CPU per
+  // server, more than a test's few hundred queries win back from the faster code.
+  const child = spawn(process.execPath, ['--liftoff-only', '--import', 'tsx', fileURLToPath(import.meta.url)], {
     env: { ...process.env, PGLITE_DATA_DIR: options.dataDir ?? '', PGLITE_PORT: String(options.port ?? 0) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -63,15 +65,18 @@ export async function startPgliteServer(options: { dataDir?: string; port?: numb
   };
 }
 
-/** A freshly initialised cluster, kept between runs: initdb in WebAssembly takes about 13 s, loading this about 3 s. */
-const TEMPLATE = join(tmpdir(), 'nim-rag-test-pglite-0.5.14.tar.gz');
+/**
+ * A freshly initialised cluster, kept between runs: initdb in WebAssembly takes about 13 s, loading
+ * this under 2 s. Not compressed: gunzipping its 40 MB cost every server start a few hundred ms.
+ */
+const TEMPLATE = join(tmpdir(), 'nim-rag-test-pglite-0.5.14.tar');
 
 async function template(): Promise<Blob> {
   try {
     return new Blob([await readFile(TEMPLATE)]);
   } catch {
     const db = await PGlite.create({ extensions: { vector } });
-    const dump = Buffer.from(await (await db.dumpDataDir('gzip')).arrayBuffer());
+    const dump = Buffer.from(await (await db.dumpDataDir('none')).arrayBuffer());
     await db.close();
     const temporary = `${TEMPLATE}.${process.pid}`;
     await writeFile(temporary, dump);
