@@ -95,7 +95,7 @@ describe('job journals that cannot be read or written', () => {
     }
   });
 
-  it('a job reads as finished only once its journal says so: GET never shows a state a crash would undo', async () => {
+  it('a job reads as finished only once its journal says so: GET never shows a state a crash would undo', { timeout: 30_000 }, async () => {
     const dataDir = await temporaryDir('rag-journal-order-');
     dirs.push(dataDir);
     const service = await startApp(dataDir);

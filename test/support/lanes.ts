@@ -39,8 +39,8 @@ const here: LaneInputs = { lane: laneOf(process.env.NIM_RAG_TEST_LANE), ltsLaneR
 export const imageNodeLane = { skip: laneSkip('image', here) } as const;
 
 /**
- * For tests of the newcomer's own commands (npm start, the nim-rag CLI, which runs on the user's Node,
- * not in the image) and of artefacts whose checks do not depend on
- * the service's Node (the page in Chromium, the packed package, the compose files): on this machine's Node.
+ * For tests of the newcomer's own commands (npm start, and the nim-rag CLI, which runs on the user's
+ * Node, not in the image) and of artefacts whose checks do not depend on the service's Node (the
+ * page in Chromium, the packed package, the compose files): on this machine's Node.
  */
 export const machineNodeLane = { skip: laneSkip('machine', here) } as const;
