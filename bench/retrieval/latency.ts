@@ -5,15 +5,17 @@ import { RetrievalService, type RetrievalMode } from '../../src/services/retriev
 import { contentHash } from '../../src/store/content-hash.js';
 import { EmbeddedStore } from '../../src/store/embedded-store.js';
 import { HnswStore } from '../../src/store/hnsw-store.js';
-import { EMBED_MODEL, NimEmulator } from '../../test/support/nim-emulator.js';
-import { clusteredVectors, markdownTable, percentile, postJson, progress, randomUnitVectors, randomWords, seededRandom, silentLogger, temporaryDir } from '../support.js';
+import { EMBED_MODEL } from '../../test/support/nim-emulator.js';
+import { startNim } from '../serving.js';
+import { clusteredVectors, markdownTable, percentile, postJson, progress, randomUnitVectors, randomWords, seededRandom, silentLogger, stopChild, temporaryDir } from '../support.js';
 
 /**
  * Search latency per retrieval mode on the embedded store at scale: `chunks` chunks of about 150
  * pseudo-words (1,000 characters, CHUNK_SIZE's default) from a 5,000-word vocabulary with a
  * skewed frequency, each with a clustered vector, the graph fully built with the default HNSW
- * settings; queries of 2 to 5 words through RetrievalService.search (k 10), their vectors ready,
- * so the times are the store's and the fusion's alone, without the query embedding a NIM adds.
+ * settings; queries of 2 to 5 words through RetrievalService.search (k 10), once with their vectors
+ * ready (the store's and the fusion's time alone) and once embedded first by the NIM emulator in a
+ * process of its own, as a search on the service is served.
  */
 
 const DIMENSIONS = 128;
@@ -66,8 +68,8 @@ export async function measureLatencyAtScale(chunks: number): Promise<string> {
     embedDocuments: async () => [],
     embedQueries: async () => [],
   };
-  // The same, with each query first embedded by the NIM emulator over loopback (answering at once): the least a vector search pays for its query vector.
-  const nim = await NimEmulator.start({ models: [EMBED_MODEL], dimensions: DIMENSIONS });
+  // The same, with each query first embedded by the NIM emulator in a process of its own (a NIM is never on the service's thread) over loopback, answering at once: the least a vector search pays for its query vector.
+  const nim = await startNim({ models: [EMBED_MODEL], dimensions: DIMENSIONS });
   const viaNim = {
     ...embedder,
     embedQuery: async (text: string) => {
@@ -98,14 +100,14 @@ export async function measureLatencyAtScale(chunks: number): Promise<string> {
     for (const mode of MODES) rows.push([name, mode, `${at(mode, 50).toFixed(2)} ms`, `${at(mode, 95).toFixed(2)} ms`, `${at(mode, 50, cpu).toFixed(2)} ms`]);
     ratios.push(`${name}: **${(at('hybrid', 50) / at('vector', 50)).toFixed(2)}×** (CPU ${(at('hybrid', 50, cpu) / at('vector', 50, cpu)).toFixed(2)}×)`);
   }
-  await nim.stop();
+  await stopChild(nim.child);
   await store.close();
   await rm(dataDir, { recursive: true, force: true });
 
   return [
     `### Search latency per mode at ${chunks.toLocaleString('en-US')} chunks (embedded store)`,
     '',
-    `${chunks.toLocaleString('en-US')} chunks of ~150 pseudo-words (5,000-word vocabulary, skewed), ${DIMENSIONS}-dimensional clustered vectors, default HNSW settings (graph caught up: written in ${((written - started) / 1000).toFixed(0)} s, graph ${((built - written) / 1000).toFixed(0)} s more); ${QUERIES} queries of 2–5 words of each kind, k 10, each mode in turn per query, through RetrievalService.search, once with the query vector ready (the store's and the fusion's time alone) and once with the query embedded first by the NIM emulator on loopback (answering at once; keyword mode makes no embedding call). Hybrid takes RETRIEVAL_CANDIDATES (${config.retrieval.candidates}) from each list. CPU p50: the process's user + system CPU time per search (less exposed to other processes on a shared machine than the wall time). Load average at the end: ${loadavg().map((load) => load.toFixed(2)).join(', ')}.`,
+    `${chunks.toLocaleString('en-US')} chunks of ~150 pseudo-words (5,000-word vocabulary, skewed), ${DIMENSIONS}-dimensional clustered vectors, default HNSW settings (graph caught up: written in ${((written - started) / 1000).toFixed(0)} s, graph ${((built - written) / 1000).toFixed(0)} s more); ${QUERIES} queries of 2–5 words of each kind, k 10, each mode in turn per query, through RetrievalService.search, once with the query vector ready (the store's and the fusion's time alone) and once with the query embedded first by the NIM emulator, in its own process as a NIM always is, over loopback (answering at once; keyword mode makes no embedding call; hybrid mode searches keywords while the embedding is on its way). Hybrid takes RETRIEVAL_CANDIDATES (${config.retrieval.candidates}) from each list. CPU p50: the process's user + system CPU time per search (less exposed to other processes on a shared machine than the wall time). Load average at the end: ${loadavg().map((load) => load.toFixed(2)).join(', ')}.`,
     '',
     markdownTable(['queries', 'mode', 'p50', 'p95', 'CPU p50'], rows),
     '',

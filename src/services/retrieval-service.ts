@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Ranking, RankOptions } from '@nim-rag/langchain-nvidia';
 import { badRequest } from '../errors.js';
 import { type ChunkDocument, type ChunkSource, chunkSource, StoreVectorStore } from '../rag/store-vector-store.js';
@@ -93,9 +94,11 @@ export class RetrievalService {
     if (mode === 'vector') return rankedList('vector', await this.nearest({ ...search, k: depth, minScore: request.minScore }));
     if (mode === 'keyword') return rankedList('keyword', await this.keywords({ ...search, k: depth, minScore: request.minScore }));
     const listDepth = Math.max(depth, this.settings.candidates);
-    // The query goes to the embedder first, so that the keyword side (CPU work on this thread) runs while the embedding is on its way.
+    // The query goes to the embedder first, so that the keyword side (CPU work on this thread) runs while the embedding is on its way;
+    // one turn of the event loop lets the HTTP client write the request out before that work holds the thread.
     const queryVector = this.embedder.embedQuery(request.query, { signal });
     queryVector.catch(() => undefined);
+    await setImmediate();
     const keyword = await this.keywords({ ...search, k: listDepth });
     const vector = await this.nearest({ ...search, k: listDepth }, queryVector);
     return fuseRankings(vector, keyword, rrfK, weights)

@@ -1,4 +1,4 @@
-import { idf, roundScore, termScore } from './bm25.js';
+import { idf, roundScore, SCORE_DECIMALS, termScore } from './bm25.js';
 import { queryTerms, termFrequencies } from './tokenizer.js';
 
 /** One term's postings: chunk labels and their term frequencies, in growable typed arrays. */
@@ -38,10 +38,10 @@ export class KeywordIndex {
   private totalLength = 0;
   private storedPostings = 0;
   private livePostings = 0;
-  /** Per-query scratch, by label: accumulated scores, and which labels were touched. */
+  /** Per-query scratch, by label: accumulated scores, and which labels were touched; and the heap of the k best scores. */
   private scores = new Float64Array(1024);
   private touched = new Int32Array(1024);
-  private values = new Float64Array(1024);
+  private heap = new Float64Array(64);
 
   get chunkCount(): number {
     return this.live;
@@ -116,7 +116,6 @@ export class KeywordIndex {
     if (this.scores.length < this.lengths.length) {
       this.scores = new Float64Array(this.lengths.length);
       this.touched = new Int32Array(this.lengths.length);
-      this.values = new Float64Array(this.lengths.length);
     }
     const { scores, touched, lengths } = this;
     const terms = queryTerms(query)
@@ -137,7 +136,7 @@ export class KeywordIndex {
       const { list, idf: termIdf } = terms[t] as { list: Postings; idf: number };
       // No chunk has more than the bounds of the terms taken so far: when the rest could add as much, pruning cannot start yet.
       const left = (bounds[t] as number) + PRUNING_MARGIN;
-      if (count >= k && left < (bounds[0] as number) - (bounds[t] as number) && left < this.kthBest(count, k)) {
+      if (count >= k && left < (bounds[0] as number) - (bounds[t] as number) && this.atLeastAbove(count, k, left)) {
         this.addToFound(terms.slice(t), touched.subarray(0, count), averageLength);
         break;
       }
@@ -157,23 +156,53 @@ export class KeywordIndex {
       }
     }
     for (let i = hidden; i < touched.length; i++) scores[touched[i] as number] = 0;
-    // The k-th best score found on the raw sums, then match objects only for the chunks that reach it (rounding keeps the order).
-    const threshold = count > k ? roundScore(this.kthBest(count, k)) : 0;
+    // The k-th best score found on the raw sums, then match objects only for the chunks that reach it once rounded. Rounding
+    // never reorders, and moves a score by half a unit of its last decimal at most: a raw sum a unit below the k-th cannot tie it.
+    const kth = count > k ? this.kthBest(count, k) : 0;
+    const threshold = roundScore(kth);
+    const floor = kth - ROUNDING_UNIT;
     const matches: KeywordMatch[] = [];
     for (let i = 0; i < count; i++) {
       const label = touched[i] as number;
-      const score = roundScore(scores[label] as number);
+      const raw = scores[label] as number;
       scores[label] = 0;
+      if (raw < floor) continue;
+      const score = roundScore(raw);
       if (score >= threshold) matches.push({ label, score });
     }
     return matches.sort(byScore);
   }
 
-  /** The k-th best score among the first `count` touched chunks (k ≤ count), in the reused `values` scratch. */
+  /**
+   * Whether k of the first `count` touched chunks score above `floor` (so the k-th best does): one
+   * pass that stops at the k-th, cheaper than finding the k-th best itself at every term.
+   */
+  private atLeastAbove(count: number, k: number, floor: number): boolean {
+    const { scores, touched } = this;
+    let above = 0;
+    for (let i = 0; i < count; i++) {
+      if ((scores[touched[i] as number] as number) > floor && ++above >= k) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The k-th best score among the first `count` touched chunks (k ≤ count): the smallest of a
+   * min-heap of the k best so far, in the reused `heap` scratch. Most chunks score below the heap's
+   * least and cost one comparison.
+   */
   private kthBest(count: number, k: number): number {
-    const { scores, touched, values } = this;
-    for (let i = 0; i < count; i++) values[i] = scores[touched[i] as number] as number;
-    return kthLargest(values, count, k);
+    if (this.heap.length < k) this.heap = new Float64Array(k);
+    const { scores, touched, heap } = this;
+    for (let i = 0; i < k; i++) heap[i] = scores[touched[i] as number] as number;
+    for (let i = (k >>> 1) - 1; i >= 0; i--) siftDown(heap, k, i);
+    for (let i = k; i < count; i++) {
+      const score = scores[touched[i] as number] as number;
+      if (score <= (heap[0] as number)) continue;
+      heap[0] = score;
+      siftDown(heap, k, 0);
+    }
+    return heap[0] as number;
   }
 
   /**
@@ -245,6 +274,9 @@ const GALLOP_RATIO = 8;
 /** Leaves rounding (scores are compared at six decimals) out of the pruning's strict inequality. */
 const PRUNING_MARGIN = 1e-5;
 
+/** One unit of a rounded score's last decimal (see SCORE_DECIMALS). */
+const ROUNDING_UNIT = 10 ** -SCORE_DECIMALS;
+
 /** Orders a postings list by label, once: appends keep it ordered, a snapshot's load order may not. */
 function sortPostings(list: Postings): void {
   if (list.ordered) return;
@@ -258,31 +290,17 @@ function sortPostings(list: Postings): void {
 
 const byScore = (a: KeywordMatch, b: KeywordMatch) => b.score - a.score || a.label - b.label;
 
-/** The k-th largest of the first `count` values (1 ≤ k ≤ count), by quickselect; reorders them. */
-function kthLargest(values: Float64Array, count: number, k: number): number {
-  let low = 0;
-  let high = count - 1;
-  const target = k - 1;
-  while (low < high) {
-    const pivot = values[(low + high) >>> 1] as number;
-    let i = low;
-    let j = high;
-    while (i <= j) {
-      while ((values[i] as number) > pivot) i++;
-      while ((values[j] as number) < pivot) j--;
-      if (i <= j) {
-        const swap = values[i] as number;
-        values[i] = values[j] as number;
-        values[j] = swap;
-        i++;
-        j--;
-      }
-    }
-    if (target <= j) high = j;
-    else if (target >= i) low = i;
-    else break;
+/** Restores the min-heap order of the first `size` values below `at`. */
+function siftDown(heap: Float64Array, size: number, at: number): void {
+  const value = heap[at] as number;
+  let parent = at;
+  for (let child = 2 * parent + 1; child < size; child = 2 * parent + 1) {
+    if (child + 1 < size && (heap[child + 1] as number) < (heap[child] as number)) child += 1;
+    if ((heap[child] as number) >= value) break;
+    heap[parent] = heap[child] as number;
+    parent = child;
   }
-  return values[target] as number;
+  heap[parent] = value;
 }
 
 function grow(list: Postings): void {
