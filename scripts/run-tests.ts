@@ -4,7 +4,7 @@ import { run } from 'node:test';
 import { spec, tap } from 'node:test/reporters';
 
 /**
- * npm test's runner: `node --test` on the files given, run `--test-concurrency` at a time, the
+ * npm test's runner: node:test's run() on the files given, `--test-concurrency` at a time, the
  * slowest first (as test/durations.json last measured them in this lane), so that no long file
  * starts last and leaves the other core idle while it finishes; node --test runs them in name
  * order, which put the slowest suites at the end. Files it has no time for yet run first.
