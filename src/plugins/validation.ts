@@ -26,7 +26,7 @@ export function schemaCompilers(): { validator: FastifySchemaCompiler<unknown>; 
 /**
  * Each route's validators and response serialisers are compiled when first used, not when the app
  * is built: compiling all of them was a sizeable part of every start (and of every app a test
- * builds), mostly for routes that a given process never serves. test/api/contract-schemas.test.ts
+ * builds), mostly for routes that a given process never serves. test/api/contract.test.ts
  * compiles every one of them, so a schema that either compiler refuses fails the suite, not a request.
  */
 export default fp(
